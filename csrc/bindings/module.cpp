@@ -1,0 +1,336 @@
+// module.cpp: fastrnn._C, the only C++ that sees Python. It checks arrays (dtype, shape; any
+// memory layout is accepted and made C-contiguous), allocates NumPy outputs, dispatches on dtype
+// and releases the GIL around the kernels. The friendlier argument checks live in Python
+// (fastrnn/_checks.py); these are the last line of defence against a crash.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cpu/dispatch.h"
+#include "cpu/layer.h"
+
+namespace py = pybind11;
+using fastrnn::Cell;
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::ostringstream o;
+  o << "(";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << (s.size() == 1 ? ",)" : ")");
+  return o.str();
+}
+
+// A C-contiguous array of dtype T and the given shape, or an exception naming `name`.
+template <typename T>
+py::array_t<T> checked(const py::handle& obj, const char* name, const std::vector<int64_t>& shape) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + ": expected a numpy.ndarray, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::array arr = py::reinterpret_borrow<py::array>(obj);
+  if (!arr.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(name) + ": expected dtype " +
+                         std::string(py::str(py::dtype::of<T>())) + ", got " +
+                         std::string(py::str(arr.dtype())));
+  std::vector<int64_t> got(arr.shape(), arr.shape() + arr.ndim());
+  if (got != shape)
+    throw std::invalid_argument(std::string(name) + ": expected shape " + shape_str(shape) +
+                                ", got " + shape_str(got));
+  return py::array_t<T, py::array::c_style>::ensure(arr);
+}
+
+// An absent optional array is an empty array_t (pybind11's default); present ones have size >= 1.
+template <typename T>
+bool present(const py::array_t<T>& a) {
+  return a.size() > 0;
+}
+template <typename T>
+const T* data_or_null(const py::array_t<T>& a) {
+  return present(a) ? a.data() : nullptr;
+}
+
+template <typename T>
+py::array_t<T> optional(const py::object& obj, const char* name, const std::vector<int64_t>& shape) {
+  if (obj.is_none()) return py::array_t<T>();
+  return checked<T>(obj, name, shape);
+}
+
+template <typename T>
+py::array_t<T> zeros(const std::vector<int64_t>& shape) {
+  py::array_t<T> a(shape);
+  std::fill(a.mutable_data(), a.mutable_data() + a.size(), T(0));
+  return a;
+}
+
+// The saved state of one training forward, for one backward.
+struct SavedForBackward {
+  std::shared_ptr<fastrnn::Context<float>> f32;
+  std::shared_ptr<fastrnn::Context<double>> f64;
+};
+
+template <typename T>
+std::shared_ptr<fastrnn::Context<T>>& ctx_of(SavedForBackward& c);
+template <>
+std::shared_ptr<fastrnn::Context<float>>& ctx_of<float>(SavedForBackward& c) {
+  return c.f32;
+}
+template <>
+std::shared_ptr<fastrnn::Context<double>>& ctx_of<double>(SavedForBackward& c) {
+  return c.f64;
+}
+
+class PyWeights {
+ public:
+  PyWeights(const std::string& cell_name, const py::array& w_ih, const py::array& w_hh,
+            const py::object& b_ih, const py::object& b_hh, const py::object& peephole)
+      : cell_(fastrnn::parse_cell(cell_name)) {
+    if (w_ih.ndim() != 2 || w_hh.ndim() != 2)
+      throw std::invalid_argument("w_ih and w_hh must be 2-D (G*H, I) and (G*H, H)");
+    const int64_t G = fastrnn::num_gates(cell_);
+    hidden_ = w_hh.shape(1);
+    input_ = w_ih.shape(1);
+    if (hidden_ < 1 || input_ < 1)
+      throw std::invalid_argument("w_ih, w_hh: input and hidden sizes must be >= 1");
+    if (w_ih.dtype().is(py::dtype::of<float>()))
+      f32_ = make<float>(w_ih, w_hh, b_ih, b_hh, peephole, G);
+    else if (w_ih.dtype().is(py::dtype::of<double>()))
+      f64_ = make<double>(w_ih, w_hh, b_ih, b_hh, peephole, G);
+    else
+      throw py::type_error("w_ih: expected dtype float32 or float64, got " +
+                           std::string(py::str(w_ih.dtype())));
+  }
+
+  std::string cell() const { return fastrnn::cell_name(cell_); }
+  int64_t input_size() const { return input_; }
+  int64_t hidden_size() const { return hidden_; }
+  py::dtype dtype() const { return f32_ ? py::dtype::of<float>() : py::dtype::of<double>(); }
+
+  py::tuple forward(const py::object& x, const py::object& h0, const py::object& c0,
+                    const py::object& lengths, bool reverse, bool training) {
+    return f32_ ? forward_t<float>(*f32_, x, h0, c0, lengths, reverse, training)
+                : forward_t<double>(*f64_, x, h0, c0, lengths, reverse, training);
+  }
+  py::tuple backward(SavedForBackward& ctx, const py::object& dy, const py::object& dh_n,
+                     const py::object& dc_n) {
+    return f32_ ? backward_t<float>(*f32_, ctx, dy, dh_n, dc_n)
+                : backward_t<double>(*f64_, ctx, dy, dh_n, dc_n);
+  }
+  py::tuple step(const py::object& x, const py::object& h, const py::object& c) {
+    return f32_ ? step_t<float>(*f32_, x, h, c) : step_t<double>(*f64_, x, h, c);
+  }
+
+ private:
+  template <typename T>
+  std::unique_ptr<fastrnn::Layer<T>> make(const py::array& w_ih, const py::array& w_hh,
+                                          const py::object& b_ih, const py::object& b_hh,
+                                          const py::object& peephole, int64_t G) {
+    const int64_t H = hidden_, I = input_;
+    auto wi = checked<T>(w_ih, "w_ih", {G * H, I});
+    auto wh = checked<T>(w_hh, "w_hh", {G * H, H});
+    auto bi = optional<T>(b_ih, "b_ih", {G * H});
+    auto bh = optional<T>(b_hh, "b_hh", {G * H});
+    if (present(bi) != present(bh)) throw std::invalid_argument("b_ih, b_hh: give both biases or neither");
+    auto p = optional<T>(peephole, "peephole", {3 * H});
+    return std::make_unique<fastrnn::Layer<T>>(cell_, I, H, wi.data(), wh.data(),
+                                               data_or_null(bi), data_or_null(bh),
+                                               data_or_null(p));
+  }
+
+  template <typename T>
+  py::tuple forward_t(const fastrnn::Layer<T>& layer, const py::object& x_obj,
+                      const py::object& h0_obj, const py::object& c0_obj,
+                      const py::object& len_obj, bool reverse, bool training) {
+    if (!py::isinstance<py::array>(x_obj)) throw py::type_error("x: expected a numpy.ndarray");
+    py::array xa = py::reinterpret_borrow<py::array>(x_obj);
+    if (xa.ndim() != 3)
+      throw std::invalid_argument("x: expected a 3-D array (T, B, I=" + std::to_string(input_) +
+                                  "), got " + std::to_string(xa.ndim()) + "-D");
+    const int64_t Tn = xa.shape(0), B = xa.shape(1), H = hidden_;
+    if (Tn < 1 || B < 1)
+      throw std::invalid_argument("x: T and B must be >= 1, got shape " +
+                                  shape_str({Tn, B, int64_t(xa.shape(2))}));
+    auto x = checked<T>(xa, "x", {Tn, B, input_});
+    auto h0 = optional<T>(h0_obj, "h0", {B, H});
+    const bool lstm = cell_ == Cell::kLstm;
+    auto c0 = lstm ? optional<T>(c0_obj, "c0", {B, H}) : py::array_t<T>();
+    py::array_t<int64_t> len;
+    if (!len_obj.is_none()) len = checked<int64_t>(len_obj, "lengths", {B});
+    auto y = zeros<T>({Tn, B, H});
+    auto h_n = zeros<T>({B, H});
+    py::array_t<T> c_n = lstm ? zeros<T>({B, H}) : py::array_t<T>();
+    std::unique_ptr<fastrnn::Context<T>> ctx;
+    {
+      const T *xp = x.data(), *h0p = data_or_null(h0), *c0p = data_or_null(c0);
+      const int64_t* lp = data_or_null(len);
+      T *yp = y.mutable_data(), *hp = h_n.mutable_data();
+      T* cp = lstm ? c_n.mutable_data() : nullptr;
+      py::gil_scoped_release nogil;
+      ctx = layer.forward(Tn, B, xp, h0p, c0p, lp, reverse, training, yp, hp, cp);
+    }
+    py::object c_out = lstm ? py::object(c_n) : py::none();
+    py::object ctx_out = py::none();
+    if (ctx) {
+      SavedForBackward pc;
+      ctx_of<T>(pc) = std::shared_ptr<fastrnn::Context<T>>(std::move(ctx));
+      ctx_out = py::cast(std::move(pc));
+    }
+    return py::make_tuple(y, h_n, c_out, ctx_out);
+  }
+
+  template <typename T>
+  py::tuple backward_t(const fastrnn::Layer<T>& layer, SavedForBackward& pc, const py::object& dy_obj,
+                       const py::object& dh_obj, const py::object& dc_obj) {
+    auto& ctx = ctx_of<T>(pc);
+    if (!ctx) throw py::type_error("ctx: it was made by a layer of another dtype");
+    const int64_t Tn = ctx->steps, B = ctx->batch, H = hidden_, I = input_;
+    const int64_t G = fastrnn::num_gates(cell_);
+    const bool lstm = cell_ == Cell::kLstm;
+    auto dy = optional<T>(dy_obj, "dy", {Tn, B, H});
+    auto dh_n = optional<T>(dh_obj, "dh_n", {B, H});
+    auto dc_n = lstm ? optional<T>(dc_obj, "dc_n", {B, H}) : py::array_t<T>();
+    auto dx = zeros<T>({Tn, B, I});
+    auto dh0 = zeros<T>({B, H});
+    py::array_t<T> dc0 = lstm ? zeros<T>({B, H}) : py::array_t<T>();
+    auto dw_ih = zeros<T>({G * H, I});
+    auto dw_hh = zeros<T>({G * H, H});
+    const bool bias = layer.has_bias(), peep = layer.has_peephole();
+    py::array_t<T> db_ih = bias ? zeros<T>({G * H}) : py::array_t<T>();
+    py::array_t<T> db_hh = bias ? zeros<T>({G * H}) : py::array_t<T>();
+    py::array_t<T> dpeep = peep ? zeros<T>({3 * H}) : py::array_t<T>();
+    {
+      const T *dyp = data_or_null(dy), *dhp = data_or_null(dh_n), *dcp = data_or_null(dc_n);
+      T* o[8] = {dx.mutable_data(),
+                 dh0.mutable_data(),
+                 lstm ? dc0.mutable_data() : nullptr,
+                 dw_ih.mutable_data(),
+                 dw_hh.mutable_data(),
+                 bias ? db_ih.mutable_data() : nullptr,
+                 bias ? db_hh.mutable_data() : nullptr,
+                 peep ? dpeep.mutable_data() : nullptr};
+      py::gil_scoped_release nogil;
+      layer.backward(*ctx, dyp, dhp, dcp, o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]);
+    }
+    py::dict grads;
+    grads["w_ih"] = dw_ih;
+    grads["w_hh"] = dw_hh;
+    grads["b_ih"] = bias ? py::object(db_ih) : py::none();
+    grads["b_hh"] = bias ? py::object(db_hh) : py::none();
+    grads["peephole"] = peep ? py::object(dpeep) : py::none();
+    return py::make_tuple(dx, dh0, lstm ? py::object(dc0) : py::none(), grads);
+  }
+
+  template <typename T>
+  py::tuple step_t(const fastrnn::Layer<T>& layer, const py::object& x_obj,
+                   const py::object& h_obj, const py::object& c_obj) {
+    if (!py::isinstance<py::array>(x_obj)) throw py::type_error("x: expected a numpy.ndarray");
+    py::array xa = py::reinterpret_borrow<py::array>(x_obj);
+    if (xa.ndim() != 2)
+      throw std::invalid_argument("x: expected a 2-D array (B, I=" + std::to_string(input_) +
+                                  "), got " + std::to_string(xa.ndim()) + "-D");
+    const int64_t B = xa.shape(0), H = hidden_;
+    if (B < 1) throw std::invalid_argument("x: the batch is empty");
+    auto x = checked<T>(xa, "x", {B, input_});
+    auto h = optional<T>(h_obj, "h", {B, H});
+    const bool lstm = cell_ == Cell::kLstm;
+    auto c = lstm ? optional<T>(c_obj, "c", {B, H}) : py::array_t<T>();
+    py::array_t<T> h1({B, H});
+    py::array_t<T> c1 = lstm ? py::array_t<T>({B, H}) : py::array_t<T>();
+    {
+      const T *xp = x.data(), *hp = data_or_null(h), *cp = data_or_null(c);
+      T* h1p = h1.mutable_data();
+      T* c1p = lstm ? c1.mutable_data() : nullptr;
+      py::gil_scoped_release nogil;
+      layer.step(B, xp, hp, cp, h1p, c1p);
+    }
+    return py::make_tuple(h1, lstm ? py::object(c1) : py::none());
+  }
+
+  Cell cell_;
+  int64_t input_ = 0, hidden_ = 0;
+  std::unique_ptr<fastrnn::Layer<float>> f32_;
+  std::unique_ptr<fastrnn::Layer<double>> f64_;
+};
+
+template <typename T>
+py::array_t<T> math_t(int which, const py::array_t<T, py::array::c_style>& x) {
+  py::array_t<T> y(std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
+  fastrnn::kernels_for<T>().math(which, x.data(), y.mutable_data(), int64_t(x.size()));
+  return y;
+}
+
+template <typename T>
+py::array_t<T> gemm_t(const py::array_t<T, py::array::c_style>& a,
+                      const py::array_t<T, py::array::c_style>& b, bool ta, bool tb) {
+  if (a.ndim() != 2 || b.ndim() != 2) throw std::invalid_argument("a, b: expected 2-D arrays");
+  const int64_t m = ta ? a.shape(1) : a.shape(0), k = ta ? a.shape(0) : a.shape(1);
+  const int64_t kb = tb ? b.shape(1) : b.shape(0), n = tb ? b.shape(0) : b.shape(1);
+  if (k != kb) throw std::invalid_argument("a, b: inner dimensions differ");
+  py::array_t<T> c({m, n});
+  const T *ap = a.data(), *bp = b.data();
+  T* cp = c.mutable_data();
+  const int64_t lda = a.shape(1), ldb = b.shape(1);
+  const int threads = fastrnn::get_num_threads();
+  py::gil_scoped_release nogil;
+  fastrnn::kernels_for<T>().gemm(ta, tb, m, n, k, ap, lda, bp, ldb, T(0), cp, n, threads);
+  return c;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "fastrnn's compiled kernels (private; use the fastrnn package)";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const std::invalid_argument& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  py::class_<SavedForBackward>(m, "Context", "What a training forward saved for its backward.");
+
+  py::class_<PyWeights>(m, "Weights")
+      .def(py::init<const std::string&, const py::array&, const py::array&, const py::object&,
+                    const py::object&, const py::object&>(),
+           py::arg("cell"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = py::none(),
+           py::arg("b_hh") = py::none(), py::arg("peephole") = py::none())
+      .def_property_readonly("cell", &PyWeights::cell)
+      .def_property_readonly("input_size", &PyWeights::input_size)
+      .def_property_readonly("hidden_size", &PyWeights::hidden_size)
+      .def_property_readonly("dtype", &PyWeights::dtype)
+      .def("forward", &PyWeights::forward, py::arg("x"), py::arg("h0") = py::none(),
+           py::arg("c0") = py::none(), py::arg("lengths") = py::none(), py::arg("reverse") = false,
+           py::arg("training") = false)
+      .def("backward", &PyWeights::backward, py::arg("ctx"), py::arg("dy") = py::none(),
+           py::arg("dh_n") = py::none(), py::arg("dc_n") = py::none())
+      .def("step", &PyWeights::step, py::arg("x"), py::arg("h") = py::none(),
+           py::arg("c") = py::none());
+
+  m.def("backends", [] {
+    py::dict d;
+    d["compiled"] = fastrnn::compiled_isas();
+    d["supported"] = fastrnn::supported_isas();
+    d["active"] = fastrnn::active_isa();
+    return d;
+  });
+  m.def("set_isa", &fastrnn::set_isa, py::arg("name"));
+  m.def("set_num_threads", &fastrnn::set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &fastrnn::get_num_threads);
+  m.def("cache_bytes_per_step", [](const std::string& cell, int64_t batch, int64_t hidden,
+                                   int itemsize) {
+    return int64_t(itemsize) * batch * hidden * fastrnn::cache_width(fastrnn::parse_cell(cell));
+  });
+  m.def("_math", &math_t<float>, py::arg("which"), py::arg("x"));
+  m.def("_math", &math_t<double>, py::arg("which"), py::arg("x"));
+  m.def("_gemm", &gemm_t<float>, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
+        py::arg("trans_b") = false);
+  m.def("_gemm", &gemm_t<double>, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
+        py::arg("trans_b") = false);
+}

@@ -1,0 +1,133 @@
+// dispatch.cpp: detects the CPU once (cpuid, and xgetbv for the OS's register state) and picks
+// one function table. Compiled for baseline x86-64 only: nothing here may use AVX.
+#include "cpu/dispatch.h"
+
+#include <cpuid.h>
+#include <omp.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+
+namespace fastrnn {
+namespace scalar {
+KernelTable table();
+}
+namespace avx2 {
+KernelTable table();
+}
+namespace avx512 {
+KernelTable table();
+}
+
+namespace {
+
+uint64_t xgetbv0() {
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (uint64_t(hi) << 32) | lo;
+}
+
+struct CpuFeatures {
+  bool avx2 = false;
+  bool avx512 = false;
+  CpuFeatures() {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12);
+    if (!osxsave || !avx) return;
+    const uint64_t xcr0 = xgetbv0();
+    const bool ymm_state = (xcr0 & 0x6) == 0x6;
+    const bool zmm_state = (xcr0 & 0xE6) == 0xE6;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
+    avx2 = ymm_state && fma && (b & (1u << 5));
+    const bool f = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31);
+    avx512 = avx2 && zmm_state && f && dq && bw && vl;
+  }
+};
+
+struct Registry {
+  KernelTable tables[3] = {scalar::table(), avx2::table(), avx512::table()};
+  bool supported[3];
+  std::atomic<int> active{0};
+  Registry() {
+    CpuFeatures cpu;
+    supported[0] = true;
+    supported[1] = cpu.avx2;
+    supported[2] = cpu.avx512;
+    active = cpu.avx512 ? 2 : (cpu.avx2 ? 1 : 0);
+    if (const char* env = std::getenv("FASTRNN_ISA")) {
+      if (*env) active = index_of(env);  // throws for an unknown or unsupported name
+    }
+  }
+  int index_of(const std::string& name) const {
+    for (int i = 0; i < 3; ++i) {
+      if (name != tables[i].name) continue;
+      if (!supported[i])
+        throw std::invalid_argument("ISA '" + name + "' is compiled but this CPU does not support it");
+      return i;
+    }
+    throw std::invalid_argument("unknown ISA '" + name + "': expected one of scalar, avx2, avx512");
+  }
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+std::atomic<int>& thread_count() {
+  static std::atomic<int> n{[] {
+    int p = omp_get_num_procs();
+    return p < 1 ? 1 : p;
+  }()};
+  return n;
+}
+
+}  // namespace
+
+const KernelTable& kernels() {
+  Registry& r = registry();
+  return r.tables[r.active.load()];
+}
+
+template <>
+const Kernels<float>& kernels_for<float>() {
+  return kernels().f32;
+}
+template <>
+const Kernels<double>& kernels_for<double>() {
+  return kernels().f64;
+}
+
+std::vector<std::string> compiled_isas() {
+  std::vector<std::string> out;
+  for (const KernelTable& t : registry().tables) out.push_back(t.name);
+  return out;
+}
+
+std::vector<std::string> supported_isas() {
+  std::vector<std::string> out;
+  Registry& r = registry();
+  for (int i = 0; i < 3; ++i)
+    if (r.supported[i]) out.push_back(r.tables[i].name);
+  return out;
+}
+
+std::string active_isa() { return kernels().name; }
+
+void set_isa(const std::string& name) {
+  Registry& r = registry();
+  r.active = r.index_of(name);
+}
+
+int get_num_threads() { return thread_count().load(); }
+
+void set_num_threads(int n) {
+  if (n < 1) throw std::invalid_argument("num_threads must be >= 1, got " + std::to_string(n));
+  thread_count() = n;
+}
+
+}  // namespace fastrnn

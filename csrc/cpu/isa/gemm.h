@@ -1,0 +1,200 @@
+// gemm.h: the register-tile matrix kernel and the blocked GEMM built on it. ISA-compiled only.
+//
+// The kernel computes an m x (np*NR) tile, m <= MR rows, from rows of A given as pointers
+// (element k of row i at arow[i][k*cs]) and np column panels of B packed K x NR (panel p at
+// b + p*pstride). Each output element is one chain of fused multiply-adds over k in order, so its
+// value does not depend on m, np, the tile it falls in or the thread that computes it: that is
+// what makes results bitwise independent of batch composition and thread count.
+#pragma once
+
+#include <omp.h>
+
+#include "cpu/isa/vec.h"
+
+template <typename T>
+struct Tile {
+  static constexpr int W = Vec<T>::W;
+#if defined(FASTRNN_ISA_IS_scalar)
+  static constexpr int NV = 4;  // vectors per panel row
+  static constexpr int MR = 4;
+#elif defined(FASTRNN_ISA_IS_avx2)
+  static constexpr int NV = 2;
+  static constexpr int MR = 6;  // 12 accumulators + 2 panel loads + 1 broadcast of 16 registers
+#else
+  static constexpr int NV = 2;
+  static constexpr int MR = 8;  // 16 accumulators of 32 registers
+#endif
+  static constexpr int NR = NV * W;
+  static constexpr int KC = 256;  // k block of the large GEMM: a kc x NR panel stays in L1
+  static constexpr int MC = MR * 16;
+  static constexpr int NC = 2048;
+  static constexpr int NPC = 8;  // panels per tile in the large GEMM
+};
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// tile[i][p*NR + j] (+)= sum_k A[i][k] * B_p[k][j]
+template <typename T, int M, int NP>
+inline void ukernel(int64_t K, const T* const* arow, int64_t cs, const T* b, int64_t pstride,
+                    T* tile, int64_t ldt, bool accumulate) {
+  using V = Vec<T>;
+  constexpr int W = Tile<T>::W, NV = Tile<T>::NV, NR = Tile<T>::NR;
+  V acc[M][NP][NV];
+  for (int i = 0; i < M; ++i)
+    for (int p = 0; p < NP; ++p)
+      for (int v = 0; v < NV; ++v)
+        acc[i][p][v] = accumulate ? V::loadu(tile + i * ldt + p * NR + v * W) : V::zero();
+  const T* ap[M];
+  for (int i = 0; i < M; ++i) ap[i] = arow[i];
+  for (int64_t k = 0; k < K; ++k) {
+    V bv[NP][NV];
+    for (int p = 0; p < NP; ++p)
+      for (int v = 0; v < NV; ++v) bv[p][v] = V::loadu(b + p * pstride + k * NR + v * W);
+    for (int i = 0; i < M; ++i) {
+      V av = V::set1(ap[i][k * cs]);
+      for (int p = 0; p < NP; ++p)
+        for (int v = 0; v < NV; ++v) acc[i][p][v] = V::fmadd(av, bv[p][v], acc[i][p][v]);
+    }
+  }
+  for (int i = 0; i < M; ++i)
+    for (int p = 0; p < NP; ++p)
+      for (int v = 0; v < NV; ++v) acc[i][p][v].storeu(tile + i * ldt + p * NR + v * W);
+}
+
+// Panels per kernel call for m rows: fewer rows leave registers for more panels.
+template <typename T, int M>
+constexpr int panels_for_rows() {
+#if defined(FASTRNN_ISA_IS_scalar)
+  return 1;
+#elif defined(FASTRNN_ISA_IS_avx2)
+  return M == 1 ? 4 : (M == 2 ? 2 : 1);
+#else
+  return M <= 2 ? 4 : (M <= 4 ? 2 : 1);
+#endif
+}
+
+template <typename T, int M>
+inline void rows_times_panels(int64_t K, const T* const* arow, int64_t cs, const T* b,
+                              int64_t pstride, int npanels, T* tile, int64_t ldt, bool accumulate) {
+  constexpr int NP = panels_for_rows<T, M>();
+  constexpr int NR = Tile<T>::NR;
+  int p = 0;
+  for (; p + NP <= npanels; p += NP)
+    ukernel<T, M, NP>(K, arow, cs, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
+  for (; p < npanels; ++p)
+    ukernel<T, M, 1>(K, arow, cs, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
+}
+
+// tile [m, npanels*NR] (+)= A[m, K] * panels; m in [1, MR]
+template <typename T>
+inline void matmul_tile(int m, int64_t K, const T* const* arow, int64_t cs, const T* b,
+                        int64_t pstride, int npanels, T* tile, int64_t ldt, bool accumulate) {
+#define FASTRNN_ROWS(MM)                                                                  \
+  case MM:                                                                                \
+    if constexpr (MM <= Tile<T>::MR)                                                      \
+      rows_times_panels<T, MM>(K, arow, cs, b, pstride, npanels, tile, ldt, accumulate); \
+    break;
+  switch (m) {
+    FASTRNN_ROWS(1)
+    FASTRNN_ROWS(2)
+    FASTRNN_ROWS(3)
+    FASTRNN_ROWS(4)
+    FASTRNN_ROWS(5)
+    FASTRNN_ROWS(6)
+    FASTRNN_ROWS(7)
+    FASTRNN_ROWS(8)
+    default:
+      break;
+  }
+#undef FASTRNN_ROWS
+}
+
+// element (r, c) of op(X), X row-major with leading dimension ld
+template <typename T>
+inline T op_at(const T* x, int64_t ld, bool trans, int64_t r, int64_t c) {
+  return trans ? x[c * ld + r] : x[r * ld + c];
+}
+
+// C[M, N] = beta * C + op(A) op(B). Goto-style blocking: B is packed kc x nc into NR-wide panels
+// shared by all threads, each thread packs its own mc x kc block of A into MR-row panels.
+// Threads split the (row block, panel chunk) pairs; the reduction over K never crosses threads.
+template <typename T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads) {
+  using Tl = Tile<T>;
+  constexpr int MR = Tl::MR, NR = Tl::NR;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+    return;
+  }
+  const int64_t kc_max = imin(K, Tl::KC), nc_max = imin(N, Tl::NC);
+  T* bpack = new T[ceil_div(nc_max, NR) * NR * kc_max];
+  const int64_t mblocks = ceil_div(M, Tl::MC);
+  int nt = int(imax(1, imin(threads, mblocks * ceil_div(nc_max, NR * Tl::NPC))));
+  for (int64_t jc = 0; jc < N; jc += Tl::NC) {
+    const int64_t nc = imin(Tl::NC, N - jc), np = ceil_div(nc, NR);
+    const int64_t chunks = ceil_div(np, Tl::NPC), tasks = mblocks * chunks;
+    for (int64_t pc = 0; pc < K; pc += Tl::KC) {
+      const int64_t kc = imin(Tl::KC, K - pc);
+      const bool first = pc == 0;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+      {
+        const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+        // pack B[pc:pc+kc, jc:jc+nc] -> panels [np][kc][NR], zero beyond N
+        for (int64_t p = tid; p < np; p += nth) {
+          T* dst = bpack + p * kc * NR;
+          for (int64_t k = 0; k < kc; ++k)
+            for (int j = 0; j < NR; ++j) {
+              const int64_t col = jc + p * NR + j;
+              dst[k * NR + j] = col < N ? op_at(B, ldb, tb, pc + k, col) : T(0);
+            }
+        }
+#pragma omp barrier
+        T* apack = new T[Tl::MC * kc];
+        T tile[MR * NR * Tl::NPC];
+        const int64_t t0 = tasks * tid / nth, t1 = tasks * (tid + 1) / nth;
+        int64_t packed_block = -1;
+        for (int64_t task = t0; task < t1; ++task) {
+          const int64_t ib = task / chunks, ch = task % chunks;
+          const int64_t ic = ib * Tl::MC, mc = imin(Tl::MC, M - ic);
+          if (packed_block != ib) {  // pack A[ic:ic+mc, pc:pc+kc] -> [mc/MR][kc][MR]
+            for (int64_t r = 0; r < ceil_div(mc, MR); ++r)
+              for (int64_t k = 0; k < kc; ++k)
+                for (int i = 0; i < MR; ++i) {
+                  const int64_t row = r * MR + i;
+                  apack[(r * kc + k) * MR + i] =
+                      row < mc ? op_at(A, lda, ta, ic + row, pc + k) : T(0);
+                }
+            packed_block = ib;
+          }
+          const int64_t p0 = ch * Tl::NPC, npan = imin(Tl::NPC, np - p0);
+          for (int64_t r = 0; r < ceil_div(mc, MR); ++r) {
+            const int m = int(imin(MR, mc - r * MR));
+            const T* arow[MR];
+            for (int i = 0; i < MR; ++i) arow[i] = apack + r * kc * MR + i;
+            matmul_tile<T>(m, kc, arow, MR, bpack + p0 * kc * NR, kc * NR, int(npan), tile,
+                           NR * Tl::NPC, false);
+            const int64_t cols = imin(npan * NR, nc - p0 * NR);
+            for (int i = 0; i < m; ++i) {
+              T* crow = C + (ic + r * MR + i) * ldc + jc + p0 * NR;
+              const T* trow = tile + i * NR * Tl::NPC;
+              if (!first) {
+                for (int64_t j = 0; j < cols; ++j) crow[j] += trow[j];
+              } else if (beta == T(0)) {
+                for (int64_t j = 0; j < cols; ++j) crow[j] = trow[j];
+              } else {
+                for (int64_t j = 0; j < cols; ++j) crow[j] = beta * crow[j] + trow[j];
+              }
+            }
+          }
+        }
+        delete[] apack;
+      }
+    }
+  }
+  delete[] bpack;
+}

@@ -1,0 +1,783 @@
+// kernels.cpp: whole-sequence forward and backward through time for every cell, and the single
+// streaming step. Compiled once per ISA (scalar, avx2, avx512) into namespace fastrnn::<isa>.
+//
+// Forward, per sequence:   XP[T*B, G*H] = X W_ih^T + biases        (one GEMM for all steps)
+//   per step s:            for each nr-block of hidden units owned by this thread:
+//                            tile = h_{s-1} W_hh^T (its G gate panels) -> gates -> h_s, c_s
+//                          barrier                                  (h_s is the next product's A)
+// Backward, per step s from the last: gate gradients dG_s (pointwise, own units), barrier,
+//   dh_{s-1} = dG_s W_hh + carried terms (own units), and the pointwise of step s-1 for those units
+//   right away. After the loop: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev, db = sum dG.
+//
+// Threads own fixed nr-blocks of hidden units for the whole call; products never split the
+// reduction, so results do not depend on the thread count. Rows are the sorted batch (see
+// fastrnn.h), so the rows still running at step s are rows [0, active[s]).
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+#if !defined(FASTRNN_ISA_IS_scalar)
+#include <immintrin.h>
+#endif
+
+#include "fastrnn.h"
+
+namespace fastrnn {
+namespace FASTRNN_ISA_NS {
+
+#include "cpu/isa/gemm.h"
+
+namespace {
+
+// ------------------------------------------------------------------------------------------------
+// Shapes and indexing shared by forward and backward.
+
+template <typename T>
+struct Seq {
+  const SeqArgs<T>& a;
+  int64_t Tn, B, I, H, G, GH, nb;
+  int cw;  // cache width in units of H
+  explicit Seq(const SeqArgs<T>& args) : a(args) {
+    Tn = a.steps;
+    B = a.batch;
+    I = a.input;
+    H = a.hidden;
+    G = num_gates(a.cell);
+    GH = G * H;
+    nb = ceil_div(H, Tile<T>::NR);
+    cw = cache_width(a.cell);
+  }
+  int64_t batch_of(int64_t sb) const { return a.order ? a.order[sb] : sb; }
+  int64_t len_of(int64_t b) const { return a.len ? a.len[b] : Tn; }
+  int64_t active(int64_t s) const { return a.active ? a.active[s] : B; }
+  // time index of step s for batch row b
+  int64_t time_of(int64_t s, int64_t b) const { return a.reverse ? len_of(b) - 1 - s : s; }
+  // hidden-unit blocks [jb0, jb1) of thread tid
+  void blocks(int tid, int nth, int64_t& jb0, int64_t& jb1) const {
+    jb0 = nb * tid / nth;
+    jb1 = nb * (tid + 1) / nth;
+  }
+};
+
+// Threads for a recurrence: extra threads only pay off when a step has enough work to amortize a
+// barrier (about a microsecond).
+template <typename T>
+int recurrence_threads(const Seq<T>& q, int requested) {
+  const double flops = 2.0 * double(q.GH) * double(q.H) * double(q.B);
+  int nt = requested;
+  if (flops < 2.0e5) nt = 1;
+  if (nt > q.nb) nt = int(q.nb);
+  return nt < 1 ? 1 : nt;
+}
+
+// Iterates the vector chunks of one nr-block: f(offset of the chunk's first unit, lanes valid).
+template <typename T, typename F>
+inline void for_chunks(int64_t j0, int64_t H, F&& f) {
+  constexpr int W = Tile<T>::W;
+  for (int v = 0; v < Tile<T>::NV; ++v) {
+    const int64_t j = j0 + v * W;
+    if (j >= H) break;
+    f(j, v * W, int(imin(W, H - j)));
+  }
+}
+
+template <typename T>
+inline Vec<T> ld(const T* p, int n) {
+  return n == Vec<T>::W ? Vec<T>::loadu(p) : Vec<T>::load_n(p, n);
+}
+template <typename T>
+inline void st(T* p, Vec<T> v, int n) {
+  if (n == Vec<T>::W)
+    v.storeu(p);
+  else
+    v.store_n(p, n);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Forward pointwise: one row, one nr-block. `xp` is the row's input projection (+ biases) in
+// PyTorch gate order; `tile` the recurrent product for this block, gates side by side (g*NR + j).
+
+template <typename T>
+struct FwdRow {
+  const T* xp;      // [G*H]
+  const T* tile;    // [G'*NR]
+  const T* h_prev;  // [H]
+  T* h;             // [H] state after the step (sorted row)
+  T* c;             // [H] LSTM cell state, updated in place
+  T* y;             // [H] output row at time t
+  T* cache;         // [cw*H] or null
+  T* h_n;           // [H] when this is the row's last step, else null
+  T* c_n;
+};
+
+template <typename T>
+inline void rnn_fwd_block(const Seq<T>& q, const FwdRow<T>& r, int64_t j0) {
+  using V = Vec<T>;
+  const bool relu = q.a.cell == Cell::kRnnRelu;
+  for_chunks<T>(j0, q.H, [&](int64_t j, int jt, int n) {
+    V pre = ld(r.xp + j, n) + ld(r.tile + jt, n);
+    V h = relu ? vrelu(pre) : vtanh(pre);
+    st(r.h + j, h, n);
+    st(r.y + j, h, n);
+    if (r.cache) {
+      st(r.cache + j, ld(r.h_prev + j, n), n);
+      st(r.cache + q.H + j, h, n);
+    }
+    if (r.h_n) st(r.h_n + j, h, n);
+  });
+}
+
+template <typename T>
+inline void lstm_fwd_block(const Seq<T>& q, const FwdRow<T>& r, int64_t j0) {
+  using V = Vec<T>;
+  constexpr int NR = Tile<T>::NR;
+  const int64_t H = q.H;
+  const T* p = q.a.peep;
+  for_chunks<T>(j0, H, [&](int64_t j, int jt, int n) {
+    V c_prev = ld(r.c + j, n);
+    V pi = ld(r.xp + j, n) + ld(r.tile + jt, n);
+    V pf = ld(r.xp + H + j, n) + ld(r.tile + NR + jt, n);
+    V pg = ld(r.xp + 2 * H + j, n) + ld(r.tile + 2 * NR + jt, n);
+    V po = ld(r.xp + 3 * H + j, n) + ld(r.tile + 3 * NR + jt, n);
+    if (p) {
+      pi = V::fmadd(ld(p + j, n), c_prev, pi);
+      pf = V::fmadd(ld(p + H + j, n), c_prev, pf);
+    }
+    V i = vsigmoid(pi), f = vsigmoid(pf), g = vtanh(pg);
+    V c = V::fmadd(f, c_prev, i * g);
+    if (p) po = V::fmadd(ld(p + 2 * H + j, n), c, po);
+    V o = vsigmoid(po);
+    V h = o * vtanh(c);
+    st(r.c + j, c, n);
+    st(r.h + j, h, n);
+    st(r.y + j, h, n);
+    if (r.cache) {
+      T* k = r.cache;
+      st(k + j, ld(r.h_prev + j, n), n);
+      st(k + H + j, i, n);
+      st(k + 2 * H + j, f, n);
+      st(k + 3 * H + j, g, n);
+      st(k + 4 * H + j, o, n);
+      st(k + 5 * H + j, c, n);
+      st(k + 6 * H + j, c_prev, n);
+    }
+    if (r.h_n) {
+      st(r.h_n + j, h, n);
+      st(r.c_n + j, c, n);
+    }
+  });
+}
+
+// PyTorch's GRU: n = tanh(xn + r * (W_hn h + b_hn)), h' = (1 - z) n + z h
+template <typename T>
+inline void gru_fwd_block(const Seq<T>& q, const FwdRow<T>& r, int64_t j0) {
+  using V = Vec<T>;
+  constexpr int NR = Tile<T>::NR;
+  const int64_t H = q.H;
+  const T* b_hn = q.a.b_hh ? q.a.b_hh + 2 * H : nullptr;
+  for_chunks<T>(j0, H, [&](int64_t j, int jt, int n) {
+    V hp = ld(r.h_prev + j, n);
+    V rg = vsigmoid(ld(r.xp + j, n) + ld(r.tile + jt, n));
+    V z = vsigmoid(ld(r.xp + H + j, n) + ld(r.tile + NR + jt, n));
+    V hn = ld(r.tile + 2 * NR + jt, n);
+    if (b_hn) hn = hn + ld(b_hn + j, n);
+    V nn = vtanh(V::fmadd(rg, hn, ld(r.xp + 2 * H + j, n)));
+    V h = V::fmadd(z, hp - nn, nn);
+    st(r.h + j, h, n);
+    st(r.y + j, h, n);
+    if (r.cache) {
+      T* k = r.cache;
+      st(k + j, hp, n);
+      st(k + H + j, rg, n);
+      st(k + 2 * H + j, z, n);
+      st(k + 3 * H + j, nn, n);
+      st(k + 4 * H + j, hn, n);
+    }
+    if (r.h_n) st(r.h_n + j, h, n);
+  });
+}
+
+// Reset-before GRU, first half: r, z from h; rh = r * h is the input of W_hn.
+// `rz` keeps z for the second half (sorted row, [H]).
+template <typename T>
+inline void gru_rb_fwd_gates(const Seq<T>& q, const FwdRow<T>& r, T* rh, T* zrow, int64_t j0) {
+  using V = Vec<T>;
+  constexpr int NR = Tile<T>::NR;
+  const int64_t H = q.H;
+  for_chunks<T>(j0, H, [&](int64_t j, int jt, int n) {
+    V hp = ld(r.h_prev + j, n);
+    V rg = vsigmoid(ld(r.xp + j, n) + ld(r.tile + jt, n));
+    V z = vsigmoid(ld(r.xp + H + j, n) + ld(r.tile + NR + jt, n));
+    V rhv = rg * hp;
+    st(rh + j, rhv, n);
+    st(zrow + j, z, n);
+    if (r.cache) {
+      T* k = r.cache;
+      st(k + j, hp, n);
+      st(k + H + j, rg, n);
+      st(k + 2 * H + j, z, n);
+      st(k + 4 * H + j, rhv, n);
+    }
+  });
+}
+
+// Reset-before GRU, second half: n = tanh(xn + W_hn rh) (b_hn is folded into xn), h' = n + z (h - n)
+template <typename T>
+inline void gru_rb_fwd_state(const Seq<T>& q, const FwdRow<T>& r, const T* zrow, int64_t j0) {
+  using V = Vec<T>;
+  const int64_t H = q.H;
+  for_chunks<T>(j0, H, [&](int64_t j, int jt, int n) {
+    V hp = ld(r.h_prev + j, n);
+    V z = ld(zrow + j, n);
+    V nn = vtanh(ld(r.xp + 2 * H + j, n) + ld(r.tile + jt, n));
+    V h = V::fmadd(z, hp - nn, nn);
+    st(r.h + j, h, n);
+    st(r.y + j, h, n);
+    if (r.cache) st(r.cache + 3 * H + j, nn, n);
+    if (r.h_n) st(r.h_n + j, h, n);
+  });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Forward driver.
+
+template <typename T>
+size_t forward_work(const SeqArgs<T>& a) {
+  Seq<T> q(a);
+  // xp, two h buffers, c, rh, z
+  return size_t(q.Tn * q.B * q.GH + 5 * q.B * q.H);
+}
+
+// xp[T*B, G*H] = x W_ih^T + b_ih + b_hh (b_hn stays out for PyTorch's GRU: it sits inside r * (.))
+template <typename T>
+void input_projection(const Seq<T>& q, T* xp) {
+  const SeqArgs<T>& a = q.a;
+  const int64_t rows = q.Tn * q.B;
+  const bool bias = a.b_ih || a.b_hh;
+  if (bias) {
+    T* brow = new T[q.GH];
+    for (int64_t c = 0; c < q.GH; ++c) {
+      T v = a.b_ih ? a.b_ih[c] : T(0);
+      if (a.b_hh && !(a.cell == Cell::kGru && c >= 2 * q.H)) v += a.b_hh[c];
+      brow[c] = v;
+    }
+    for (int64_t r = 0; r < rows; ++r) memcpy(xp + r * q.GH, brow, sizeof(T) * q.GH);
+    delete[] brow;
+  }
+  gemm<T>(false, true, rows, q.GH, q.I, a.x, q.I, a.w_ih, q.I, bias ? T(1) : T(0), xp, q.GH,
+          a.threads);
+}
+
+// The recurrence over steps [0, T), given xp. Shared by the sequence forward and the step.
+template <typename T>
+void recurrence_forward(const Seq<T>& q, const T* xp, T* work) {
+  using Tl = Tile<T>;
+  constexpr int MR = Tl::MR, NR = Tl::NR;
+  const SeqArgs<T>& a = q.a;
+  const int64_t B = q.B, H = q.H;
+  T* hbuf[2] = {work, work + B * H};
+  T* c = work + 2 * B * H;
+  T* rh = work + 3 * B * H;
+  T* zb = work + 4 * B * H;
+  for (int64_t sb = 0; sb < B; ++sb) {
+    const int64_t b = q.batch_of(sb);
+    if (a.h0)
+      memcpy(hbuf[0] + sb * H, a.h0 + b * H, sizeof(T) * H);
+    else
+      memset(hbuf[0] + sb * H, 0, sizeof(T) * H);
+    if (a.c0)
+      memcpy(c + sb * H, a.c0 + b * H, sizeof(T) * H);
+    else
+      memset(c + sb * H, 0, sizeof(T) * H);
+  }
+  const Cell cell = a.cell;
+  const bool rb = cell == Cell::kGruResetBefore;
+  const int gp = rb ? 2 : int(q.G);  // gate panels in the first product
+  const int64_t pstride = H * NR;
+  const int nt = recurrence_threads(q, a.threads);
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    int64_t jb0, jb1;
+    q.blocks(omp_get_thread_num(), omp_get_num_threads(), jb0, jb1);
+    T tile[MR * 4 * NR];
+    const T* arow[MR];
+    for (int64_t s = 0; s < q.Tn; ++s) {
+      const T* hp = hbuf[s & 1];
+      T* hn = hbuf[(s + 1) & 1];
+      const int64_t n = q.active(s);
+      // one row group of up to MR rows: the product, then the pointwise for its rows
+      auto rows = [&](const T* a_src, const T* panels, int npan, int phase, int64_t jb) {
+        for (int64_t r0 = 0; r0 < n; r0 += MR) {
+          const int m = int(imin(MR, n - r0));
+          for (int i = 0; i < m; ++i) arow[i] = a_src + (r0 + i) * H;
+          matmul_tile<T>(m, H, arow, 1, panels + jb * npan * pstride, pstride, npan, tile,
+                         4 * NR, false);
+          for (int i = 0; i < m; ++i) {
+            const int64_t sb = r0 + i, b = q.batch_of(sb), t = q.time_of(s, b);
+            const bool last = s == q.len_of(b) - 1;
+            FwdRow<T> row{xp + (t * B + b) * q.GH,
+                          tile + i * 4 * NR,
+                          hp + sb * H,
+                          hn + sb * H,
+                          c + sb * H,
+                          a.y + (t * B + b) * H,
+                          a.cache ? a.cache + (t * B + b) * q.cw * H : nullptr,
+                          last && a.h_n ? a.h_n + b * H : nullptr,
+                          last && a.c_n ? a.c_n + b * H : nullptr};
+            const int64_t j0 = jb * NR;
+            switch (cell) {
+              case Cell::kRnnTanh:
+              case Cell::kRnnRelu:
+                rnn_fwd_block(q, row, j0);
+                break;
+              case Cell::kLstm:
+                lstm_fwd_block(q, row, j0);
+                break;
+              case Cell::kGru:
+                gru_fwd_block(q, row, j0);
+                break;
+              case Cell::kGruResetBefore:
+                if (phase == 0)
+                  gru_rb_fwd_gates(q, row, rh + sb * H, zb + sb * H, j0);
+                else
+                  gru_rb_fwd_state(q, row, zb + sb * H, j0);
+                break;
+            }
+          }
+        }
+      };
+      for (int64_t jb = jb0; jb < jb1; ++jb) rows(hp, a.packed.fwd_hh, gp, 0, jb);
+      if (rb) {
+#pragma omp barrier
+        for (int64_t jb = jb0; jb < jb1; ++jb) rows(rh, a.packed.fwd_hn, 1, 1, jb);
+      }
+#pragma omp barrier
+    }
+  }
+}
+
+template <typename T>
+void forward(const SeqArgs<T>& a) {
+  Seq<T> q(a);
+  T* xp = a.work;
+  input_projection(q, xp);
+  recurrence_forward(q, xp, a.work + q.Tn * q.B * q.GH);
+}
+
+// One step for streaming: xp = x W_ih^T + biases through the packed weights, then one recurrence
+// step. Single-threaded unless the step is large: a parallel region costs about as much as a
+// small step.
+template <typename T>
+void step(const SeqArgs<T>& a) {
+  using Tl = Tile<T>;
+  constexpr int MR = Tl::MR, NR = Tl::NR;
+  Seq<T> q(a);
+  T* xp = a.work;
+  const int64_t B = q.B, H = q.H, G = q.G;
+  T tile[MR * 4 * NR];
+  const T* arow[MR];
+  const int64_t pstride = q.I * NR;
+  for (int64_t r0 = 0; r0 < B; r0 += MR) {
+    const int m = int(imin(MR, B - r0));
+    for (int i = 0; i < m; ++i) arow[i] = a.x + (r0 + i) * q.I;
+    for (int64_t jb = 0; jb < q.nb; ++jb) {
+      matmul_tile<T>(m, q.I, arow, 1, a.packed.fwd_ih + jb * G * pstride, pstride, int(G), tile,
+                     4 * NR, false);
+      for (int i = 0; i < m; ++i)
+        for (int g = 0; g < G; ++g)
+          for (int j = 0; j < NR && jb * NR + j < H; ++j) {
+            const int64_t col = g * H + jb * NR + j;
+            T v = tile[i * 4 * NR + g * NR + j];
+            if (a.b_ih) v += a.b_ih[col];
+            if (a.b_hh && !(a.cell == Cell::kGru && g == 2)) v += a.b_hh[col];
+            xp[(r0 + i) * q.GH + col] = v;
+          }
+    }
+  }
+  recurrence_forward(q, xp, a.work + B * q.GH);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Backward pointwise: one row of step s, one nr-block. dh is the gradient reaching h_s from
+// later steps and from h_n (sorted row); dy the output gradient at (t, b) or null. Writes the
+// pre-activation gate gradients dgi (input side, [G*H] at (t, b)) and dgh (hidden side).
+
+template <typename T>
+struct BwdRow {
+  const T* cache;  // [cw*H] at (t, b)
+  const T* dy;     // [H] or null
+  T* dh;           // [H] sorted row: in, gradient w.r.t. h_s
+  T* dc;           // [H] sorted row: in dc_s, out dc_{s-1} (LSTM)
+  T* carry;        // [H] sorted row: out, the part of dh_{s-1} that bypasses W_hh
+  T* dgi;          // [G*H] at (t, b)
+  T* dgh;          // [G*H] at (t, b), may alias dgi
+};
+
+template <typename T>
+inline Vec<T> dh_total(const BwdRow<T>& r, int64_t j, int n) {
+  Vec<T> d = ld(r.dh + j, n);
+  return r.dy ? d + ld(r.dy + j, n) : d;
+}
+
+template <typename T>
+inline void rnn_bwd_block(const Seq<T>& q, const BwdRow<T>& r, int64_t j0) {
+  using V = Vec<T>;
+  const bool relu = q.a.cell == Cell::kRnnRelu;
+  const V one = V::set1(T(1));
+  for_chunks<T>(j0, q.H, [&](int64_t j, int, int n) {
+    V d = dh_total(r, j, n);
+    V h = ld(r.cache + q.H + j, n);
+    // h = tanh(pre): dpre = d (1 - h^2); h = relu(pre): dpre = d [h > 0]
+    V dpre = relu ? V::where_pos(h, d) : d * (one - h * h);
+    st(r.dgi + j, dpre, n);
+  });
+}
+
+template <typename T>
+inline void lstm_bwd_block(const Seq<T>& q, const BwdRow<T>& r, T* dpeep, int64_t j0) {
+  using V = Vec<T>;
+  const int64_t H = q.H;
+  const T* p = q.a.peep;
+  const T* k = r.cache;
+  const V one = V::set1(T(1));
+  for_chunks<T>(j0, H, [&](int64_t j, int, int n) {
+    V d = dh_total(r, j, n);
+    V i = ld(k + H + j, n), f = ld(k + 2 * H + j, n), g = ld(k + 3 * H + j, n);
+    V o = ld(k + 4 * H + j, n), c = ld(k + 5 * H + j, n), c_prev = ld(k + 6 * H + j, n);
+    V tc = vtanh(c);
+    // h = o tanh(c)
+    V d_o = d * tc * o * (one - o);
+    V dc = ld(r.dc + j, n) + d * o * (one - tc * tc);
+    if (p) dc = V::fmadd(d_o, ld(p + 2 * H + j, n), dc);  // o sees c through p_o
+    // c = f c_prev + i g
+    V d_i = dc * g * i * (one - i);
+    V d_f = dc * c_prev * f * (one - f);
+    V d_g = dc * i * (one - g * g);
+    V dc_prev = dc * f;
+    if (p) {
+      dc_prev = V::fmadd(d_i, ld(p + j, n), dc_prev);
+      dc_prev = V::fmadd(d_f, ld(p + H + j, n), dc_prev);
+      st(dpeep + j, V::fmadd(d_i, c_prev, ld(dpeep + j, n)), n);
+      st(dpeep + H + j, V::fmadd(d_f, c_prev, ld(dpeep + H + j, n)), n);
+      st(dpeep + 2 * H + j, V::fmadd(d_o, c, ld(dpeep + 2 * H + j, n)), n);
+    }
+    st(r.dc + j, dc_prev, n);
+    st(r.dgi + j, d_i, n);
+    st(r.dgi + H + j, d_f, n);
+    st(r.dgi + 2 * H + j, d_g, n);
+    st(r.dgi + 3 * H + j, d_o, n);
+  });
+}
+
+template <typename T>
+inline void gru_bwd_block(const Seq<T>& q, const BwdRow<T>& r, int64_t j0) {
+  using V = Vec<T>;
+  const int64_t H = q.H;
+  const T* k = r.cache;
+  const V one = V::set1(T(1));
+  for_chunks<T>(j0, H, [&](int64_t j, int, int n) {
+    V d = dh_total(r, j, n);
+    V hp = ld(k + j, n), rg = ld(k + H + j, n), z = ld(k + 2 * H + j, n);
+    V nn = ld(k + 3 * H + j, n), hn = ld(k + 4 * H + j, n);
+    // h = (1 - z) n + z h_prev
+    V dn = d * (one - nn * nn) * (one - z);  // through n = tanh(xn + r hn)
+    V dz = d * (hp - nn) * z * (one - z);
+    V dr = dn * hn * rg * (one - rg);
+    st(r.carry + j, d * z, n);
+    st(r.dgi + j, dr, n);
+    st(r.dgi + H + j, dz, n);
+    st(r.dgi + 2 * H + j, dn, n);
+    st(r.dgh + j, dr, n);
+    st(r.dgh + H + j, dz, n);
+    st(r.dgh + 2 * H + j, dn * rg, n);  // hn enters as r * hn
+  });
+}
+
+// Reset-before GRU, first half: the z and n gradients; n's flows on through W_hn to rh.
+template <typename T>
+inline void gru_rb_bwd_zn(const Seq<T>& q, const BwdRow<T>& r, int64_t j0) {
+  using V = Vec<T>;
+  const int64_t H = q.H;
+  const T* k = r.cache;
+  const V one = V::set1(T(1));
+  for_chunks<T>(j0, H, [&](int64_t j, int, int n) {
+    V d = dh_total(r, j, n);
+    V hp = ld(k + j, n), z = ld(k + 2 * H + j, n), nn = ld(k + 3 * H + j, n);
+    st(r.carry + j, d * z, n);
+    st(r.dgi + H + j, d * (hp - nn) * z * (one - z), n);
+    st(r.dgi + 2 * H + j, d * (one - nn * nn) * (one - z), n);
+  });
+}
+
+// Reset-before GRU, second half: drh = dn W_hn (in `tile`), rh = r * h_prev.
+template <typename T>
+inline void gru_rb_bwd_r(const Seq<T>& q, const BwdRow<T>& r, const T* tile, int64_t j0) {
+  using V = Vec<T>;
+  const int64_t H = q.H;
+  const T* k = r.cache;
+  const V one = V::set1(T(1));
+  for_chunks<T>(j0, H, [&](int64_t j, int jt, int n) {
+    V drh = ld(tile + jt, n);
+    V hp = ld(k + j, n), rg = ld(k + H + j, n);
+    st(r.dgi + j, drh * hp * rg * (one - rg), n);
+    st(r.carry + j, V::fmadd(drh, rg, ld(r.carry + j, n)), n);
+  });
+}
+
+template <typename T>
+size_t backward_work(const SeqArgs<T>& a) {
+  Seq<T> q(a);
+  const bool separate_dgh = a.cell == Cell::kGru;
+  return size_t(q.Tn * q.B * q.GH * (separate_dgh ? 2 : 1) + 3 * q.B * q.H);
+}
+
+template <typename T>
+void backward(const SeqArgs<T>& a) {
+  using Tl = Tile<T>;
+  constexpr int MR = Tl::MR, NR = Tl::NR;
+  Seq<T> q(a);
+  const int64_t B = q.B, H = q.H, GH = q.GH, TB = q.Tn * q.B;
+  const Cell cell = a.cell;
+  const bool rb = cell == Cell::kGruResetBefore;
+  T* dgi = a.work;
+  T* dgh = cell == Cell::kGru ? dgi + TB * GH : dgi;
+  T* dh = dgi + TB * GH * (cell == Cell::kGru ? 2 : 1);
+  T* dc = dh + B * H;
+  T* carry = dc + B * H;
+  memset(dgi, 0, sizeof(T) * TB * GH * (cell == Cell::kGru ? 2 : 1));
+  memset(carry, 0, sizeof(T) * B * H);
+  for (int64_t sb = 0; sb < B; ++sb) {
+    const int64_t b = q.batch_of(sb);
+    if (a.dh_n)
+      memcpy(dh + sb * H, a.dh_n + b * H, sizeof(T) * H);
+    else
+      memset(dh + sb * H, 0, sizeof(T) * H);
+    if (a.dc_n)
+      memcpy(dc + sb * H, a.dc_n + b * H, sizeof(T) * H);
+    else
+      memset(dc + sb * H, 0, sizeof(T) * H);
+  }
+  const int nt = recurrence_threads(q, a.threads);
+  const int64_t K1 = rb ? 2 * H : GH;  // depth of dh = dG W_hh
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    int64_t jb0, jb1;
+    q.blocks(omp_get_thread_num(), omp_get_num_threads(), jb0, jb1);
+    T tile[MR * NR];
+    const T* arow[MR];
+    auto row_at = [&](int64_t s, int64_t sb) {
+      const int64_t b = q.batch_of(sb), t = q.time_of(s, b), at = t * B + b;
+      return BwdRow<T>{a.cache + at * q.cw * H,
+                       a.dy ? a.dy + at * H : nullptr,
+                       dh + sb * H,
+                       dc + sb * H,
+                       carry + sb * H,
+                       dgi + at * GH,
+                       dgh + at * GH};
+    };
+    auto pointwise = [&](int64_t s, int64_t jb) {
+      const int64_t n = q.active(s), j0 = jb * NR;
+      for (int64_t sb = 0; sb < n; ++sb) {
+        BwdRow<T> r = row_at(s, sb);
+        switch (cell) {
+          case Cell::kRnnTanh:
+          case Cell::kRnnRelu:
+            rnn_bwd_block(q, r, j0);
+            break;
+          case Cell::kLstm:
+            lstm_bwd_block(q, r, a.dpeep, j0);
+            break;
+          case Cell::kGru:
+            gru_bwd_block(q, r, j0);
+            break;
+          case Cell::kGruResetBefore:
+            gru_rb_bwd_zn(q, r, j0);
+            break;
+        }
+      }
+    };
+    // rows [0, n) of step s: tile = (rows of src at column offset `col`) times `panels`
+    auto product = [&](int64_t s, int64_t jb, const T* panels, int64_t K, int64_t col,
+                       auto&& epilogue) {
+      const int64_t n = q.active(s);
+      for (int64_t r0 = 0; r0 < n; r0 += MR) {
+        const int m = int(imin(MR, n - r0));
+        for (int i = 0; i < m; ++i) {
+          const int64_t b = q.batch_of(r0 + i);
+          const T* src = (col == 0 && !rb) ? dgh : dgi;
+          arow[i] = src + (q.time_of(s, b) * B + b) * GH + col;
+        }
+        matmul_tile<T>(m, K, arow, 1, panels + jb * K * NR, K * NR, 1, tile, NR, false);
+        for (int i = 0; i < m; ++i) epilogue(r0 + i, tile + i * NR);
+      }
+    };
+
+    for (int64_t jb = jb0; jb < jb1; ++jb) pointwise(q.Tn - 1, jb);
+    for (int64_t s = q.Tn - 1; s >= 0; --s) {
+#pragma omp barrier
+      if (rb) {  // drh = dn W_hn -> dr, then a second barrier before dh = d(r,z) W_h(r,z)
+        for (int64_t jb = jb0; jb < jb1; ++jb)
+          product(s, jb, a.packed.bwd_hn, H, 2 * H, [&](int64_t sb, const T* t) {
+            gru_rb_bwd_r(q, row_at(s, sb), t, jb * NR);
+          });
+#pragma omp barrier
+      }
+      for (int64_t jb = jb0; jb < jb1; ++jb) {
+        product(s, jb, a.packed.bwd_hh, K1, 0, [&](int64_t sb, const T* t) {
+          T* d = dh + sb * H;
+          const T* cr = carry + sb * H;
+          const bool with_carry = cell == Cell::kGru || rb;
+          for_chunks<T>(jb * NR, H, [&](int64_t j, int jt, int nn) {
+            Vec<T> v = ld(t + jt, nn);
+            st(d + j, with_carry ? v + ld(cr + j, nn) : v, nn);
+          });
+        });
+        if (s > 0) pointwise(s - 1, jb);
+      }
+    }
+  }
+
+  // dh0, dc0 in batch order
+  for (int64_t sb = 0; sb < B; ++sb) {
+    const int64_t b = q.batch_of(sb);
+    if (a.dh0) memcpy(a.dh0 + b * H, dh + sb * H, sizeof(T) * H);
+    if (a.dc0) memcpy(a.dc0 + b * H, dc + sb * H, sizeof(T) * H);
+  }
+  // Large products over all steps.
+  const int th = a.threads;
+  if (a.dx) gemm<T>(false, false, TB, q.I, GH, dgi, GH, a.w_ih, q.I, T(0), a.dx, q.I, th);
+  if (a.dw_ih) gemm<T>(true, false, GH, q.I, TB, dgi, GH, a.x, q.I, T(0), a.dw_ih, q.I, th);
+  if (a.dw_hh) {
+    const int64_t ldk = q.cw * H;
+    if (rb) {
+      gemm<T>(true, false, 2 * H, H, TB, dgi, GH, a.cache, ldk, T(0), a.dw_hh, H, th);
+      gemm<T>(true, false, H, H, TB, dgi + 2 * H, GH, a.cache + 4 * H, ldk, T(0),
+              a.dw_hh + 2 * H * H, H, th);
+    } else {
+      gemm<T>(true, false, GH, H, TB, dgh, GH, a.cache, ldk, T(0), a.dw_hh, H, th);
+    }
+  }
+  auto colsum = [&](const T* g, T* out) {
+    for (int64_t c = 0; c < GH; ++c) out[c] = T(0);
+    for (int64_t r = 0; r < TB; ++r)
+      for (int64_t c = 0; c < GH; ++c) out[c] += g[r * GH + c];
+  };
+  if (a.db_ih) colsum(dgi, a.db_ih);
+  if (a.db_hh) colsum(dgh, a.db_hh);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Packing. Forward panels (jb, g): element (k, j) = W[g*H + jb*NR + j][k], zero past H, so a
+// block's G gates sit side by side and one product feeds one block's pointwise.
+// Backward panels jb: element (k, j) = W_hh[k][jb*NR + j].
+
+template <typename T>
+struct PackLayout {
+  int64_t fwd_ih, fwd_hh, fwd_hn, bwd_hh, bwd_hn;  // offsets
+  int64_t total;
+  PackLayout(Cell cell, int64_t I, int64_t H) {
+    constexpr int NR = Tile<T>::NR;
+    const int64_t G = num_gates(cell), nb = ceil_div(H, NR);
+    const bool rb = cell == Cell::kGruResetBefore;
+    fwd_ih = 0;
+    fwd_hh = fwd_ih + G * nb * I * NR;
+    fwd_hn = fwd_hh + (rb ? 2 : G) * nb * H * NR;
+    bwd_hh = fwd_hn + (rb ? nb * H * NR : 0);
+    bwd_hn = bwd_hh + nb * (rb ? 2 * H : G * H) * NR;
+    total = bwd_hn + (rb ? nb * H * NR : 0);
+  }
+};
+
+template <typename T>
+size_t packed_size(Cell cell, int64_t I, int64_t H) {
+  return size_t(PackLayout<T>(cell, I, H).total);
+}
+
+// gates [g0, g0+ng) of w (rows g*H.., ld = K) as forward panels
+template <typename T>
+void pack_forward(const T* w, int64_t K, int64_t H, int g0, int ng, T* out) {
+  constexpr int NR = Tile<T>::NR;
+  const int64_t nb = ceil_div(H, NR);
+  for (int64_t jb = 0; jb < nb; ++jb)
+    for (int g = 0; g < ng; ++g) {
+      T* dst = out + (jb * ng + g) * K * NR;
+      for (int64_t k = 0; k < K; ++k)
+        for (int j = 0; j < NR; ++j) {
+          const int64_t unit = jb * NR + j;
+          dst[k * NR + j] = unit < H ? w[((g0 + g) * H + unit) * K + k] : T(0);
+        }
+    }
+}
+
+// rows [r0, r0+K) of w_hh [*, H] as backward panels
+template <typename T>
+void pack_backward(const T* w_hh, int64_t r0, int64_t K, int64_t H, T* out) {
+  constexpr int NR = Tile<T>::NR;
+  const int64_t nb = ceil_div(H, NR);
+  for (int64_t jb = 0; jb < nb; ++jb) {
+    T* dst = out + jb * K * NR;
+    for (int64_t k = 0; k < K; ++k)
+      for (int j = 0; j < NR; ++j) {
+        const int64_t unit = jb * NR + j;
+        dst[k * NR + j] = unit < H ? w_hh[(r0 + k) * H + unit] : T(0);
+      }
+  }
+}
+
+template <typename T>
+void pack(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, T* out, Packed<T>* v) {
+  PackLayout<T> l(cell, I, H);
+  const int G = num_gates(cell);
+  const bool rb = cell == Cell::kGruResetBefore;
+  pack_forward(w_ih, I, H, 0, G, out + l.fwd_ih);
+  pack_forward(w_hh, H, H, 0, rb ? 2 : G, out + l.fwd_hh);
+  if (rb) pack_forward(w_hh, H, H, 2, 1, out + l.fwd_hn);
+  pack_backward(w_hh, 0, rb ? 2 * H : G * H, H, out + l.bwd_hh);
+  if (rb) pack_backward(w_hh, 2 * H, H, H, out + l.bwd_hn);
+  v->fwd_ih = out + l.fwd_ih;
+  v->fwd_hh = out + l.fwd_hh;
+  v->fwd_hn = rb ? out + l.fwd_hn : nullptr;
+  v->bwd_hh = out + l.bwd_hh;
+  v->bwd_hn = rb ? out + l.bwd_hn : nullptr;
+}
+
+// which: 0 exp, 1 expm1, 2 sigmoid, 3 tanh
+template <typename T>
+void math(int which, const T* x, T* y, int64_t n) {
+  using V = Vec<T>;
+  for (int64_t i = 0; i < n; i += V::W) {
+    const int cnt = int(imin(V::W, n - i));
+    V v = ld(x + i, cnt);
+    V r = which == 0 ? vexp(v) : which == 1 ? vexpm1(v) : which == 2 ? vsigmoid(v) : vtanh(v);
+    st(y + i, r, cnt);
+  }
+}
+
+template <typename T>
+Kernels<T> make_kernels() {
+  Kernels<T> k;
+  k.tiling = Tiling{Tile<T>::MR, Tile<T>::NR};
+  k.packed_size = &packed_size<T>;
+  k.pack = &pack<T>;
+  k.forward_work = &forward_work<T>;
+  k.backward_work = &backward_work<T>;
+  k.forward = &forward<T>;
+  k.backward = &backward<T>;
+  k.step = &step<T>;
+  k.gemm = &gemm<T>;
+  k.math = &math<T>;
+  return k;
+}
+
+}  // namespace
+
+#define FASTRNN_STR2(x) #x
+#define FASTRNN_STR(x) FASTRNN_STR2(x)
+
+KernelTable table() {
+  return KernelTable{FASTRNN_STR(FASTRNN_ISA_NS), make_kernels<float>(), make_kernels<double>()};
+}
+
+}  // namespace FASTRNN_ISA_NS
+}  // namespace fastrnn

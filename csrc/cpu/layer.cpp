@@ -1,0 +1,195 @@
+// layer.cpp: baseline-compiled glue between the layer objects and the ISA kernels: sorting the
+// batch by length, scratch allocation, packed-weight caching. The arithmetic is all in isa/.
+#include "cpu/layer.h"
+
+#include <algorithm>
+#include <numeric>
+#include <stdexcept>
+
+#include "cpu/dispatch.h"
+
+namespace fastrnn {
+
+Cell parse_cell(const std::string& name) {
+  if (name == "rnn_tanh") return Cell::kRnnTanh;
+  if (name == "rnn_relu") return Cell::kRnnRelu;
+  if (name == "gru") return Cell::kGru;
+  if (name == "gru_reset_before") return Cell::kGruResetBefore;
+  if (name == "lstm") return Cell::kLstm;
+  throw std::invalid_argument("cell: expected one of rnn_tanh, rnn_relu, gru, gru_reset_before, "
+                              "lstm, got '" + name + "'");
+}
+
+const char* cell_name(Cell cell) {
+  switch (cell) {
+    case Cell::kRnnTanh: return "rnn_tanh";
+    case Cell::kRnnRelu: return "rnn_relu";
+    case Cell::kGru: return "gru";
+    case Cell::kGruResetBefore: return "gru_reset_before";
+    case Cell::kLstm: return "lstm";
+  }
+  return "?";
+}
+
+namespace {
+template <typename T>
+std::vector<T> copy_of(const T* p, int64_t n) {
+  return p ? std::vector<T>(p, p + n) : std::vector<T>();
+}
+template <typename T>
+const T* ptr_or_null(const std::vector<T>& v) {
+  return v.empty() ? nullptr : v.data();
+}
+}  // namespace
+
+template <typename T>
+Layer<T>::Layer(Cell cell, int64_t input, int64_t hidden, const T* w_ih, const T* w_hh,
+                const T* b_ih, const T* b_hh, const T* peephole)
+    : cell_(cell), input_(input), hidden_(hidden) {
+  if (input < 1 || hidden < 1)
+    throw std::invalid_argument("input_size and hidden_size must be >= 1");
+  if (peephole && cell != Cell::kLstm)
+    throw std::invalid_argument("peephole: only the LSTM has peephole weights");
+  const int64_t gh = num_gates(cell) * hidden;
+  w_ih_ = copy_of(w_ih, gh * input);
+  w_hh_ = copy_of(w_hh, gh * hidden);
+  b_ih_ = copy_of(b_ih, gh);
+  b_hh_ = copy_of(b_hh, gh);
+  peep_ = copy_of(peephole, 3 * hidden);
+}
+
+template <typename T>
+const Packed<T>& Layer<T>::packed(const Kernels<T>& k) const {
+  std::lock_guard<std::mutex> lock(pack_mutex_);
+  if (packed_for_ != &k) {
+    packed_buf_.assign(k.packed_size(cell_, input_, hidden_), T(0));
+    k.pack(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), packed_buf_.data(), &packed_);
+    packed_for_ = &k;
+  }
+  return packed_;
+}
+
+template <typename T>
+SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k) const {
+  SeqArgs<T> a;
+  a.cell = cell_;
+  a.input = input_;
+  a.hidden = hidden_;
+  a.w_ih = w_ih_.data();
+  a.w_hh = w_hh_.data();
+  a.b_ih = ptr_or_null(b_ih_);
+  a.b_hh = ptr_or_null(b_hh_);
+  a.peep = ptr_or_null(peep_);
+  a.packed = packed(k);
+  a.threads = get_num_threads();
+  return a;
+}
+
+template <typename T>
+std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, const T* x,
+                                              const T* h0, const T* c0, const int64_t* len,
+                                              bool reverse, bool training, T* y, T* h_n,
+                                              T* c_n) const {
+  const Kernels<T>& k = kernels_for<T>();
+  auto ctx = std::make_unique<Context<T>>();
+  ctx->cell = cell_;
+  ctx->steps = steps;
+  ctx->batch = batch;
+  ctx->input = input_;
+  ctx->hidden = hidden_;
+  ctx->reverse = reverse;
+  ctx->has_len = len != nullptr;
+  if (len) {
+    for (int64_t b = 0; b < batch; ++b)
+      if (len[b] < 1 || len[b] > steps)
+        throw std::invalid_argument("lengths: every length must be in [1, T=" +
+                                    std::to_string(steps) + "], got " + std::to_string(len[b]));
+    ctx->len.assign(len, len + batch);
+    ctx->order.resize(batch);
+    std::iota(ctx->order.begin(), ctx->order.end(), int64_t(0));
+    std::stable_sort(ctx->order.begin(), ctx->order.end(),
+                     [&](int64_t a, int64_t b) { return len[a] > len[b]; });
+    ctx->active.assign(steps, 0);
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t s = 0; s < len[b]; ++s) ctx->active[s]++;
+  }
+  SeqArgs<T> a = base_args(k);
+  a.steps = steps;
+  a.batch = batch;
+  a.reverse = reverse;
+  a.x = x;
+  a.h0 = h0;
+  a.c0 = cell_ == Cell::kLstm ? c0 : nullptr;
+  a.len = ptr_or_null(ctx->len);
+  a.order = ptr_or_null(ctx->order);
+  a.active = ptr_or_null(ctx->active);
+  a.y = y;
+  a.h_n = h_n;
+  a.c_n = cell_ == Cell::kLstm ? c_n : nullptr;
+  if (training) {
+    ctx->cache.assign(size_t(steps * batch * cache_width(cell_) * hidden_), T(0));
+    a.cache = ctx->cache.data();
+  }
+  std::vector<T> work(k.forward_work(a));
+  a.work = work.data();
+  k.forward(a);
+  if (!training) return nullptr;
+  ctx->x.assign(x, x + steps * batch * input_);
+  return ctx;
+}
+
+template <typename T>
+void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const T* dc_n, T* dx,
+                        T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dpeep) const {
+  if (ctx.cell != cell_ || ctx.input != input_ || ctx.hidden != hidden_)
+    throw std::invalid_argument("backward: the context comes from a different layer");
+  const Kernels<T>& k = kernels_for<T>();
+  SeqArgs<T> a = base_args(k);
+  a.steps = ctx.steps;
+  a.batch = ctx.batch;
+  a.reverse = ctx.reverse;
+  a.x = ctx.x.data();
+  a.len = ptr_or_null(ctx.len);
+  a.order = ptr_or_null(ctx.order);
+  a.active = ptr_or_null(ctx.active);
+  a.cache = const_cast<T*>(ctx.cache.data());
+  a.dy = dy;
+  a.dh_n = dh_n;
+  a.dc_n = cell_ == Cell::kLstm ? dc_n : nullptr;
+  a.dx = dx;
+  a.dh0 = dh0;
+  a.dc0 = cell_ == Cell::kLstm ? dc0 : nullptr;
+  a.dw_ih = dw_ih;
+  a.dw_hh = dw_hh;
+  a.db_ih = has_bias() ? db_ih : nullptr;
+  a.db_hh = has_bias() ? db_hh : nullptr;
+  a.dpeep = has_peephole() ? dpeep : nullptr;
+  if (a.dpeep) std::fill(a.dpeep, a.dpeep + 3 * hidden_, T(0));
+  std::vector<T> work(k.backward_work(a));
+  a.work = work.data();
+  k.backward(a);
+}
+
+template <typename T>
+void Layer<T>::step(int64_t batch, const T* x, const T* h, const T* c, T* h1, T* c1) const {
+  const Kernels<T>& k = kernels_for<T>();
+  SeqArgs<T> a = base_args(k);
+  a.steps = 1;
+  a.batch = batch;
+  a.x = x;
+  a.h0 = h;
+  a.c0 = cell_ == Cell::kLstm ? c : nullptr;
+  a.y = h1;
+  a.c_n = cell_ == Cell::kLstm ? c1 : nullptr;
+  // Small steps reuse one thread-local scratch buffer: allocation would dominate them.
+  thread_local std::vector<T> work;
+  const size_t need = k.forward_work(a);
+  if (work.size() < need) work.resize(need);
+  a.work = work.data();
+  k.step(a);
+}
+
+template class Layer<float>;
+template class Layer<double>;
+
+}  // namespace fastrnn

@@ -1,0 +1,69 @@
+// layer.h: one layer in one direction: owned weights, their packed copies, and the sequence
+// forward/backward and streaming step over caller-allocated outputs. No Python here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fastrnn.h"
+
+namespace fastrnn {
+
+Cell parse_cell(const std::string& name);
+const char* cell_name(Cell cell);
+
+// What a training forward keeps for backward.
+template <typename T>
+struct Context {
+  Cell cell;
+  int64_t steps, batch, input, hidden;
+  bool reverse;
+  std::vector<T> x;      // [T, B, I] copy of the input (for dW_ih)
+  std::vector<T> cache;  // [T, B, cache_width * H]
+  std::vector<int64_t> len, order, active;
+  bool has_len;
+  size_t bytes_per_step() const { return sizeof(T) * batch * hidden * cache_width(cell); }
+};
+
+template <typename T>
+class Layer {
+ public:
+  Layer(Cell cell, int64_t input, int64_t hidden, const T* w_ih, const T* w_hh, const T* b_ih,
+        const T* b_hh, const T* peephole);
+
+  Cell cell() const { return cell_; }
+  int64_t input_size() const { return input_; }
+  int64_t hidden_size() const { return hidden_; }
+  bool has_bias() const { return !b_ih_.empty(); }
+  bool has_peephole() const { return !peep_.empty(); }
+
+  // y [T, B, H] and h_n [B, H] (c_n for LSTM) are written; y must be zero-filled by the caller.
+  // Returns the context when training, else null.
+  std::unique_ptr<Context<T>> forward(int64_t steps, int64_t batch, const T* x, const T* h0,
+                                      const T* c0, const int64_t* len, bool reverse,
+                                      bool training, T* y, T* h_n, T* c_n) const;
+  // All gradient outputs are written in full (no accumulation); dc0/dpeep may be null.
+  void backward(const Context<T>& ctx, const T* dy, const T* dh_n, const T* dc_n, T* dx, T* dh0,
+                T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dpeep) const;
+  void step(int64_t batch, const T* x, const T* h, const T* c, T* h1, T* c1) const;
+
+ private:
+  SeqArgs<T> base_args(const Kernels<T>& k) const;
+  const Packed<T>& packed(const Kernels<T>& k) const;
+
+  Cell cell_;
+  int64_t input_, hidden_;
+  std::vector<T> w_ih_, w_hh_, b_ih_, b_hh_, peep_;
+  mutable std::mutex pack_mutex_;
+  mutable const void* packed_for_ = nullptr;  // the Kernels the packed copy was made for
+  mutable std::vector<T> packed_buf_;
+  mutable Packed<T> packed_;
+};
+
+extern template class Layer<float>;
+extern template class Layer<double>;
+
+}  // namespace fastrnn

@@ -1,0 +1,152 @@
+// fastrnn.h: conventions shared by every C++ file. Plain types only: no Python, no ISA code.
+//
+// Dimension letters, used in every shape comment:
+//   T steps, B batch, I input features, H hidden units, G gates (1 RNN, 3 GRU, 4 LSTM).
+// Weights follow PyTorch: w_ih [G*H, I], w_hh [G*H, H], b_ih [G*H], b_hh [G*H], gate order
+// GRU (r, z, n), LSTM (i, f, g, o). Peepholes (LSTM only): [3*H] in order (i, f, o); i and f see
+// c_{t-1}, o sees c_t (ONNX's P, which ONNX itself stores in order i, o, f).
+// All arrays are dense row-major. Gradients carry a `d` prefix (dx, dh0, dw_ih).
+//
+// Sequences with lengths: sequence b runs steps 0..len[b]-1 (from len[b]-1 down to 0 when reversed);
+// later steps are not computed, y is 0 there and h_n is the state after b's own last step.
+// Internally the batch is processed in order of decreasing length, so that the rows still running at
+// step s are a prefix of the state buffers and each recurrent product covers exactly those rows.
+//
+// Errors: C++ throws std::invalid_argument (pybind11 raises ValueError); nothing exits or aborts.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fastrnn {
+
+enum class Cell : int { kRnnTanh = 0, kRnnRelu, kGru, kGruResetBefore, kLstm };
+
+inline int num_gates(Cell c) {
+  switch (c) {
+    case Cell::kRnnTanh:
+    case Cell::kRnnRelu:
+      return 1;
+    case Cell::kGru:
+    case Cell::kGruResetBefore:
+      return 3;
+    case Cell::kLstm:
+      return 4;
+  }
+  return 0;
+}
+
+// Training-cache columns per (step, batch row), in units of H values: the bytes kept per step are
+// sizeof(T) * B * H * cache_width(cell). Layout of one row (all [H] each):
+//   RNN:               h_prev, h
+//   GRU (reset-after): h_prev, r, z, n, hn      (hn = W_hn h_prev + b_hn, needed for dr)
+//   GRU reset-before:  h_prev, r, z, n, rh      (rh = r * h_prev, the input of W_hn)
+//   LSTM:              h_prev, i, f, g, o, c, c_prev
+inline int cache_width(Cell c) {
+  switch (c) {
+    case Cell::kRnnTanh:
+    case Cell::kRnnRelu:
+      return 2;
+    case Cell::kGru:
+    case Cell::kGruResetBefore:
+      return 5;
+    case Cell::kLstm:
+      return 7;
+  }
+  return 0;
+}
+
+// Register tile of an ISA's matrix kernel: mr rows by nr columns. nr is also the width of the
+// hidden-unit blocks that threads own in the recurrence.
+struct Tiling {
+  int mr;
+  int nr;
+};
+
+// Pre-packed copies of a layer's weights, in the layout of one ISA (see isa/gemm.h).
+// fwd_*: column panels of W^T with the G gates of each nr-wide block of hidden units side by side;
+// for the reset-before GRU, fwd_hh holds (r, z) only and fwd_hn holds n.
+// bwd_hh: W_hh itself as the right operand of dh_prev = dG[B, G*H] W_hh (K = G*H, or 2H for the
+// reset-before GRU, whose n rows are in bwd_hn).
+template <typename T>
+struct Packed {
+  const T* fwd_ih = nullptr;
+  const T* fwd_hh = nullptr;
+  const T* fwd_hn = nullptr;
+  const T* bwd_hh = nullptr;
+  const T* bwd_hn = nullptr;
+};
+
+// Everything one sequence kernel call sees. Outputs first, then saved buffers, inputs, weights,
+// sizes. Pointers that a call does not use are null.
+template <typename T>
+struct SeqArgs {
+  // forward outputs
+  T* y = nullptr;    // [T, B, H]
+  T* h_n = nullptr;  // [B, H]
+  T* c_n = nullptr;  // [B, H] (LSTM)
+  // backward outputs (zero-initialized by the caller)
+  T* dx = nullptr;     // [T, B, I]
+  T* dh0 = nullptr;    // [B, H]
+  T* dc0 = nullptr;    // [B, H]
+  T* dw_ih = nullptr;  // [G*H, I]
+  T* dw_hh = nullptr;  // [G*H, H]
+  T* db_ih = nullptr;  // [G*H]
+  T* db_hh = nullptr;  // [G*H]
+  T* dpeep = nullptr;  // [3*H]
+  // saved for backward: [T, B, cache_width * H], zero where t >= len[b]; null in inference
+  T* cache = nullptr;
+  T* work = nullptr;  // scratch of work_size() elements
+  // inputs
+  const T* x = nullptr;     // [T, B, I]
+  const T* h0 = nullptr;    // [B, H] or null (zeros)
+  const T* c0 = nullptr;    // [B, H] or null (zeros)
+  const T* dy = nullptr;    // [T, B, H] or null (zeros)
+  const T* dh_n = nullptr;  // [B, H] or null
+  const T* dc_n = nullptr;  // [B, H] or null
+  const int64_t* len = nullptr;    // [B] steps of each sequence, all in [1, T]
+  const int64_t* order = nullptr;  // [B] batch rows sorted by decreasing length (stable)
+  const int64_t* active = nullptr; // [T] number of sequences still running at step s
+  // weights
+  const T* w_ih = nullptr;
+  const T* w_hh = nullptr;
+  const T* b_ih = nullptr;  // null: no bias
+  const T* b_hh = nullptr;
+  const T* peep = nullptr;  // null: no peepholes
+  Packed<T> packed;
+  // sizes
+  Cell cell = Cell::kLstm;
+  int64_t steps = 0, batch = 0, input = 0, hidden = 0;
+  bool reverse = false;
+  int threads = 1;
+};
+
+// One instruction set's kernels for one dtype. Filled by fastrnn::<isa>::table().
+template <typename T>
+struct Kernels {
+  Tiling tiling;
+  // Packed weights: size in elements, then fill `out` (which has that size).
+  size_t (*packed_size)(Cell cell, int64_t input, int64_t hidden);
+  void (*pack)(Cell cell, int64_t input, int64_t hidden, const T* w_ih, const T* w_hh, T* out,
+               Packed<T>* views);
+  // Scratch sizes in elements.
+  size_t (*forward_work)(const SeqArgs<T>& a);
+  size_t (*backward_work)(const SeqArgs<T>& a);
+  void (*forward)(const SeqArgs<T>& a);
+  void (*backward)(const SeqArgs<T>& a);
+  // One streaming step without cache: y <- h_1 [B, H], h0 -> state, x [B, I]; c_n updated from c0.
+  void (*step)(const SeqArgs<T>& a);
+  // C[M, N] = beta * C + op(A) op(B), op(X) = X or X^T; beta 0 ignores C's contents.
+  void (*gemm)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda,
+               const T* b, int64_t ldb, T beta, T* c, int64_t ldc, int threads);
+  // Elementwise math, exposed for tests of the vectorized functions.
+  void (*math)(int which, const T* x, T* y, int64_t n);
+};
+
+struct KernelTable {
+  const char* name;
+  Kernels<float> f32;
+  Kernels<double> f64;
+};
+
+}  // namespace fastrnn
