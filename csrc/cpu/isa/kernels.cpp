@@ -160,10 +160,8 @@ inline void lstm_fwd_block(const Seq<T>& q, const FwdRow<T>& r, int64_t j0) {
       st(k + 5 * H + j, c, n);
       st(k + 6 * H + j, c_prev, n);
     }
-    if (r.h_n) {
-      st(r.h_n + j, h, n);
-      st(r.c_n + j, c, n);
-    }
+    if (r.h_n) st(r.h_n + j, h, n);
+    if (r.c_n) st(r.c_n + j, c, n);
   });
 }
 
