@@ -4,17 +4,19 @@
 // Forward, per sequence:   XP[T*B, G*H] = X W_ih^T + biases        (one GEMM for all steps)
 //   per step s:            for each nr-block of hidden units owned by this thread:
 //                            tile = h_{s-1} W_hh^T (its G gate panels) -> gates -> h_s, c_s
-//                          barrier                                  (h_s is the next product's A)
-// Backward, per step s from the last: gate gradients dG_s (pointwise, own units), barrier,
+//                          wait for the step's other blocks         (h_s is the next product's A)
+// Backward, per step s from the last: gate gradients dG_s (pointwise), wait for the step,
 //   dh_{s-1} = dG_s W_hh + carried terms (own units), and the pointwise of step s-1 for those units
 //   right away. After the loop: dX = dG W_ih, dW_ih = dG^T X, dW_hh = dG^T H_prev, db = sum dG.
 //
-// Threads own fixed nr-blocks of hidden units for the whole call; products never split the
-// reduction, so results do not depend on the thread count. Rows are the sorted batch (see
-// fastrnn.h), so the rows still running at step s are rows [0, active[s]).
+// Threads take blocks of hidden units stage by stage (see Stages); products never split the
+// reduction, so results do not depend on the thread count or on who computed a block. Rows are the
+// sorted batch (see fastrnn.h), so the rows still running at step s are rows [0, active[s]).
 #include <omp.h>
 #include <stdint.h>
 #include <string.h>
+#include <sched.h>
+#include <time.h>
 #if !defined(FASTRNN_ISA_IS_scalar)
 #include <immintrin.h>
 #endif
@@ -51,11 +53,6 @@ struct Seq {
   int64_t active(int64_t s) const { return a.active ? a.active[s] : B; }
   // time index of step s for batch row b
   int64_t time_of(int64_t s, int64_t b) const { return a.reverse ? len_of(b) - 1 - s : s; }
-  // hidden-unit blocks [jb0, jb1) of thread tid
-  void blocks(int tid, int nth, int64_t& jb0, int64_t& jb1) const {
-    jb0 = nb * tid / nth;
-    jb1 = nb * (tid + 1) / nth;
-  }
 };
 
 // Threads for a recurrence: extra threads only pay off when a step has enough work to amortize a
@@ -68,6 +65,66 @@ int recurrence_threads(const Seq<T>& q, int requested) {
   if (nt > q.nb) nt = int(q.nb);
   return nt < 1 ? 1 : nt;
 }
+
+// Stage-by-stage scheduling of the recurrence. A stage is one pass over the nb hidden-unit blocks
+// (one step, or one half of a reset-before GRU step) and starts when the previous stage is complete.
+// Each thread takes the blocks of its own range first (their weight panels stay in its L2 from
+// step to step), then takes what is left in the other ranges, so a thread that the OS deschedules
+// holds up a step by at most the one block it was working on. Waiting spins briefly, then yields,
+// then sleeps: a barrier that only spins collapses when another process takes a core.
+struct alignas(64) Counter {
+  int64_t v;
+};
+
+inline void wait_until(const int64_t* p, int64_t target) {
+  int spins = 0;
+  while (__atomic_load_n(p, __ATOMIC_ACQUIRE) < target) {
+    if (++spins < 2000) {
+      __builtin_ia32_pause();
+    } else if (spins < 2200) {
+      sched_yield();
+    } else {
+      struct timespec ts = {0, 20000};
+      nanosleep(&ts, nullptr);
+    }
+  }
+}
+
+class Stages {
+ public:
+  Stages(int64_t nb, int threads) : nb_(nb), nt_(threads), claim_(new Counter[threads]) {
+    for (int r = 0; r < nt_; ++r) claim_[r].v = 0;
+    done_.v = 0;
+  }
+  ~Stages() { delete[] claim_; }
+  // f(stage, block) for every block of every stage, as thread tid of nt_
+  template <typename F>
+  void run(int tid, int64_t stages, F&& f) {
+    for (int64_t st = 0; st < stages; ++st) {
+      wait_until(&done_.v, st * nb_);
+      for (int k = 0; k < nt_; ++k) {
+        const int r = (tid + k) % nt_;
+        const int64_t b0 = nb_ * r / nt_, size = nb_ * (r + 1) / nt_ - b0;
+        if (size == 0) continue;
+        for (;;) {
+          int64_t c = __atomic_load_n(&claim_[r].v, __ATOMIC_RELAXED);
+          if (c >= (st + 1) * size) break;
+          if (!__atomic_compare_exchange_n(&claim_[r].v, &c, c + 1, false, __ATOMIC_ACQ_REL,
+                                           __ATOMIC_RELAXED))
+            continue;
+          f(st, b0 + c - st * size);
+          __atomic_fetch_add(&done_.v, 1, __ATOMIC_RELEASE);
+        }
+      }
+    }
+  }
+
+ private:
+  int64_t nb_;
+  int nt_;
+  Counter* claim_;
+  Counter done_;
+};
 
 // Iterates the vector chunks of one nr-block: f(offset of the chunk's first unit, lanes valid).
 template <typename T, typename F>
@@ -293,64 +350,60 @@ void recurrence_forward(const Seq<T>& q, const T* xp, T* work) {
   const int64_t pstride = H * NR;
   const int nt = recurrence_threads(q, a.threads);
 
+  Stages stages(q.nb, nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    int64_t jb0, jb1;
-    q.blocks(omp_get_thread_num(), omp_get_num_threads(), jb0, jb1);
     T tile[MR * 4 * NR];
     const T* arow[MR];
-    for (int64_t s = 0; s < q.Tn; ++s) {
+    const int phases = rb ? 2 : 1;
+    stages.run(omp_get_thread_num(), q.Tn * phases, [&](int64_t stage, int64_t jb) {
+      const int64_t s = stage / phases;
+      const int phase = int(stage % phases);
       const T* hp = hbuf[s & 1];
       T* hn = hbuf[(s + 1) & 1];
       const int64_t n = q.active(s);
-      // one row group of up to MR rows: the product, then the pointwise for its rows
-      auto rows = [&](const T* a_src, const T* panels, int npan, int phase, int64_t jb) {
-        for (int64_t r0 = 0; r0 < n; r0 += MR) {
-          const int m = int(imin(MR, n - r0));
-          for (int i = 0; i < m; ++i) arow[i] = a_src + (r0 + i) * H;
-          matmul_tile<T>(m, H, arow, 1, panels + jb * npan * pstride, pstride, npan, tile,
-                         4 * NR, false);
-          for (int i = 0; i < m; ++i) {
-            const int64_t sb = r0 + i, b = q.batch_of(sb), t = q.time_of(s, b);
-            const bool last = s == q.len_of(b) - 1;
-            FwdRow<T> row{xp + (t * B + b) * q.GH,
-                          tile + i * 4 * NR,
-                          hp + sb * H,
-                          hn + sb * H,
-                          c + sb * H,
-                          a.y + (t * B + b) * H,
-                          a.cache ? a.cache + (t * B + b) * q.cw * H : nullptr,
-                          last && a.h_n ? a.h_n + b * H : nullptr,
-                          last && a.c_n ? a.c_n + b * H : nullptr};
-            const int64_t j0 = jb * NR;
-            switch (cell) {
-              case Cell::kRnnTanh:
-              case Cell::kRnnRelu:
-                rnn_fwd_block(q, row, j0);
-                break;
-              case Cell::kLstm:
-                lstm_fwd_block(q, row, j0);
-                break;
-              case Cell::kGru:
-                gru_fwd_block(q, row, j0);
-                break;
-              case Cell::kGruResetBefore:
-                if (phase == 0)
-                  gru_rb_fwd_gates(q, row, rh + sb * H, zb + sb * H, j0);
-                else
-                  gru_rb_fwd_state(q, row, zb + sb * H, j0);
-                break;
-            }
+      const T* a_src = phase == 0 ? hp : rh;
+      const T* panels = phase == 0 ? a.packed.fwd_hh : a.packed.fwd_hn;
+      const int npan = phase == 0 ? gp : 1;
+      for (int64_t r0 = 0; r0 < n; r0 += MR) {
+        const int m = int(imin(MR, n - r0));
+        for (int i = 0; i < m; ++i) arow[i] = a_src + (r0 + i) * H;
+        matmul_tile<T>(m, H, arow, 1, panels + jb * npan * pstride, pstride, npan, tile, 4 * NR,
+                       false);
+        for (int i = 0; i < m; ++i) {
+          const int64_t sb = r0 + i, b = q.batch_of(sb), t = q.time_of(s, b);
+          const bool last = s == q.len_of(b) - 1;
+          FwdRow<T> row{xp + (t * B + b) * q.GH,
+                        tile + i * 4 * NR,
+                        hp + sb * H,
+                        hn + sb * H,
+                        c + sb * H,
+                        a.y + (t * B + b) * H,
+                        a.cache ? a.cache + (t * B + b) * q.cw * H : nullptr,
+                        last && a.h_n ? a.h_n + b * H : nullptr,
+                        last && a.c_n ? a.c_n + b * H : nullptr};
+          const int64_t j0 = jb * NR;
+          switch (cell) {
+            case Cell::kRnnTanh:
+            case Cell::kRnnRelu:
+              rnn_fwd_block(q, row, j0);
+              break;
+            case Cell::kLstm:
+              lstm_fwd_block(q, row, j0);
+              break;
+            case Cell::kGru:
+              gru_fwd_block(q, row, j0);
+              break;
+            case Cell::kGruResetBefore:
+              if (phase == 0)
+                gru_rb_fwd_gates(q, row, rh + sb * H, zb + sb * H, j0);
+              else
+                gru_rb_fwd_state(q, row, zb + sb * H, j0);
+              break;
           }
         }
-      };
-      for (int64_t jb = jb0; jb < jb1; ++jb) rows(hp, a.packed.fwd_hh, gp, 0, jb);
-      if (rb) {
-#pragma omp barrier
-        for (int64_t jb = jb0; jb < jb1; ++jb) rows(rh, a.packed.fwd_hn, 1, 1, jb);
       }
-#pragma omp barrier
-    }
+    });
   }
 }
 
@@ -558,10 +611,9 @@ void backward(const SeqArgs<T>& a) {
   const int nt = recurrence_threads(q, a.threads);
   const int64_t K1 = rb ? 2 * H : GH;  // depth of dh = dG W_hh
 
+  Stages stages(q.nb, nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    int64_t jb0, jb1;
-    q.blocks(omp_get_thread_num(), omp_get_num_threads(), jb0, jb1);
     T tile[MR * NR];
     const T* arow[MR];
     auto row_at = [&](int64_t s, int64_t sb) {
@@ -611,29 +663,32 @@ void backward(const SeqArgs<T>& a) {
       }
     };
 
-    for (int64_t jb = jb0; jb < jb1; ++jb) pointwise(q.Tn - 1, jb);
-    for (int64_t s = q.Tn - 1; s >= 0; --s) {
-#pragma omp barrier
-      if (rb) {  // drh = dn W_hn -> dr, then a second barrier before dh = d(r,z) W_h(r,z)
-        for (int64_t jb = jb0; jb < jb1; ++jb)
-          product(s, jb, a.packed.bwd_hn, H, 2 * H, [&](int64_t sb, const T* t) {
-            gru_rb_bwd_r(q, row_at(s, sb), t, jb * NR);
-          });
-#pragma omp barrier
+    // stage 0: pointwise of the last step; then per step s: [drh = dn W_hn (reset-before GRU)],
+    // dh_{s-1} = dG_s W_hh for a block followed at once by that block's pointwise of step s-1
+    const int per_step = rb ? 2 : 1;
+    stages.run(omp_get_thread_num(), 1 + q.Tn * per_step, [&](int64_t stage, int64_t jb) {
+      if (stage == 0) {
+        pointwise(q.Tn - 1, jb);
+        return;
       }
-      for (int64_t jb = jb0; jb < jb1; ++jb) {
-        product(s, jb, a.packed.bwd_hh, K1, 0, [&](int64_t sb, const T* t) {
-          T* d = dh + sb * H;
-          const T* cr = carry + sb * H;
-          const bool with_carry = cell == Cell::kGru || rb;
-          for_chunks<T>(jb * NR, H, [&](int64_t j, int jt, int nn) {
-            Vec<T> v = ld(t + jt, nn);
-            st(d + j, with_carry ? v + ld(cr + j, nn) : v, nn);
-          });
+      const int64_t s = q.Tn - 1 - (stage - 1) / per_step;
+      if (rb && (stage - 1) % per_step == 0) {
+        product(s, jb, a.packed.bwd_hn, H, 2 * H, [&](int64_t sb, const T* t) {
+          gru_rb_bwd_r(q, row_at(s, sb), t, jb * NR);
         });
-        if (s > 0) pointwise(s - 1, jb);
+        return;
       }
-    }
+      product(s, jb, a.packed.bwd_hh, K1, 0, [&](int64_t sb, const T* t) {
+        T* d = dh + sb * H;
+        const T* cr = carry + sb * H;
+        const bool with_carry = cell == Cell::kGru || rb;
+        for_chunks<T>(jb * NR, H, [&](int64_t j, int jt, int nn) {
+          Vec<T> v = ld(t + jt, nn);
+          st(d + j, with_carry ? v + ld(cr + j, nn) : v, nn);
+        });
+      });
+      if (s > 0) pointwise(s - 1, jb);
+    });
   }
 
   // dh0, dc0 in batch order
