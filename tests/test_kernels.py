@@ -9,7 +9,6 @@ import threading
 
 import numpy as np
 import pytest
-
 import reference as ref
 from fastrnn import _C
 
@@ -46,8 +45,10 @@ def make_problem(cell, T, B, I, H, *, lengths, bias, peephole, seed, dtype=np.fl
         dh_n=rng.standard_normal((B, H)),
         dc_n=rng.standard_normal((B, H)) if cell == "lstm" else None,
     )
-    return {k: (v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v)
-            for k, v in p.items()}
+    return {
+        k: (v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v)
+        for k, v in p.items()
+    }
 
 
 def run_kernel(cell, p, reverse):
@@ -58,8 +59,19 @@ def run_kernel(cell, p, reverse):
 
 
 def run_reference(cell, p, reverse):
-    y, h_n, c_n, cache = ref.forward(cell, p["x"], p["h0"], p["c0"], p["w_ih"], p["w_hh"],
-                                     p["b_ih"], p["b_hh"], p["peephole"], p["lengths"], reverse)
+    y, h_n, c_n, cache = ref.forward(
+        cell,
+        p["x"],
+        p["h0"],
+        p["c0"],
+        p["w_ih"],
+        p["w_hh"],
+        p["b_ih"],
+        p["b_hh"],
+        p["peephole"],
+        p["lengths"],
+        reverse,
+    )
     dx, dh0, dc0, grads = ref.backward(cell, cache, p["dy"], p["dh_n"], p["dc_n"])
     return flatten(y, h_n, c_n, dx, dh0, dc0, grads)
 
@@ -91,15 +103,22 @@ OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "T%dB%dI%dH%d" % s)
-@pytest.mark.parametrize("opts", OPTIONS,
-                         ids=lambda o: "-".join(k for k, v in o.items() if v) or "plain")
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "T{}B{}I{}H{}".format(*s))
+@pytest.mark.parametrize(
+    "opts", OPTIONS, ids=lambda o: "-".join(k for k, v in o.items() if v) or "plain"
+)
 @pytest.mark.parametrize("cell", CELLS + ("lstm_peephole",))
 def test_kernel_matches_reference_float64(isa, cell, opts, shape):
     peephole = cell == "lstm_peephole"
     cell = "lstm" if peephole else cell
-    p = make_problem(cell, *shape, lengths=opts["lengths"], bias=opts["bias"],
-                     peephole=peephole, seed=hash((cell, shape)) % 1000)
+    p = make_problem(
+        cell,
+        *shape,
+        lengths=opts["lengths"],
+        bias=opts["bias"],
+        peephole=peephole,
+        seed=hash((cell, shape)) % 1000,
+    )
     got = run_kernel(cell, p, opts["reverse"])
     want = run_reference(cell, p, opts["reverse"])
     assert_close(got, want, 1e-10, f"{isa}/{cell}: ")
@@ -109,8 +128,9 @@ def test_kernel_matches_reference_float64(isa, cell, opts, shape):
 def test_simd_path_matches_scalar_float32(isa, cell):
     peephole = cell == "lstm_peephole"
     cell = "lstm" if peephole else cell
-    p = make_problem(cell, 9, 11, 40, 100, lengths=True, bias=True, peephole=peephole, seed=3,
-                     dtype=np.float32)
+    p = make_problem(
+        cell, 9, 11, 40, 100, lengths=True, bias=True, peephole=peephole, seed=3, dtype=np.float32
+    )
     got = run_kernel(cell, p, reverse=True)
     _C.set_isa("scalar")
     want = run_kernel(cell, p, reverse=True)
@@ -121,8 +141,18 @@ def test_simd_path_matches_scalar_float32(isa, cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_step_matches_one_step_forward(isa, cell):
     for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
-        p = make_problem(cell, 1, 5, 12, 45, lengths=False, bias=True,
-                         peephole=cell == "lstm", seed=7, dtype=dtype)
+        p = make_problem(
+            cell,
+            1,
+            5,
+            12,
+            45,
+            lengths=False,
+            bias=True,
+            peephole=cell == "lstm",
+            seed=7,
+            dtype=dtype,
+        )
         w = _C.Weights(cell, p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["peephole"])
         y, h_n, c_n, _ = w.forward(p["x"], p["h0"], p["c0"])
         h1, c1 = w.step(p["x"][0], p["h0"], p["c0"])
@@ -139,8 +169,14 @@ MATH = {0: np.exp, 1: np.expm1, 2: lambda v: 1 / (1 + np.exp(-v)), 3: np.tanh}
 @pytest.mark.parametrize("which", list(MATH), ids=["exp", "expm1", "sigmoid", "tanh"])
 def test_vector_math_relative_accuracy(isa, which, dtype, rtol):
     lim = 80 if which < 2 else 40
-    x = np.concatenate([np.linspace(-lim, lim, 20001), np.geomspace(1e-12, 1, 500),
-                        -np.geomspace(1e-12, 1, 500), [0.0]]).astype(dtype)
+    x = np.concatenate(
+        [
+            np.linspace(-lim, lim, 20001),
+            np.geomspace(1e-12, 1, 500),
+            -np.geomspace(1e-12, 1, 500),
+            [0.0],
+        ]
+    ).astype(dtype)
     y = _C._math(which, x)
     want = MATH[which](x.astype(np.float64))
     tiny = np.finfo(dtype).tiny
@@ -175,8 +211,10 @@ def test_gemm_matches_numpy(isa, m, n, k, ta, tb):
 def test_two_python_threads_get_correct_results():
     """Kernels release the GIL: two threads running different layers at once must each get the
     result they would get alone."""
-    problems = [make_problem(c, 20, 8, 30, 64, lengths=True, bias=True, peephole=False, seed=i)
-                for i, c in enumerate(("lstm", "gru"))]
+    problems = [
+        make_problem(c, 20, 8, 30, 64, lengths=True, bias=True, peephole=False, seed=i)
+        for i, c in enumerate(("lstm", "gru"))
+    ]
     cells = ("lstm", "gru")
     alone = [run_kernel(c, p, reverse=False) for c, p in zip(cells, problems)]
     results = [[None] * 5, [None] * 5]
@@ -198,8 +236,9 @@ def test_two_python_threads_get_correct_results():
 
 
 def test_forward_is_bitwise_independent_of_batch_and_threads():
-    p = make_problem("lstm", 12, 17, 24, 70, lengths=True, bias=True, peephole=True, seed=5,
-                     dtype=np.float32)
+    p = make_problem(
+        "lstm", 12, 17, 24, 70, lengths=True, bias=True, peephole=True, seed=5, dtype=np.float32
+    )
     w = _C.Weights("lstm", p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["peephole"])
     full = w.forward(p["x"], p["h0"], p["c0"], p["lengths"], True, False)
     threads = _C.get_num_threads()
@@ -214,8 +253,9 @@ def test_forward_is_bitwise_independent_of_batch_and_threads():
         L = int(p["lengths"][b])
         xs = np.zeros((12, 1, 24), np.float32)
         xs[:L, 0] = p["x"][:L, b]
-        one = w.forward(xs, p["h0"][b:b + 1], p["c0"][b:b + 1],
-                        np.array([L], np.int64), True, False)
+        one = w.forward(
+            xs, p["h0"][b : b + 1], p["c0"][b : b + 1], np.array([L], np.int64), True, False
+        )
         assert np.array_equal(one[0][:, 0], full[0][:, b])
         assert np.array_equal(one[1][0], full[1][b]) and np.array_equal(one[2][0], full[2][b])
 

@@ -35,7 +35,7 @@ py::array_t<T> checked(const py::handle& obj, const char* name, const std::vecto
     throw py::type_error(std::string(name) + ": expected a numpy.ndarray, got " +
                          std::string(py::str(py::type::of(obj).attr("__name__"))));
   py::array arr = py::reinterpret_borrow<py::array>(obj);
-  if (!arr.dtype().is(py::dtype::of<T>()))
+  if (!arr.dtype().equal(py::dtype::of<T>()))
     throw py::type_error(std::string(name) + ": expected dtype " +
                          std::string(py::str(py::dtype::of<T>())) + ", got " +
                          std::string(py::str(arr.dtype())));
@@ -98,9 +98,9 @@ class PyWeights {
     input_ = w_ih.shape(1);
     if (hidden_ < 1 || input_ < 1)
       throw std::invalid_argument("w_ih, w_hh: input and hidden sizes must be >= 1");
-    if (w_ih.dtype().is(py::dtype::of<float>()))
+    if (w_ih.dtype().equal(py::dtype::of<float>()))
       f32_ = make<float>(w_ih, w_hh, b_ih, b_hh, peephole, G);
-    else if (w_ih.dtype().is(py::dtype::of<double>()))
+    else if (w_ih.dtype().equal(py::dtype::of<double>()))
       f64_ = make<double>(w_ih, w_hh, b_ih, b_hh, peephole, G);
     else
       throw py::type_error("w_ih: expected dtype float32 or float64, got " +
@@ -159,6 +159,7 @@ class PyWeights {
     auto x = checked<T>(xa, "x", {Tn, B, input_});
     auto h0 = optional<T>(h0_obj, "h0", {B, H});
     const bool lstm = cell_ == Cell::kLstm;
+    if (!lstm && !c0_obj.is_none()) throw std::invalid_argument("c0: only the LSTM has a cell state");
     auto c0 = lstm ? optional<T>(c0_obj, "c0", {B, H}) : py::array_t<T>();
     py::array_t<int64_t> len;
     if (!len_obj.is_none()) len = checked<int64_t>(len_obj, "lengths", {B});
@@ -239,6 +240,7 @@ class PyWeights {
     auto x = checked<T>(xa, "x", {B, input_});
     auto h = optional<T>(h_obj, "h", {B, H});
     const bool lstm = cell_ == Cell::kLstm;
+    if (!lstm && !c_obj.is_none()) throw std::invalid_argument("c: only the LSTM has a cell state");
     auto c = lstm ? optional<T>(c_obj, "c", {B, H}) : py::array_t<T>();
     py::array_t<T> h1({B, H});
     py::array_t<T> c1 = lstm ? py::array_t<T>({B, H}) : py::array_t<T>();

@@ -22,7 +22,7 @@ struct Tile {
   static constexpr int MR = 6;  // 12 accumulators + 2 panel loads + 1 broadcast of 16 registers
 #else
   static constexpr int NV = 2;
-  static constexpr int MR = 8;  // 16 accumulators of 32 registers
+  static constexpr int MR = 12;  // 24 accumulators + 2 panel loads + 1 broadcast of 32 registers
 #endif
   static constexpr int NR = NV * W;
   static constexpr int KC = 256;  // k block of the large GEMM: a kc x NR panel stays in L1
@@ -105,6 +105,10 @@ inline void matmul_tile(int m, int64_t K, const T* const* arow, int64_t cs, cons
     FASTRNN_ROWS(6)
     FASTRNN_ROWS(7)
     FASTRNN_ROWS(8)
+    FASTRNN_ROWS(9)
+    FASTRNN_ROWS(10)
+    FASTRNN_ROWS(11)
+    FASTRNN_ROWS(12)
     default:
       break;
   }

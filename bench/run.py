@@ -1,0 +1,428 @@
+"""Side-by-side benchmark: fastrnn vs PyTorch CPU vs ONNX Runtime vs plain NumPy.
+
+Usage:
+    python bench/run.py                 # the core cases (a few minutes on 2 cores)
+    python bench/run.py --full          # the whole grid: cells x H x B x modes, 1 and 2 threads
+    python bench/run.py --threads 1     # every case on one thread
+    python bench/run.py --libs fastrnn,torch --cells lstm --hidden 512 --batch 64
+
+Prints a markdown table and writes bench/results/results.json and results.md. Every time is the
+median of --repeat runs after a warm-up; each library runs in its own subprocess, so their thread
+pools never compete. Reported per case: milliseconds per library, GFLOP/s and % of the machine's
+float32 matrix-multiply peak (measured in the same run: the best of NumPy's BLAS as shipped, the
+same BLAS with its AVX-512 kernels forced through OPENBLAS_CORETYPE=SkylakeX, and fastrnn's own
+GEMM), and the ratio other/fastrnn (above 1: fastrnn is faster).
+
+FLOPs: forward 2*G*H*(I+H)*B*T; forward+backward counted as 3x that. Modes: `fwd` (inference),
+`train` (forward + backward), `stream` (B=1, one Python call per step; microseconds per step).
+Libraries that are not installed are skipped with a note. Bench dependencies: `pip install
+".[bench]" torch==2.13.0`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+GATES = {"rnn_tanh": 1, "gru": 3, "lstm": 4}
+HERE = Path(__file__).resolve().parent
+
+
+def median_time(f, repeat: int, min_time: float = 0.05) -> float:
+    """Median seconds per call of f; calls are batched so one sample lasts at least min_time."""
+    f()
+    t = time.perf_counter()
+    f()
+    once = max(time.perf_counter() - t, 1e-7)
+    inner = max(1, int(min_time / once))
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _ in range(inner):
+            f()
+        samples.append((time.perf_counter() - t) / inner)
+    return float(np.median(samples))
+
+
+def flops(case: dict) -> float:
+    G, H, I, B, T = GATES[case["cell"]], case["H"], case["H"], case["B"], case["T"]
+    f = 2.0 * G * H * (I + H) * B * T * case.get("layers", 1) * case.get("dirs", 1)
+    if case.get("dirs", 1) == 2 and case.get("layers", 1) > 1:  # upper layers see 2H inputs
+        f += 2.0 * G * H * H * B * T * (case["layers"] - 1) * 2
+    return 3 * f if case["mode"] == "train" else f
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers: one library, many cases, in a fresh process.
+
+
+def torch_module(case, torch):
+    cls = {"rnn_tanh": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[case["cell"]]
+    torch.manual_seed(0)
+    return cls(
+        case["H"],
+        case["H"],
+        num_layers=case.get("layers", 1),
+        bidirectional=case.get("dirs", 1) == 2,
+    )
+
+
+def run_fastrnn(case, x, repeat):
+    import fastrnn
+
+    cls = {"rnn_tanh": fastrnn.RNN, "gru": fastrnn.GRU, "lstm": fastrnn.LSTM}[case["cell"]]
+    m = cls(
+        case["H"],
+        case["H"],
+        num_layers=case.get("layers", 1),
+        bidirectional=case.get("dirs", 1) == 2,
+        seed=0,
+    )
+    if case["mode"] == "fwd":
+        m.eval()
+        return median_time(lambda: m(x), repeat)
+    if case["mode"] == "train":
+        m.train()
+        out = m(x)[0]
+        d = np.ones_like(out)
+
+        def step():
+            m(x)
+            m.backward(d, None)
+
+        return median_time(step, repeat)
+    cell_cls = {"rnn_tanh": fastrnn.RNNCell, "gru": fastrnn.GRUCell, "lstm": fastrnn.LSTMCell}
+    cell = cell_cls[case["cell"]](case["H"], case["H"])
+    h = np.zeros((1, case["H"]), np.float32)
+    state = (h, h.copy()) if case["cell"] == "lstm" else h
+
+    def loop():
+        s = state
+        for t in range(x.shape[0]):
+            s = cell(x[t], s)
+
+    return median_time(loop, repeat) / x.shape[0]
+
+
+def run_torch(case, x, repeat):
+    import torch
+
+    m = torch_module(case, torch)
+    xt = torch.from_numpy(x)
+    if case["mode"] == "fwd":
+        with torch.inference_mode():
+            return median_time(lambda: m(xt), repeat)
+    if case["mode"] == "train":
+        xg = xt.clone().requires_grad_()
+
+        def step():
+            out = m(xg)[0]
+            out.backward(torch.ones_like(out))
+
+        return median_time(step, repeat)
+    cell_cls = {"rnn_tanh": torch.nn.RNNCell, "gru": torch.nn.GRUCell, "lstm": torch.nn.LSTMCell}
+    cell = cell_cls[case["cell"]](case["H"], case["H"])
+    h = torch.zeros(1, case["H"])
+    state = (h, h.clone()) if case["cell"] == "lstm" else h
+
+    def loop():
+        s = state
+        with torch.inference_mode():
+            for t in range(xt.shape[0]):
+                s = cell(xt[t], s)
+
+    return median_time(loop, repeat) / x.shape[0]
+
+
+def run_onnxruntime(case, x, repeat, threads):
+    if case["mode"] != "fwd":
+        return None
+    import tempfile
+
+    import onnxruntime as ort
+    import torch
+
+    m = torch_module(case, torch)
+    path = Path(tempfile.mkdtemp()) / "model.onnx"
+    torch.onnx.export(m, (torch.from_numpy(x),), str(path), input_names=["x"], dynamo=False)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return median_time(lambda: sess.run(None, {"x": x}), repeat)
+
+
+def run_numpy(case, x, repeat):
+    if case["mode"] != "fwd" or case.get("layers", 1) > 1 or case.get("dirs", 1) > 1:
+        return None
+    G, H = GATES[case["cell"]], case["H"]
+    rng = np.random.default_rng(0)
+    w_ih = rng.uniform(-0.05, 0.05, (G * H, H)).astype(np.float32)
+    w_hh = rng.uniform(-0.05, 0.05, (G * H, H)).astype(np.float32)
+    b = np.zeros(G * H, np.float32)
+
+    def sig(v):
+        return 1 / (1 + np.exp(-v))
+
+    def forward():
+        h = np.zeros((x.shape[1], H), np.float32)
+        c = np.zeros_like(h)
+        xp = (x.reshape(-1, H) @ w_ih.T + b).reshape(x.shape[0], x.shape[1], G * H)
+        for t in range(x.shape[0]):
+            g = xp[t] + h @ w_hh.T
+            if case["cell"] == "lstm":
+                i, f, gg, o = (
+                    sig(g[:, :H]),
+                    sig(g[:, H : 2 * H]),
+                    np.tanh(g[:, 2 * H : 3 * H]),
+                    sig(g[:, 3 * H :]),
+                )
+                c = f * c + i * gg
+                h = o * np.tanh(c)
+            elif case["cell"] == "gru":  # reset-after, biases zero
+                r, z = sig(g[:, :H]), sig(g[:, H : 2 * H])
+                n = np.tanh(xp[t][:, 2 * H :] + r * (h @ w_hh[2 * H :].T))
+                h = (1 - z) * n + z * h
+            else:
+                h = np.tanh(g)
+
+    return median_time(forward, repeat)
+
+
+def worker(lib: str, cases: list, repeat: int) -> None:
+    threads = cases[0]["threads"]
+    if lib == "fastrnn":
+        import fastrnn
+
+        fastrnn.set_num_threads(threads)
+    elif lib in ("torch", "onnxruntime"):
+        import torch
+
+        torch.set_num_threads(threads)
+    results = []
+    for case in cases:
+        x = (
+            np.random.default_rng(1)
+            .standard_normal((case["T"], case["B"], case["H"]))
+            .astype(np.float32)
+        )
+        try:
+            if lib == "fastrnn":
+                t = run_fastrnn(case, x, repeat)
+            elif lib == "torch":
+                t = run_torch(case, x, repeat)
+            elif lib == "onnxruntime":
+                t = run_onnxruntime(case, x, repeat, threads)
+            else:
+                t = run_numpy(case, x, repeat)
+        except Exception as e:  # a library that cannot run a case is reported, not fatal
+            print(f"# {lib} {case}: {type(e).__name__}: {e}", file=sys.stderr)
+            t = None
+        results.append(t)
+    print(json.dumps(results))
+
+
+def peak_worker(threads: int) -> None:
+    """float32 GEMM GFLOP/s at 2048^3: NumPy's BLAS, and fastrnn's own GEMM."""
+    n = 2048
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    out = {"numpy": 2 * n**3 / median_time(lambda: a @ a, 5) / 1e9}
+    try:
+        from fastrnn import _C
+
+        _C.set_num_threads(threads)
+        out["fastrnn"] = 2 * n**3 / median_time(lambda: _C._gemm(a, a), 5) / 1e9
+    except ImportError:
+        pass
+    print(json.dumps(out))
+
+
+def subprocess_json(args: list, env_extra: dict) -> object:
+    env = dict(os.environ, **env_extra)
+    p = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve())] + args,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if p.returncode != 0:
+        print(p.stderr[-2000:], file=sys.stderr)
+        return None
+    sys.stderr.write("".join(line + "\n" for line in p.stderr.splitlines() if line.startswith("#")))
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def thread_env(threads: int) -> dict:
+    n = str(threads)
+    return {"OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+
+
+def measure_peak(threads: int) -> dict:
+    env = thread_env(threads)
+    default = subprocess_json(["--peak-worker", str(threads)], env) or {}
+    forced = (
+        subprocess_json(["--peak-worker", str(threads)], dict(env, OPENBLAS_CORETYPE="SkylakeX"))
+        or {}
+    )
+    peak = {
+        "numpy_blas": default.get("numpy"),
+        "numpy_blas_avx512": forced.get("numpy"),
+        "fastrnn_gemm": default.get("fastrnn"),
+    }
+    peak["peak"] = max(v for v in peak.values() if v)
+    return peak
+
+
+def build_cases(args) -> list:
+    cases = []
+    cells = args.cells.split(",")
+    if args.full:
+        for threads in [1, 2] if args.threads is None else [args.threads]:
+            for cell in cells:
+                for H in (128, 256, 512, 1024):
+                    for B in (1, 16, 64):
+                        if threads == 1 and not (H == 512 and B in (1, 64)):
+                            continue  # one thread: representative shapes only
+                        for mode in ("fwd", "train"):
+                            cases.append(
+                                dict(cell=cell, H=H, B=B, T=100, mode=mode, threads=threads)
+                            )
+                    if threads == 2:
+                        cases.append(
+                            dict(cell=cell, H=H, B=1, T=100, mode="stream", threads=threads)
+                        )
+            cases.append(
+                dict(cell="lstm", H=256, B=16, T=100, mode="fwd", layers=2, dirs=2, threads=threads)
+            )
+        return cases
+    threads = args.threads or 2
+    hidden = [int(h) for h in args.hidden.split(",")] if args.hidden else None
+    batch = [int(b) for b in args.batch.split(",")] if args.batch else None
+    core = [
+        ("lstm", 512, 64),
+        ("lstm", 256, 1),
+        ("gru", 512, 64),
+        ("rnn_tanh", 512, 64),
+        ("lstm", 1024, 64),
+        ("gru", 256, 1),
+    ]
+    for cell, H, B in core:
+        if cell not in cells or (hidden and H not in hidden) or (batch and B not in batch):
+            continue
+        for mode in ("fwd", "train"):
+            cases.append(dict(cell=cell, H=H, B=B, T=100, mode=mode, threads=threads))
+    if "lstm" in cells:
+        cases.append(dict(cell="lstm", H=128, B=1, T=100, mode="stream", threads=threads))
+    return cases
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--full", action="store_true")
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--libs", default="fastrnn,torch,onnxruntime,numpy")
+    ap.add_argument("--cells", default="rnn_tanh,gru,lstm")
+    ap.add_argument("--hidden")
+    ap.add_argument("--batch")
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--cases-json", help=argparse.SUPPRESS)
+    ap.add_argument("--peak-worker", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.peak_worker:
+        return peak_worker(args.peak_worker)
+    if args.worker:
+        return worker(args.worker, json.loads(args.cases_json), args.repeat)
+
+    cases = build_cases(args)
+    libs = args.libs.split(",")
+    by_threads = sorted({c["threads"] for c in cases})
+    peaks = {t: measure_peak(t) for t in by_threads}
+    for t, p in peaks.items():
+        print(
+            f"# float32 GEMM GFLOP/s, {t} thread(s): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in p.items() if v)
+        )
+    times = {lib: [None] * len(cases) for lib in libs}
+    for lib in libs:
+        for t in by_threads:
+            idx = [i for i, c in enumerate(cases) if c["threads"] == t]
+            res = subprocess_json(
+                [
+                    "--worker",
+                    lib,
+                    "--repeat",
+                    str(args.repeat),
+                    "--cases-json",
+                    json.dumps([cases[i] for i in idx]),
+                ],
+                thread_env(t),
+            )
+            if res is None:
+                print(f"# {lib}: not available, skipped", file=sys.stderr)
+                continue
+            for i, r in zip(idx, res):
+                times[lib][i] = r
+
+    rows = []
+    head = (
+        ["case", "thr"]
+        + [f"{lib} ms" for lib in libs]
+        + ["fastrnn GF/s", "% peak"]
+        + [f"{lib}/fastrnn" for lib in libs if lib != "fastrnn"]
+    )
+    for i, c in enumerate(cases):
+        name = f"{c['cell']} {c['mode']} H={c['H']} B={c['B']}"
+        if c.get("layers", 1) > 1 or c.get("dirs", 1) > 1:
+            name += f" L={c['layers']} D={c['dirs']}"
+        unit = 1e6 if c["mode"] == "stream" else 1e3
+        ft = times.get("fastrnn", [None] * len(cases))[i]
+        row = {"case": c, "times_s": {lib: times[lib][i] for lib in libs}}
+        cells_ = [name + (" (us/step)" if c["mode"] == "stream" else ""), str(c["threads"])]
+        cells_ += [f"{times[lib][i] * unit:.3f}" if times[lib][i] else "-" for lib in libs]
+        if ft and c["mode"] != "stream":
+            gf = flops(c) / ft / 1e9
+            row["gflops"] = gf
+            row["pct_peak"] = 100 * gf / peaks[c["threads"]]["peak"]
+            cells_ += [f"{gf:.0f}", f"{row['pct_peak']:.0f}%"]
+        else:
+            cells_ += ["-", "-"]
+        for lib in libs:
+            if lib == "fastrnn":
+                continue
+            r = times[lib][i] / ft if (ft and times[lib][i]) else None
+            row[f"ratio_{lib}"] = r
+            cells_.append(f"{r:.2f}x" if r else "-")
+        rows.append((row, cells_))
+
+    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    md += ["| " + " | ".join(cells_) + " |" for _, cells_ in rows]
+    text = "\n".join(md)
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(
+        "\n".join(
+            f"float32 GEMM GFLOP/s, {t} thread(s): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in p.items() if v)
+            for t, p in peaks.items()
+        )
+        + "\n\n"
+        + text
+        + "\n"
+    )
+    (out / "results.json").write_text(
+        json.dumps({"peaks": peaks, "results": [r for r, _ in rows]}, indent=1)
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+# ruff: noqa: N999  (the compiled module is private on purpose: _C)
+"""Type stub of the compiled module fastrnn._C (see docs/internal-api.md / SPEC_C_API.md).
+
+One `Weights` is one layer in one direction. Cell names: "rnn_tanh", "rnn_relu", "gru" (PyTorch's
+reset-after form), "gru_reset_before", "lstm". Shapes use T steps, B batch, I input, H hidden,
+G gates (1, 3, 3, 4). Arrays must be C-contiguous and all of the object's dtype; the Python layer
+validates before calling (invalid input raises ValueError for shapes, TypeError for dtypes).
+"""
+
+from typing import Any, TypedDict
+
+import numpy as np
+import numpy.typing as npt
+from typing_extensions import TypeAlias
+
+_Array: TypeAlias = npt.NDArray[np.floating[Any]]
+
+class _Backends(TypedDict):
+    compiled: list[str]  # ISA paths in this build: "scalar", "avx2", "avx512"
+    supported: list[str]  # those this CPU (and OS) can run
+    active: str  # the one in use
+
+class _Grads(TypedDict):
+    w_ih: _Array
+    w_hh: _Array
+    b_ih: _Array | None
+    b_hh: _Array | None
+    peephole: _Array | None
+
+class Context:
+    """What a training forward saved for its backward (opaque)."""
+
+class Weights:
+    """Copied, pre-packed weights of one layer and direction: w_ih (G*H, I), w_hh (G*H, H),
+    b_ih / b_hh (G*H,), peephole (3*H,) in order (i, f, o), LSTM only."""
+
+    @property
+    def cell(self) -> str: ...
+    @property
+    def input_size(self) -> int: ...
+    @property
+    def hidden_size(self) -> int: ...
+    @property
+    def dtype(self) -> np.dtype[Any]: ...
+    def __init__(
+        self,
+        cell: str,
+        w_ih: _Array,
+        w_hh: _Array,
+        b_ih: _Array | None = None,
+        b_hh: _Array | None = None,
+        peephole: _Array | None = None,
+    ) -> None: ...
+    def forward(
+        self,
+        x: _Array,
+        h0: _Array | None = None,
+        c0: _Array | None = None,
+        lengths: npt.NDArray[np.int64] | None = None,
+        reverse: bool = False,
+        training: bool = False,
+    ) -> tuple[_Array, _Array, _Array | None, Context | None]:
+        """x (T, B, I), h0/c0 (B, H), lengths int64 (B,) in [1, T] ->
+        (y (T, B, H), h_n (B, H), c_n (B, H) or None, ctx or None); y is 0 at t >= lengths[b]."""
+    def backward(
+        self,
+        ctx: Context,
+        dy: _Array | None = None,
+        dh_n: _Array | None = None,
+        dc_n: _Array | None = None,
+    ) -> tuple[_Array, _Array, _Array | None, _Grads]:
+        """-> (dx (T, B, I), dh0 (B, H), dc0 (B, H) or None, grads)."""
+    def step(
+        self, x: _Array, h: _Array | None = None, c: _Array | None = None
+    ) -> tuple[_Array, _Array | None]:
+        """One streaming step: x (B, I), h/c (B, H) or None (zeros) -> (h1 (B, H), c1 or None)."""
+
+def backends() -> _Backends: ...
+def set_isa(name: str) -> None: ...
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def cache_bytes_per_step(cell: str, batch: int, hidden: int, itemsize: int) -> int:
+    """Bytes a training forward keeps per step for backward."""
+
+# Private, for tests and benchmarks: the active ISA's vector math (which: 0 exp, 1 expm1,
+# 2 sigmoid, 3 tanh) and GEMM (C = op(A) @ op(B)).
+def _math(which: int, x: _Array) -> _Array: ...
+def _gemm(a: _Array, b: _Array, trans_a: bool = False, trans_b: bool = False) -> _Array: ...

@@ -1,0 +1,72 @@
+"""fastrnn: fused CPU kernels for RNN, GRU and LSTM (forward and backward through time) with
+PyTorch-compatible layers on NumPy arrays.
+
+    >>> import numpy as np, fastrnn
+    >>> m = fastrnn.LSTM(32, 64, num_layers=2, bidirectional=True)
+    >>> out, (h_n, c_n) = m(np.zeros((10, 4, 32), np.float32))
+    >>> dx, (dh0, dc0) = m.backward(np.ones_like(out))
+
+Layers and cells live in fastrnn.rnn, the functional forms in fastrnn.functional; the compiled
+kernels in the private module fastrnn._C.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _C, _checks
+from .functional import (
+    gru_backward,
+    gru_cell,
+    gru_forward,
+    lstm_backward,
+    lstm_cell,
+    lstm_forward,
+    rnn_backward,
+    rnn_cell,
+    rnn_forward,
+)
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "GRUCell",
+    "LSTMCell",
+    "RNNCell",
+    "__version__",
+    "backends",
+    "get_num_threads",
+    "gru_backward",
+    "gru_cell",
+    "gru_forward",
+    "lstm_backward",
+    "lstm_cell",
+    "lstm_forward",
+    "rnn_backward",
+    "rnn_cell",
+    "rnn_forward",
+    "set_num_threads",
+]
+
+
+def backends() -> dict[str, Any]:
+    """The SIMD paths: {"compiled": [...], "supported": [those this CPU runs], "active": name}.
+
+    The active path is chosen at import from the CPU's features; the environment variable
+    FASTRNN_ISA=scalar|avx2|avx512 forces one.
+    """
+    return dict(_C.backends())
+
+
+def set_num_threads(n: int) -> None:
+    """Use n >= 1 threads in the kernels (results are bitwise the same for any n)."""
+    _C.set_num_threads(_checks.num_threads(n))
+
+
+def get_num_threads() -> int:
+    """The number of threads the kernels use."""
+    return int(_C.get_num_threads())

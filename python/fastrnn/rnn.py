@@ -1,0 +1,765 @@
+"""PyTorch-compatible recurrent layers (RNN, GRU, LSTM) and one-step cells on NumPy arrays.
+
+A layer is a stack of `_C.Weights` objects, one per layer and direction, each running a whole
+sequence in one fused call; this file only validates (through _checks.py), stacks layers, joins
+directions, applies dropout between layers and routes gradients back. It does no arithmetic on
+the recurrence itself.
+
+Dimension letters: T steps, B batch, I input, H hidden, G gates, L layers, D directions.
+Shapes follow torch.nn.RNN/GRU/LSTM: x (T, B, I) or (B, T, I) with batch_first, or unbatched
+(T, I); states (L*D, B, H), never batch-first, or (L*D, H) for unbatched input.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import _C, _checks
+from ._weights import cell_names, init_params, layer_names
+
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
+
+
+class IncompatibleKeys(NamedTuple):
+    """What `load_state_dict(..., strict=False)` did not load, like torch's return value."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class _Parameters:
+    """State-dict handling shared by layers and cells: owned C-contiguous arrays in the module's
+    dtype, and a `_C.Weights` cache that any change invalidates."""
+
+    _expected: dict[str, tuple[int, ...]]
+    _params: dict[str, np.ndarray]
+    _dtype: np.dtype
+
+    _transient: tuple[str, ...] = ()  # compiled objects, rebuilt on demand; never pickled
+
+    def _invalidate(self) -> None:
+        raise NotImplementedError
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self._transient:
+            state[name] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._dtype = _checks.canonical_dtype(self._dtype)
+        self._params = {k: _checks.as_canonical(v) for k, v in self._params.items()}
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of every parameter, input, state and output (float32 or float64)."""
+        return self._dtype
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of the parameters under PyTorch's names, in PyTorch's order."""
+        return {name: arr.copy() for name, arr in self._params.items()}
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True
+    ) -> IncompatibleKeys:
+        """Copy parameters in (cast to the module's dtype); torch tensors are accepted too.
+
+        With `strict=True` (the default) the keys must be exactly those of `state_dict()`: a
+        missing or unexpected key is a KeyError and a wrong shape a ValueError, naming them. With
+        `strict=False` only the known keys given are loaded and the others are reported back, as
+        torch does.
+        """
+        missing = [k for k in self._expected if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in self._expected]
+        if strict:
+            new = _checks.load_state_dict(state_dict, self._expected, self._dtype)
+        else:
+            given = {k: state_dict[k] for k in self._expected if k in state_dict}
+            expected = {k: self._expected[k] for k in given}
+            new = {**self._params, **_checks.load_state_dict(given, expected, self._dtype)}
+        self._params = {k: new[k] for k in self._expected}
+        self._invalidate()
+        return IncompatibleKeys(missing, unexpected)
+
+
+class _Cache(NamedTuple):
+    weights: list[list[Any]]  # [L][D] _C.Weights used by the forward
+    ctxs: list[list[Any]]  # [L][D] opaque _C contexts
+    masks: list[np.ndarray | None]  # [L] dropout mask applied to layer k's output (T, B, D*H)
+    steps: int
+    batch: int
+    batched: bool
+
+
+class _RNNBase(_Parameters):
+    """Shared implementation of RNN, GRU and LSTM; see those classes."""
+
+    _is_lstm = False
+    _transient = ("_weights", "_cache")
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: Any = "float32",
+        seed: int | np.random.SeedSequence | None = None,
+        peephole: bool = False,
+    ) -> None:
+        self.input_size = _checks.positive_int("input_size", input_size)
+        self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
+        self.num_layers = _checks.positive_int("num_layers", num_layers)
+        self.dropout = _checks.dropout_arg(dropout)
+        if self.dropout > 0 and self.num_layers == 1:
+            warnings.warn(
+                f"dropout={self.dropout} applies between layers only, so it does nothing with "
+                "num_layers=1",
+                stacklevel=3,
+            )
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.bidirectional = bool(bidirectional)
+        self._dtype = _checks.dtype_arg(dtype)
+        self._cell = cell
+        self._num_dirs = 2 if self.bidirectional else 1
+        self._names = layer_names(
+            cell, self.input_size, self.hidden_size, self.num_layers, self.bidirectional,
+            self.bias, peephole,
+        )  # fmt: skip
+        self._expected = {
+            name: shape
+            for per_dir in self._names
+            for keys in per_dir
+            for name, shape in keys.values()
+        }
+        self._rng = np.random.default_rng(seed)
+        self._params = init_params(self._expected, self.hidden_size, self._rng, self._dtype)
+        self._weights: list[list[Any]] | None = None
+        self._cache: _Cache | None = None
+        self._last_forward_eval = False
+        self._grads: dict[str, np.ndarray] = {}
+        self.training = True
+
+    # --- modes, parameters ---------------------------------------------------------------------
+
+    def train(self, mode: bool = True) -> _RNNBase:
+        """Training mode (the default, as in torch): forward keeps what backward needs, dropout on."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> _RNNBase:
+        """Inference mode: forward keeps no per-step cache, no dropout; backward raises."""
+        return self.train(False)
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        """Gradients of the last backward, under the names and shapes of `state_dict()`."""
+        return dict(self._grads)
+
+    def _invalidate(self) -> None:
+        self._weights = None
+        self._cache = None  # a backward must differentiate the weights it ran with
+        self._last_forward_eval = False
+
+    def _c_weights(self) -> list[list[Any]]:
+        if self._weights is None:
+            p = self._params
+            self._weights = [
+                [
+                    _C.Weights(self._cell, **{key: p[name] for key, (name, _) in keys.items()})
+                    for keys in per_dir
+                ]
+                for per_dir in self._names
+            ]
+        return self._weights
+
+    def __repr__(self) -> str:
+        args = [str(self.input_size), str(self.hidden_size)]
+        for name, default in (
+            ("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
+            ("bidirectional", False),
+        ):  # fmt: skip
+            if getattr(self, name) != default:
+                args.append(f"{name}={getattr(self, name)}")
+        args.extend(self._extra_repr())
+        if self._dtype != np.float32:
+            args.append(f"dtype='{self._dtype}'")
+        return f"{type(self).__name__}({', '.join(args)})"
+
+    def _extra_repr(self) -> list[str]:
+        return []
+
+    # --- forward -------------------------------------------------------------------------------
+
+    def _run(
+        self, x: Any, h0: Any, c0: Any, lengths: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Returns out, h_n, c_n in the caller's layout (batch-first / unbatched as given)."""
+        H, D, L, dtype = self.hidden_size, self._num_dirs, self.num_layers, self._dtype
+        xs, batched = _checks.layer_input(x, self.input_size, self.batch_first, dtype)
+        T, B = xs.shape[0], xs.shape[1]
+        lens = _checks.lengths_arg(lengths, B, T, batched)
+        if h0 is not None:
+            h0 = _checks.state("h0", h0, L * D, B, H, dtype, batched).reshape(L * D, B, H)
+        if c0 is not None:
+            c0 = _checks.state("c0", c0, L * D, B, H, dtype, batched).reshape(L * D, B, H)
+        weights = self._c_weights()
+        training = self.training
+        h_n = np.empty((L * D, B, H), dtype)
+        c_n = np.empty((L * D, B, H), dtype) if self._is_lstm else None
+        ctxs: list[list[Any]] = []
+        masks: list[np.ndarray | None] = []
+        inp = xs
+        for k in range(L):
+            ys, ctx_k = [], []
+            for d in range(D):
+                j = k * D + d
+                y, hn, cn, ctx = weights[k][d].forward(
+                    inp,
+                    None if h0 is None else h0[j],
+                    None if c0 is None else c0[j],
+                    lens,
+                    d == 1,
+                    training,
+                )
+                h_n[j] = hn
+                if c_n is not None:
+                    c_n[j] = cn
+                ys.append(y)
+                ctx_k.append(ctx)
+            out = ys[0] if D == 1 else np.concatenate(ys, axis=2)
+            mask = None
+            if training and self.dropout > 0 and k < L - 1:
+                # Inverted dropout: scale at training time so eval needs nothing.
+                keep = self._rng.random(out.shape, dtype=dtype) >= self.dropout
+                mask = keep * dtype.type(1.0 / (1.0 - self.dropout))
+                out = out * mask
+            ctxs.append(ctx_k)
+            masks.append(mask)
+            inp = out
+        if training:
+            self._cache = _Cache(weights, ctxs, masks, T, B, batched)
+        else:
+            self._cache = None
+        self._last_forward_eval = not training
+        out = inp
+        if not batched:
+            return out[:, 0, :], h_n[:, 0, :], None if c_n is None else c_n[:, 0, :]
+        if self.batch_first:
+            out = np.ascontiguousarray(out.transpose(1, 0, 2))
+        return out, h_n, c_n
+
+    # --- backward ------------------------------------------------------------------------------
+
+    def _run_backward(
+        self, d_out: Any, dh_n: Any, dc_n: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        cache = self._cache
+        if cache is None:
+            raise _checks.no_cache(type(self).__name__, self._last_forward_eval)
+        H, D, L, dtype = self.hidden_size, self._num_dirs, self.num_layers, self._dtype
+        T, B, batched = cache.steps, cache.batch, cache.batched
+        dy = None
+        if d_out is not None:
+            shape: tuple[int, ...]
+            if not batched:
+                shape, letters = (T, D * H), "(T, D*H)"
+            elif self.batch_first:
+                shape, letters = (B, T, D * H), "(B, T, D*H)"
+            else:
+                shape, letters = (T, B, D * H), "(T, B, D*H)"
+            dy = _checks.grad_output("d_out", d_out, shape, letters, dtype)
+            if not batched:
+                dy = dy.reshape(T, 1, D * H)
+            elif self.batch_first:
+                dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
+        if dh_n is not None:
+            name = "dh_n" if self._is_lstm else "d_h_n"
+            dh_n = _checks.state(name, dh_n, L * D, B, H, dtype, batched).reshape(L * D, B, H)
+        if dc_n is not None:
+            dc_n = _checks.state("dc_n", dc_n, L * D, B, H, dtype, batched).reshape(L * D, B, H)
+        dh0 = np.empty((L * D, B, H), dtype)
+        dc0 = np.empty((L * D, B, H), dtype) if self._is_lstm else None
+        grads: dict[str, np.ndarray] = {}
+        for k in reversed(range(L)):
+            mask = cache.masks[k]
+            if mask is not None and dy is not None:
+                dy = dy * mask  # d(y * mask)/dy
+            if dy is None or D == 1:
+                dys = [dy] * D
+            else:
+                dys = [np.ascontiguousarray(dy[:, :, :H]), np.ascontiguousarray(dy[:, :, H:])]
+            dx = None
+            for d in range(D):
+                j = k * D + d
+                dx_d, dh0_d, dc0_d, g = cache.weights[k][d].backward(
+                    cache.ctxs[k][d],
+                    dys[d],
+                    None if dh_n is None else dh_n[j],
+                    None if dc_n is None else dc_n[j],
+                )
+                dh0[j] = dh0_d
+                if dc0 is not None:
+                    dc0[j] = dc0_d
+                for key, (name, _) in self._names[k][d].items():
+                    grads[name] = g[key]
+                dx = dx_d if dx is None else dx + dx_d
+            dy = dx
+        self._grads = {name: grads[name] for name in self._expected}
+        assert dy is not None
+        if not batched:
+            return dy[:, 0, :], dh0[:, 0, :], None if dc0 is None else dc0[:, 0, :]
+        if self.batch_first:
+            dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
+        return dy, dh0, dc0
+
+
+def _one_of(hx: Any, h0: Any, name: str = "hx") -> Any:
+    if h0 is not None:
+        if hx is not None:
+            raise TypeError(f"{name} and h0 are the same argument; pass only one of them")
+        return h0
+    return hx
+
+
+_LAYER_DOC = """
+    Parameters
+    ----------
+    input_size : int
+        I, features per step of the input.
+    hidden_size : int
+        H, features of the hidden state.
+    num_layers : int
+        L, stacked layers; layer k > 0 reads layer k-1's output (D*H features).
+    bias : bool
+        With False there are no bias_ih / bias_hh parameters.
+    batch_first : bool
+        x and out are (B, T, .) instead of (T, B, .); states stay (L*D, B, H), as in torch.
+    dropout : float
+        Inverted dropout on each layer's output except the last, in training mode only, drawn
+        from the layer's generator; backward uses the same mask.
+    bidirectional : bool
+        D = 2: a reverse direction per layer; out concatenates (forward, reverse) features.
+    dtype : {"float32", "float64"}
+        The dtype of parameters, inputs and outputs; inputs of another dtype are a TypeError.
+    seed : int, SeedSequence or None
+        Seeds the numpy Generator used for initialization and dropout masks.
+"""
+
+
+class _HiddenStateRNN(_RNNBase):
+    """forward/backward of the cells whose only state is h (RNN and GRU)."""
+
+    def forward(
+        self, x: Any, hx: Any = None, lengths: Any = None, *, h0: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Run the whole sequence.
+
+        Parameters
+        ----------
+        x : ndarray (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I)
+        hx : ndarray (L*D, B, H), or (L*D, H) for unbatched input, or None for zeros
+            Also accepted under the name `h0`.
+        lengths : B integers in [1, T], or None for all T
+            Like a packed sequence: sequence b runs steps 0..lengths[b]-1 only; the reverse
+            direction starts at its own last step.
+
+        Returns
+        -------
+        out : ndarray (T, B, D*H), or (B, T, D*H) with batch_first, or (T, D*H)
+            The last layer's output; 0 at steps past a sequence's length.
+        h_n : ndarray (L*D, B, H), or (L*D, H)
+            Each layer/direction's state after each sequence's own last step.
+        """
+        out, h_n, _ = self._run(x, _one_of(hx, h0), None, lengths)
+        return out, h_n
+
+    __call__ = forward
+
+    def backward(self, d_out: Any = None, d_h_n: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Gradients of the last (training-mode) forward; also fills `grads`.
+
+        Parameters
+        ----------
+        d_out : ndarray shaped like out, or None for zeros
+            Entries at steps past a sequence's length are ignored.
+        d_h_n : ndarray shaped like h_n, or None for zeros
+
+        Returns
+        -------
+        dx : ndarray shaped like x
+        dh0 : ndarray (L*D, B, H), or (L*D, H) for unbatched input
+        """
+        dx, dh0, _ = self._run_backward(d_out, d_h_n, None)
+        return dx, dh0
+
+
+class RNN(_HiddenStateRNN):
+    __doc__ = (
+        """Elman RNN, h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh); torch.nn.RNN compatible.
+    """
+        + _LAYER_DOC
+        + """    nonlinearity : {"tanh", "relu"}
+
+    Parameters are initialized ~ U(-1/sqrt(H), 1/sqrt(H)) as in torch; `load_state_dict` takes a
+    torch.nn.RNN's state_dict as is. See `forward` and `backward` for the call contract.
+    """
+    )
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: Any = "float32",
+        seed: int | np.random.SeedSequence | None = None,
+    ) -> None:
+        self.nonlinearity = _checks.nonlinearity_arg(nonlinearity)
+        super().__init__(
+            "rnn_" + self.nonlinearity, input_size, hidden_size, num_layers, bias, batch_first,
+            dropout, bidirectional, dtype, seed,
+        )  # fmt: skip
+
+    def _extra_repr(self) -> list[str]:
+        return [] if self.nonlinearity == "tanh" else [f"nonlinearity='{self.nonlinearity}'"]
+
+
+class GRU(_HiddenStateRNN):
+    __doc__ = (
+        """Gated recurrent unit; torch.nn.GRU compatible (gate order r, z, n).
+
+    PyTorch's (and cuDNN's) reset-after form n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) by
+    default; `reset_after=False` gives the original formulation
+    n = tanh(W_in x + b_in + W_hn (r * h) + b_hn) (Keras reset_after=False, ONNX's default),
+    which has the same parameters but no torch counterpart.
+    """
+        + _LAYER_DOC
+        + """    reset_after : bool
+    """
+    )
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: Any = "float32",
+        seed: int | np.random.SeedSequence | None = None,
+        reset_after: bool = True,
+    ) -> None:
+        self.reset_after = bool(reset_after)
+        super().__init__(
+            "gru" if self.reset_after else "gru_reset_before", input_size, hidden_size,
+            num_layers, bias, batch_first, dropout, bidirectional, dtype, seed,
+        )  # fmt: skip
+
+    def _extra_repr(self) -> list[str]:
+        return [] if self.reset_after else ["reset_after=False"]
+
+
+class LSTM(_RNNBase):
+    __doc__ = (
+        """Long short-term memory; torch.nn.LSTM compatible (gate order i, f, g, o).
+
+    `peephole=True` adds ONNX-style peephole weights peephole_l{k}[_reverse] (3*H,) in order
+    (i, f, o): i and f see c_{t-1}, o sees c_t. torch has no peepholes, so such a state_dict has
+    these extra keys. Projections (proj_size != 0) are not supported.
+    """
+        + _LAYER_DOC
+        + """    proj_size : int
+        Must be 0.
+    peephole : bool
+    """
+    )
+
+    _is_lstm = True
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        dtype: Any = "float32",
+        seed: int | np.random.SeedSequence | None = None,
+        peephole: bool = False,
+    ) -> None:
+        _checks.proj_size_arg(proj_size)
+        self.proj_size = 0
+        self.peephole = bool(peephole)
+        super().__init__(
+            "lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+            bidirectional, dtype, seed, self.peephole,
+        )  # fmt: skip
+
+    def _extra_repr(self) -> list[str]:
+        return ["peephole=True"] if self.peephole else []
+
+    def forward(
+        self, x: Any, hx: Any = None, lengths: Any = None, *, h0: Any = None, c0: Any = None
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Run the whole sequence.
+
+        Parameters
+        ----------
+        x : ndarray (T, B, I), or (B, T, I) with batch_first, or unbatched (T, I)
+        hx : tuple (h0, c0) of ndarrays (L*D, B, H) (or (L*D, H) for unbatched input), or None
+            Either element may be None for zeros. Also accepted as keywords h0=, c0=.
+        lengths : B integers in [1, T], or None for all T
+            Like a packed sequence: sequence b runs steps 0..lengths[b]-1 only; the reverse
+            direction starts at its own last step.
+
+        Returns
+        -------
+        out : ndarray (T, B, D*H), or (B, T, D*H) with batch_first, or (T, D*H)
+            The last layer's output h_t; 0 at steps past a sequence's length.
+        (h_n, c_n) : ndarrays (L*D, B, H), or (L*D, H)
+            States after each sequence's own last step.
+        """
+        if h0 is not None or c0 is not None:
+            if hx is not None:
+                raise TypeError(
+                    "pass the initial states either as hx=(h0, c0) or as h0=, c0=, not both"
+                )
+            hx = h0 if isinstance(h0, tuple) and c0 is None else (h0, c0)
+        h, c = _checks.lstm_state(hx)
+        out, h_n, c_n = self._run(x, h, c, lengths)
+        assert c_n is not None
+        return out, (h_n, c_n)
+
+    __call__ = forward
+
+    def backward(
+        self, d_out: Any = None, d_h_n: Any = None
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Gradients of the last (training-mode) forward; also fills `grads`.
+
+        Parameters
+        ----------
+        d_out : ndarray shaped like out, or None for zeros
+            Entries at steps past a sequence's length are ignored.
+        d_h_n : tuple (dh_n, dc_n) shaped like (h_n, c_n), or None; either element may be None
+
+        Returns
+        -------
+        dx : ndarray shaped like x
+        (dh0, dc0) : ndarrays (L*D, B, H), or (L*D, H) for unbatched input
+        """
+        dh, dc = _checks.lstm_state(d_h_n, "d_h_n")
+        dx, dh0, dc0 = self._run_backward(d_out, dh, dc)
+        assert dc0 is not None
+        return dx, (dh0, dc0)
+
+
+# --- one-step cells ------------------------------------------------------------------------------
+
+
+class _CellBase(_Parameters):
+    """Shared implementation of the streaming cells: one `_C.Weights.step` per call."""
+
+    _transient = ("_w",)
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        bias: bool,
+        dtype: Any,
+        seed: int | np.random.SeedSequence | None,
+        peephole: bool = False,
+    ) -> None:
+        self.input_size = _checks.positive_int("input_size", input_size)
+        self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
+        self.bias = bool(bias)
+        self._dtype = _checks.dtype_arg(dtype)
+        self._cell = cell
+        self._names = cell_names(cell, self.input_size, self.hidden_size, self.bias, peephole)
+        self._expected = {name: shape for name, shape in self._names.values()}
+        self._params = init_params(
+            self._expected, self.hidden_size, np.random.default_rng(seed), self._dtype
+        )
+        self._w: Any = None
+
+    def _invalidate(self) -> None:
+        self._w = None
+
+    def _build(self) -> Any:
+        self._w = _C.Weights(
+            self._cell, **{key: self._params[name] for key, (name, _) in self._names.items()}
+        )
+        return self._w
+
+    def __repr__(self) -> str:
+        extra = "" if self.bias else ", bias=False"
+        if self._dtype != np.float32:
+            extra += f", dtype='{self._dtype}'"
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
+
+    def _checked(
+        self, x: Any, states: tuple[tuple[str, Any], ...]
+    ) -> tuple[np.ndarray, list, bool]:
+        xb, batched = _checks.step_input(x, self.input_size, self._dtype, "the cell's dtype")
+        B, H = xb.shape[0], self.hidden_size
+        out = []
+        for name, s in states:
+            if s is None:
+                out.append(np.zeros((B, H), self._dtype))
+            else:
+                out.append(
+                    _checks.step_state(name, s, B, H, self._dtype, batched, "the cell's dtype")
+                )
+        return xb, out, batched
+
+
+_CELL_DOC = """
+    Parameters
+    ----------
+    input_size : int
+    hidden_size : int
+    bias : bool
+    dtype : {"float32", "float64"}
+    seed : int, SeedSequence or None
+        Seeds initialization ~ U(-1/sqrt(H), 1/sqrt(H)), as in torch.
+
+    Calling it runs one step (no cache, no backward): x (B, I) or unbatched (I,).
+"""
+
+
+class _HiddenStateCell(_CellBase):
+    """The step of the cells whose only state is h (RNNCell and GRUCell)."""
+
+    def __call__(self, x: Any, hx: Any = None) -> np.ndarray:
+        """h1 (B, H) (or (H,)) from x (B, I) (or (I,)) and hx (B, H) (or (H,); None: zeros)."""
+        w = self._w
+        if w is None:
+            w = self._build()
+        # Fast path (this call is timed in microseconds): _C checks shapes and dtypes itself, so
+        # a batched ndarray goes straight in; anything _C rejects is checked again below for
+        # fastrnn's own message.
+        if type(x) is np.ndarray and x.ndim == 2:
+            try:
+                return w.step(x, hx)[0]
+            except (TypeError, ValueError):
+                pass
+        xb, (h,), batched = self._checked(x, (("hx", hx),))
+        h1 = w.step(xb, h)[0]
+        return h1 if batched else h1[0]
+
+    forward = __call__
+
+
+class RNNCell(_HiddenStateCell):
+    __doc__ = (
+        """One Elman RNN step for streaming; torch.nn.RNNCell compatible (same state_dict keys).
+    """
+        + _CELL_DOC
+        + """    nonlinearity : {"tanh", "relu"}
+    """
+    )
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        dtype: Any = "float32",
+        seed: int | np.random.SeedSequence | None = None,
+    ) -> None:
+        self.nonlinearity = _checks.nonlinearity_arg(nonlinearity)
+        super().__init__("rnn_" + self.nonlinearity, input_size, hidden_size, bias, dtype, seed)
+
+
+class GRUCell(_HiddenStateCell):
+    __doc__ = (
+        """One GRU step for streaming; torch.nn.GRUCell compatible (gate order r, z, n).
+
+    `reset_after=False` gives the original (reset-before) formulation; see `GRU`.
+    """
+        + _CELL_DOC
+        + """    reset_after : bool
+    """
+    )
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        reset_after: bool = True,
+        dtype: Any = "float32",
+        seed: int | np.random.SeedSequence | None = None,
+    ) -> None:
+        self.reset_after = bool(reset_after)
+        super().__init__(
+            "gru" if self.reset_after else "gru_reset_before", input_size, hidden_size,
+            bias, dtype, seed,
+        )  # fmt: skip
+
+
+class LSTMCell(_CellBase):
+    __doc__ = (
+        """One LSTM step for streaming; torch.nn.LSTMCell compatible (gate order i, f, g, o).
+
+    `peephole=True` adds a `peephole` parameter (3*H,) in order (i, f, o); see `LSTM`.
+    """
+        + _CELL_DOC
+        + """    peephole : bool
+    """
+    )
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        peephole: bool = False,
+        dtype: Any = "float32",
+        seed: int | np.random.SeedSequence | None = None,
+    ) -> None:
+        self.peephole = bool(peephole)
+        super().__init__("lstm", input_size, hidden_size, bias, dtype, seed, self.peephole)
+
+    def __call__(self, x: Any, hx: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """(h1, c1) (B, H) (or (H,)) from x (B, I) (or (I,)) and hx = (h, c) or None (zeros)."""
+        w = self._w
+        if w is None:
+            w = self._build()
+        if type(x) is np.ndarray and x.ndim == 2:  # fast path, as in _HiddenStateCell
+            try:
+                if hx is None:
+                    return w.step(x)
+                if type(hx) is tuple and len(hx) == 2:
+                    return w.step(x, hx[0], hx[1])
+            except (TypeError, ValueError):
+                pass
+        h, c = _checks.lstm_state(hx)
+        xb, (h, c), batched = self._checked(x, (("h", h), ("c", c)))
+        h1, c1 = w.step(xb, h, c)
+        return (h1, c1) if batched else (h1[0], c1[0])
+
+    forward = __call__
