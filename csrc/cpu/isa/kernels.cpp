@@ -137,6 +137,11 @@ inline void for_chunks(int64_t j0, int64_t H, F&& f) {
   }
 }
 
+// Row stride of buffers whose rows feed a product as A: padded by a cache line or two so that the
+// MR rows a kernel reads at once do not all fall into the same L1 sets (a row of 1024 floats is
+// exactly 4 KiB, and 12 such rows would fill every way of their sets).
+inline int64_t padded_ld(int64_t n) { return (n + 15) / 16 * 16 + 16; }
+
 template <typename T>
 inline Vec<T> ld(const T* p, int n) {
   return n == Vec<T>::W ? Vec<T>::loadu(p) : Vec<T>::load_n(p, n);
@@ -298,8 +303,8 @@ inline void gru_rb_fwd_state(const Seq<T>& q, const FwdRow<T>& r, const T* zrow,
 template <typename T>
 size_t forward_work(const SeqArgs<T>& a) {
   Seq<T> q(a);
-  // xp, two h buffers, c, rh, z
-  return size_t(q.Tn * q.B * q.GH + 5 * q.B * q.H);
+  // xp; two h buffers and rh (padded rows); c and z
+  return size_t(q.Tn * q.B * q.GH + q.B * (3 * padded_ld(q.H) + 2 * q.H));
 }
 
 // xp[T*B, G*H] = x W_ih^T + b_ih + b_hh (b_hn stays out for PyTorch's GRU: it sits inside r * (.))
@@ -328,17 +333,17 @@ void recurrence_forward(const Seq<T>& q, const T* xp, T* work) {
   using Tl = Tile<T>;
   constexpr int MR = Tl::MR, NR = Tl::NR;
   const SeqArgs<T>& a = q.a;
-  const int64_t B = q.B, H = q.H;
-  T* hbuf[2] = {work, work + B * H};
-  T* c = work + 2 * B * H;
-  T* rh = work + 3 * B * H;
-  T* zb = work + 4 * B * H;
+  const int64_t B = q.B, H = q.H, ldh = padded_ld(H);
+  T* hbuf[2] = {work, work + B * ldh};
+  T* rh = work + 2 * B * ldh;
+  T* c = work + 3 * B * ldh;
+  T* zb = c + B * H;
   for (int64_t sb = 0; sb < B; ++sb) {
     const int64_t b = q.batch_of(sb);
     if (a.h0)
-      memcpy(hbuf[0] + sb * H, a.h0 + b * H, sizeof(T) * H);
+      memcpy(hbuf[0] + sb * ldh, a.h0 + b * H, sizeof(T) * H);
     else
-      memset(hbuf[0] + sb * H, 0, sizeof(T) * H);
+      memset(hbuf[0] + sb * ldh, 0, sizeof(T) * H);
     if (a.c0)
       memcpy(c + sb * H, a.c0 + b * H, sizeof(T) * H);
     else
@@ -367,7 +372,7 @@ void recurrence_forward(const Seq<T>& q, const T* xp, T* work) {
       const int npan = phase == 0 ? gp : 1;
       for (int64_t r0 = 0; r0 < n; r0 += MR) {
         const int m = int(imin(MR, n - r0));
-        for (int i = 0; i < m; ++i) arow[i] = a_src + (r0 + i) * H;
+        for (int i = 0; i < m; ++i) arow[i] = a_src + (r0 + i) * ldh;
         matmul_tile<T>(m, H, arow, 1, panels + jb * npan * pstride, pstride, npan, tile, 4 * NR,
                        false);
         for (int i = 0; i < m; ++i) {
@@ -375,8 +380,8 @@ void recurrence_forward(const Seq<T>& q, const T* xp, T* work) {
           const bool last = s == q.len_of(b) - 1;
           FwdRow<T> row{xp + (t * B + b) * q.GH,
                         tile + i * 4 * NR,
-                        hp + sb * H,
-                        hn + sb * H,
+                        hp + sb * ldh,
+                        hn + sb * ldh,
                         c + sb * H,
                         a.y + (t * B + b) * H,
                         a.cache ? a.cache + (t * B + b) * q.cw * H : nullptr,
@@ -396,7 +401,7 @@ void recurrence_forward(const Seq<T>& q, const T* xp, T* work) {
               break;
             case Cell::kGruResetBefore:
               if (phase == 0)
-                gru_rb_fwd_gates(q, row, rh + sb * H, zb + sb * H, j0);
+                gru_rb_fwd_gates(q, row, rh + sb * ldh, zb + sb * H, j0);
               else
                 gru_rb_fwd_state(q, row, zb + sb * H, j0);
               break;
@@ -579,7 +584,7 @@ template <typename T>
 size_t backward_work(const SeqArgs<T>& a) {
   Seq<T> q(a);
   const bool separate_dgh = a.cell == Cell::kGru;
-  return size_t(q.Tn * q.B * q.GH * (separate_dgh ? 2 : 1) + 3 * q.B * q.H);
+  return size_t(q.Tn * q.B * padded_ld(q.GH) * (separate_dgh ? 2 : 1) + 3 * q.B * q.H);
 }
 
 template <typename T>
@@ -587,15 +592,15 @@ void backward(const SeqArgs<T>& a) {
   using Tl = Tile<T>;
   constexpr int MR = Tl::MR, NR = Tl::NR;
   Seq<T> q(a);
-  const int64_t B = q.B, H = q.H, GH = q.GH, TB = q.Tn * q.B;
+  const int64_t B = q.B, H = q.H, GH = q.GH, TB = q.Tn * q.B, ldg = padded_ld(GH);
   const Cell cell = a.cell;
   const bool rb = cell == Cell::kGruResetBefore;
-  T* dgi = a.work;
-  T* dgh = cell == Cell::kGru ? dgi + TB * GH : dgi;
-  T* dh = dgi + TB * GH * (cell == Cell::kGru ? 2 : 1);
+  T* dgi = a.work;  // [T*B, ldg] gate gradients, input side
+  T* dgh = cell == Cell::kGru ? dgi + TB * ldg : dgi;  // hidden side, where it differs
+  T* dh = dgi + TB * ldg * (cell == Cell::kGru ? 2 : 1);
   T* dc = dh + B * H;
   T* carry = dc + B * H;
-  memset(dgi, 0, sizeof(T) * TB * GH * (cell == Cell::kGru ? 2 : 1));
+  memset(dgi, 0, sizeof(T) * TB * ldg * (cell == Cell::kGru ? 2 : 1));
   memset(carry, 0, sizeof(T) * B * H);
   for (int64_t sb = 0; sb < B; ++sb) {
     const int64_t b = q.batch_of(sb);
@@ -623,8 +628,8 @@ void backward(const SeqArgs<T>& a) {
                        dh + sb * H,
                        dc + sb * H,
                        carry + sb * H,
-                       dgi + at * GH,
-                       dgh + at * GH};
+                       dgi + at * ldg,
+                       dgh + at * ldg};
     };
     auto pointwise = [&](int64_t s, int64_t jb) {
       const int64_t n = q.active(s), j0 = jb * NR;
@@ -656,7 +661,7 @@ void backward(const SeqArgs<T>& a) {
         for (int i = 0; i < m; ++i) {
           const int64_t b = q.batch_of(r0 + i);
           const T* src = (col == 0 && !rb) ? dgh : dgi;
-          arow[i] = src + (q.time_of(s, b) * B + b) * GH + col;
+          arow[i] = src + (q.time_of(s, b) * B + b) * ldg + col;
         }
         matmul_tile<T>(m, K, arow, 1, panels + jb * K * NR, K * NR, 1, tile, NR, false);
         for (int i = 0; i < m; ++i) epilogue(r0 + i, tile + i * NR);
@@ -699,22 +704,22 @@ void backward(const SeqArgs<T>& a) {
   }
   // Large products over all steps.
   const int th = a.threads;
-  if (a.dx) gemm<T>(false, false, TB, q.I, GH, dgi, GH, a.w_ih, q.I, T(0), a.dx, q.I, th);
-  if (a.dw_ih) gemm<T>(true, false, GH, q.I, TB, dgi, GH, a.x, q.I, T(0), a.dw_ih, q.I, th);
+  if (a.dx) gemm<T>(false, false, TB, q.I, GH, dgi, ldg, a.w_ih, q.I, T(0), a.dx, q.I, th);
+  if (a.dw_ih) gemm<T>(true, false, GH, q.I, TB, dgi, ldg, a.x, q.I, T(0), a.dw_ih, q.I, th);
   if (a.dw_hh) {
     const int64_t ldk = q.cw * H;
     if (rb) {
-      gemm<T>(true, false, 2 * H, H, TB, dgi, GH, a.cache, ldk, T(0), a.dw_hh, H, th);
-      gemm<T>(true, false, H, H, TB, dgi + 2 * H, GH, a.cache + 4 * H, ldk, T(0),
+      gemm<T>(true, false, 2 * H, H, TB, dgi, ldg, a.cache, ldk, T(0), a.dw_hh, H, th);
+      gemm<T>(true, false, H, H, TB, dgi + 2 * H, ldg, a.cache + 4 * H, ldk, T(0),
               a.dw_hh + 2 * H * H, H, th);
     } else {
-      gemm<T>(true, false, GH, H, TB, dgh, GH, a.cache, ldk, T(0), a.dw_hh, H, th);
+      gemm<T>(true, false, GH, H, TB, dgh, ldg, a.cache, ldk, T(0), a.dw_hh, H, th);
     }
   }
   auto colsum = [&](const T* g, T* out) {
     for (int64_t c = 0; c < GH; ++c) out[c] = T(0);
     for (int64_t r = 0; r < TB; ++r)
-      for (int64_t c = 0; c < GH; ++c) out[c] += g[r * GH + c];
+      for (int64_t c = 0; c < GH; ++c) out[c] += g[r * ldg + c];
   };
   if (a.db_ih) colsum(dgi, a.db_ih);
   if (a.db_hh) colsum(dgh, a.db_hh);
