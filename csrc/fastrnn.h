@@ -64,12 +64,14 @@ struct Tiling {
 };
 
 // Pre-packed copies of a layer's weights, in the layout of one ISA (see isa/gemm.h).
+// gemm_ih: W_ih^T as the large GEMM's pre-packed right operand.
 // fwd_*: column panels of W^T with the G gates of each nr-wide block of hidden units side by side;
 // for the reset-before GRU, fwd_hh holds (r, z) only and fwd_hn holds n.
 // bwd_hh: W_hh itself as the right operand of dh_prev = dG[B, G*H] W_hh (K = G*H, or 2H for the
 // reset-before GRU, whose n rows are in bwd_hn).
 template <typename T>
 struct Packed {
+  const T* gemm_ih = nullptr;  // W_ih^T in the blocked layout of the large GEMM (input projection)
   const T* fwd_ih = nullptr;
   const T* fwd_hh = nullptr;
   const T* fwd_hn = nullptr;

@@ -94,7 +94,8 @@ def assert_close(got, want, rtol, what=""):
 
 
 # (T, B, I, H): odd sizes so that every vector tail, row remainder and thread split is hit
-SHAPES = [(1, 1, 1, 1), (6, 3, 5, 7), (5, 9, 17, 33), (4, 13, 8, 70)]
+# the last spans three input-projection chunks (512 rows // B = 7 steps each)
+SHAPES = [(1, 1, 1, 1), (6, 3, 5, 7), (5, 9, 17, 33), (4, 13, 8, 70), (20, 70, 6, 9)]
 OPTIONS = [
     dict(lengths=False, bias=True, reverse=False),
     dict(lengths=True, bias=True, reverse=False),

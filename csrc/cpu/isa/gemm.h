@@ -121,12 +121,48 @@ inline T op_at(const T* x, int64_t ld, bool trans, int64_t r, int64_t c) {
   return trans ? x[c * ld + r] : x[r * ld + c];
 }
 
+// Pre-packed right operand: op(B) [K, N] as the blocks the GEMM below walks, block (jc, pc) at
+// offset jc*K + np(jc)*NR*pc, each [np][kc][NR] with zeros past N. Weights that several products
+// use (W_ih in the chunked input projection) are packed once per layer in this layout.
+template <typename T>
+int64_t packed_b_size(int64_t K, int64_t N) {
+  return ceil_div(N, Tile<T>::NR) * Tile<T>::NR * K;
+}
+
+template <typename T>
+void pack_b_panels(const T* B, int64_t ldb, bool tb, int64_t pc, int64_t kc, int64_t jc,
+                   int64_t nc, int64_t N, int64_t p0, int64_t p1, T* out) {
+  constexpr int NR = Tile<T>::NR;
+  for (int64_t p = p0; p < p1; ++p) {
+    T* dst = out + p * kc * NR;
+    for (int64_t k = 0; k < kc; ++k)
+      for (int j = 0; j < NR; ++j) {
+        const int64_t col = jc + p * NR + j;
+        dst[k * NR + j] = col < N ? op_at(B, ldb, tb, pc + k, col) : T(0);
+      }
+  }
+  (void)nc;
+}
+
+template <typename T>
+void pack_b(const T* B, int64_t ldb, bool tb, int64_t K, int64_t N, T* out) {
+  using Tl = Tile<T>;
+  for (int64_t jc = 0; jc < N; jc += Tl::NC) {
+    const int64_t nc = imin(Tl::NC, N - jc), np = ceil_div(nc, Tl::NR);
+    for (int64_t pc = 0; pc < K; pc += Tl::KC)
+      pack_b_panels(B, ldb, tb, pc, imin(Tl::KC, K - pc), jc, nc, N, 0, np,
+                    out + jc * K + np * Tl::NR * pc);
+  }
+}
+
 // C[M, N] = beta * C + op(A) op(B). Goto-style blocking: B is packed kc x nc into NR-wide panels
-// shared by all threads, each thread packs its own mc x kc block of A into MR-row panels.
-// Threads split the (row block, panel chunk) pairs; the reduction over K never crosses threads.
+// shared by all threads (or taken pre-packed from `bpre`, see pack_b), each thread packs its own
+// mc x kc block of A into MR-row panels. Threads split the (row block, panel chunk) pairs; the
+// reduction over K never crosses threads.
 template <typename T>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads) {
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads,
+          const T* bpre = nullptr) {
   using Tl = Tile<T>;
   constexpr int MR = Tl::MR, NR = Tl::NR;
   if (M <= 0 || N <= 0) return;
@@ -136,7 +172,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
     return;
   }
   const int64_t kc_max = imin(K, Tl::KC), nc_max = imin(N, Tl::NC);
-  T* bpack = new T[ceil_div(nc_max, NR) * NR * kc_max];
+  T* bbuf = bpre ? nullptr : new T[ceil_div(nc_max, NR) * NR * kc_max];
   const int64_t mblocks = ceil_div(M, Tl::MC);
   int nt = int(imax(1, imin(threads, mblocks * ceil_div(nc_max, NR * Tl::NPC))));
   for (int64_t jc = 0; jc < N; jc += Tl::NC) {
@@ -145,19 +181,15 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
     for (int64_t pc = 0; pc < K; pc += Tl::KC) {
       const int64_t kc = imin(Tl::KC, K - pc);
       const bool first = pc == 0;
+      const T* bpack = bpre ? bpre + jc * K + np * NR * pc : bbuf;
 #pragma omp parallel num_threads(nt) if (nt > 1)
       {
         const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-        // pack B[pc:pc+kc, jc:jc+nc] -> panels [np][kc][NR], zero beyond N
-        for (int64_t p = tid; p < np; p += nth) {
-          T* dst = bpack + p * kc * NR;
-          for (int64_t k = 0; k < kc; ++k)
-            for (int j = 0; j < NR; ++j) {
-              const int64_t col = jc + p * NR + j;
-              dst[k * NR + j] = col < N ? op_at(B, ldb, tb, pc + k, col) : T(0);
-            }
-        }
+        if (!bpre) {  // pack B[pc:pc+kc, jc:jc+nc], a share of the panels per thread
+          pack_b_panels(B, ldb, tb, pc, kc, jc, nc, N, np * tid / nth, np * (tid + 1) / nth,
+                        bbuf);
 #pragma omp barrier
+        }
         T* apack = new T[Tl::MC * kc];
         T tile[MR * NR * Tl::NPC];
         const int64_t t0 = tasks * tid / nth, t1 = tasks * (tid + 1) / nth;
@@ -200,5 +232,5 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
       }
     }
   }
-  delete[] bpack;
+  delete[] bbuf;
 }

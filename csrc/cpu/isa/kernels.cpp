@@ -298,57 +298,96 @@ inline void gru_rb_fwd_state(const Seq<T>& q, const FwdRow<T>& r, const T* zrow,
 }
 
 // ------------------------------------------------------------------------------------------------
-// Forward driver.
+// Forward driver. The input projection runs in chunks of steps: one GEMM per chunk over exactly
+// the rows still running in those steps, gathered in step order. Padded steps are never projected,
+// and the projection buffer holds at most about kChunkRows rows whatever T is.
 
+constexpr int64_t kChunkRows = 512;
+
+template <typename T>
+int64_t chunk_steps(const Seq<T>& q) {
+  return imax(1, imin(q.Tn, kChunkRows / q.B));
+}
+
+// Scratch: xp [R, G*H] and the gathered inputs [R, I] (R = rows of the largest chunk), then the
+// state: two h buffers and rh (padded rows: they are product operands), c and z.
 template <typename T>
 size_t forward_work(const SeqArgs<T>& a) {
   Seq<T> q(a);
-  // xp; two h buffers and rh (padded rows); c and z
-  return size_t(q.Tn * q.B * q.GH + q.B * (3 * padded_ld(q.H) + 2 * q.H));
+  const int64_t R = chunk_steps(q) * q.B;
+  return size_t(R * (q.GH + q.I) + q.B * (3 * padded_ld(q.H) + 2 * q.H));
 }
 
-// xp[T*B, G*H] = x W_ih^T + b_ih + b_hh (b_hn stays out for PyTorch's GRU: it sits inside r * (.))
 template <typename T>
-void input_projection(const Seq<T>& q, T* xp) {
-  const SeqArgs<T>& a = q.a;
-  const int64_t rows = q.Tn * q.B;
-  const bool bias = a.b_ih || a.b_hh;
-  if (bias) {
-    T* brow = new T[q.GH];
-    for (int64_t c = 0; c < q.GH; ++c) {
-      T v = a.b_ih ? a.b_ih[c] : T(0);
-      if (a.b_hh && !(a.cell == Cell::kGru && c >= 2 * q.H)) v += a.b_hh[c];
-      brow[c] = v;
-    }
-    for (int64_t r = 0; r < rows; ++r) memcpy(xp + r * q.GH, brow, sizeof(T) * q.GH);
-    delete[] brow;
-  }
-  gemm<T>(false, true, rows, q.GH, q.I, a.x, q.I, a.w_ih, q.I, bias ? T(1) : T(0), xp, q.GH,
-          a.threads);
-}
+struct FwdState {
+  T* hbuf[2];  // [B, ldh] h_{s-1} and h_s, alternating
+  T* rh;       // [B, ldh] r * h_{s-1} (reset-before GRU)
+  T* c;        // [B, H] LSTM cell state
+  T* zb;       // [B, H] z between the two halves of a reset-before GRU step
+  int64_t ldh;
+};
 
-// The recurrence over steps [0, T), given xp. Shared by the sequence forward and the step.
+// Lays the state out in `work` and loads h0, c0 in sorted row order.
 template <typename T>
-void recurrence_forward(const Seq<T>& q, const T* xp, T* work) {
-  using Tl = Tile<T>;
-  constexpr int MR = Tl::MR, NR = Tl::NR;
+FwdState<T> init_state(const Seq<T>& q, T* work) {
   const SeqArgs<T>& a = q.a;
   const int64_t B = q.B, H = q.H, ldh = padded_ld(H);
-  T* hbuf[2] = {work, work + B * ldh};
-  T* rh = work + 2 * B * ldh;
-  T* c = work + 3 * B * ldh;
-  T* zb = c + B * H;
+  FwdState<T> st{{work, work + B * ldh}, work + 2 * B * ldh, work + 3 * B * ldh,
+                 work + 3 * B * ldh + B * H, ldh};
   for (int64_t sb = 0; sb < B; ++sb) {
     const int64_t b = q.batch_of(sb);
     if (a.h0)
-      memcpy(hbuf[0] + sb * ldh, a.h0 + b * H, sizeof(T) * H);
+      memcpy(st.hbuf[0] + sb * ldh, a.h0 + b * H, sizeof(T) * H);
     else
-      memset(hbuf[0] + sb * ldh, 0, sizeof(T) * H);
+      memset(st.hbuf[0] + sb * ldh, 0, sizeof(T) * H);
     if (a.c0)
-      memcpy(c + sb * H, a.c0 + b * H, sizeof(T) * H);
+      memcpy(st.c + sb * H, a.c0 + b * H, sizeof(T) * H);
     else
-      memset(c + sb * H, 0, sizeof(T) * H);
+      memset(st.c + sb * H, 0, sizeof(T) * H);
   }
+  return st;
+}
+
+// b_ih + b_hh, except b_hn for PyTorch's GRU: it sits inside r * (W_hn h + b_hn)
+template <typename T>
+inline T input_bias(const SeqArgs<T>& a, int64_t col, int64_t H) {
+  T v = a.b_ih ? a.b_ih[col] : T(0);
+  if (a.b_hh && !(a.cell == Cell::kGru && col >= 2 * H)) v += a.b_hh[col];
+  return v;
+}
+
+// xp[rowstart[s - s0] + sb] = x[t(s, sb)] W_ih^T + biases for the running rows of steps [s0, s1)
+template <typename T>
+void project_chunk(const Seq<T>& q, int64_t s0, int64_t s1, const int64_t* rowstart, T* xg,
+                   T* xp) {
+  const SeqArgs<T>& a = q.a;
+  const int64_t rows = rowstart[s1 - s0], I = q.I, GH = q.GH;
+  const T* src = a.x + s0 * q.B * I;  // steps are time rows when nothing is sorted or reversed
+  if (a.len || a.reverse) {
+    for (int64_t s = s0; s < s1; ++s)
+      for (int64_t sb = 0; sb < q.active(s); ++sb) {
+        const int64_t b = q.batch_of(sb), t = q.time_of(s, b);
+        memcpy(xg + (rowstart[s - s0] + sb) * I, a.x + (t * q.B + b) * I, sizeof(T) * I);
+      }
+    src = xg;
+  }
+  const bool bias = a.b_ih || a.b_hh;
+  if (bias) {
+    for (int64_t c = 0; c < GH; ++c) xp[c] = input_bias(a, c, q.H);
+    for (int64_t r = 1; r < rows; ++r) memcpy(xp + r * GH, xp, sizeof(T) * GH);
+  }
+  gemm<T>(false, true, rows, GH, I, src, I, a.w_ih, I, bias ? T(1) : T(0), xp, GH, a.threads,
+          a.packed.gemm_ih);
+}
+
+// Steps [s0, s1) of the recurrence; the input projection of (s, sb) is xp row rowstart[s-s0]+sb.
+template <typename T>
+void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int64_t s1,
+                        const T* xp, const int64_t* rowstart) {
+  using Tl = Tile<T>;
+  constexpr int MR = Tl::MR, NR = Tl::NR;
+  const SeqArgs<T>& a = q.a;
+  const int64_t B = q.B, H = q.H, ldh = st.ldh;
   const Cell cell = a.cell;
   const bool rb = cell == Cell::kGruResetBefore;
   const int gp = rb ? 2 : int(q.G);  // gate panels in the first product
@@ -361,13 +400,13 @@ void recurrence_forward(const Seq<T>& q, const T* xp, T* work) {
     T tile[MR * 4 * NR];
     const T* arow[MR];
     const int phases = rb ? 2 : 1;
-    stages.run(omp_get_thread_num(), q.Tn * phases, [&](int64_t stage, int64_t jb) {
-      const int64_t s = stage / phases;
+    stages.run(omp_get_thread_num(), (s1 - s0) * phases, [&](int64_t stage, int64_t jb) {
+      const int64_t s = s0 + stage / phases;
       const int phase = int(stage % phases);
-      const T* hp = hbuf[s & 1];
-      T* hn = hbuf[(s + 1) & 1];
+      const T* hp = st.hbuf[s & 1];
+      T* hn = st.hbuf[(s + 1) & 1];
       const int64_t n = q.active(s);
-      const T* a_src = phase == 0 ? hp : rh;
+      const T* a_src = phase == 0 ? hp : st.rh;
       const T* panels = phase == 0 ? a.packed.fwd_hh : a.packed.fwd_hn;
       const int npan = phase == 0 ? gp : 1;
       for (int64_t r0 = 0; r0 < n; r0 += MR) {
@@ -378,11 +417,11 @@ void recurrence_forward(const Seq<T>& q, const T* xp, T* work) {
         for (int i = 0; i < m; ++i) {
           const int64_t sb = r0 + i, b = q.batch_of(sb), t = q.time_of(s, b);
           const bool last = s == q.len_of(b) - 1;
-          FwdRow<T> row{xp + (t * B + b) * q.GH,
+          FwdRow<T> row{xp + (rowstart[s - s0] + sb) * q.GH,
                         tile + i * 4 * NR,
                         hp + sb * ldh,
                         hn + sb * ldh,
-                        c + sb * H,
+                        st.c + sb * H,
                         a.y + (t * B + b) * H,
                         a.cache ? a.cache + (t * B + b) * q.cw * H : nullptr,
                         last && a.h_n ? a.h_n + b * H : nullptr,
@@ -401,9 +440,9 @@ void recurrence_forward(const Seq<T>& q, const T* xp, T* work) {
               break;
             case Cell::kGruResetBefore:
               if (phase == 0)
-                gru_rb_fwd_gates(q, row, rh + sb * ldh, zb + sb * H, j0);
+                gru_rb_fwd_gates(q, row, st.rh + sb * ldh, st.zb + sb * H, j0);
               else
-                gru_rb_fwd_state(q, row, zb + sb * H, j0);
+                gru_rb_fwd_state(q, row, st.zb + sb * H, j0);
               break;
           }
         }
@@ -415,21 +454,31 @@ void recurrence_forward(const Seq<T>& q, const T* xp, T* work) {
 template <typename T>
 void forward(const SeqArgs<T>& a) {
   Seq<T> q(a);
+  const int64_t S = chunk_steps(q), R = S * q.B;
   T* xp = a.work;
-  input_projection(q, xp);
-  recurrence_forward(q, xp, a.work + q.Tn * q.B * q.GH);
+  T* xg = xp + R * q.GH;
+  FwdState<T> st = init_state(q, xg + R * q.I);
+  int64_t* rowstart = new int64_t[S + 1];
+  for (int64_t s0 = 0; s0 < q.Tn; s0 += S) {
+    const int64_t s1 = imin(q.Tn, s0 + S);
+    rowstart[0] = 0;
+    for (int64_t s = s0; s < s1; ++s) rowstart[s - s0 + 1] = rowstart[s - s0] + q.active(s);
+    project_chunk(q, s0, s1, rowstart, xg, xp);
+    recurrence_forward(q, st, s0, s1, xp, rowstart);
+  }
+  delete[] rowstart;
 }
 
-// One step for streaming: xp = x W_ih^T + biases through the packed weights, then one recurrence
-// step. Single-threaded unless the step is large: a parallel region costs about as much as a
-// small step.
+// One step for streaming: xp = x W_ih^T + biases through the gate-interleaved packed W_ih (no
+// thread team, no blocking: at B = 1 a parallel region costs about as much as the step), then one
+// recurrence step.
 template <typename T>
 void step(const SeqArgs<T>& a) {
   using Tl = Tile<T>;
   constexpr int MR = Tl::MR, NR = Tl::NR;
   Seq<T> q(a);
+  const int64_t B = q.B, H = q.H, G = q.G, R = chunk_steps(q) * B;
   T* xp = a.work;
-  const int64_t B = q.B, H = q.H, G = q.G;
   T tile[MR * 4 * NR];
   const T* arow[MR];
   const int64_t pstride = q.I * NR;
@@ -443,14 +492,13 @@ void step(const SeqArgs<T>& a) {
         for (int g = 0; g < G; ++g)
           for (int j = 0; j < NR && jb * NR + j < H; ++j) {
             const int64_t col = g * H + jb * NR + j;
-            T v = tile[i * 4 * NR + g * NR + j];
-            if (a.b_ih) v += a.b_ih[col];
-            if (a.b_hh && !(a.cell == Cell::kGru && g == 2)) v += a.b_hh[col];
-            xp[(r0 + i) * q.GH + col] = v;
+            xp[(r0 + i) * q.GH + col] = tile[i * 4 * NR + g * NR + j] + input_bias(a, col, H);
           }
     }
   }
-  recurrence_forward(q, xp, a.work + B * q.GH);
+  FwdState<T> st = init_state(q, a.work + R * (q.GH + q.I));
+  const int64_t rowstart[2] = {0, B};
+  recurrence_forward(q, st, 0, 1, xp, rowstart);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -732,13 +780,14 @@ void backward(const SeqArgs<T>& a) {
 
 template <typename T>
 struct PackLayout {
-  int64_t fwd_ih, fwd_hh, fwd_hn, bwd_hh, bwd_hn;  // offsets
+  int64_t gemm_ih, fwd_ih, fwd_hh, fwd_hn, bwd_hh, bwd_hn;  // offsets
   int64_t total;
   PackLayout(Cell cell, int64_t I, int64_t H) {
     constexpr int NR = Tile<T>::NR;
     const int64_t G = num_gates(cell), nb = ceil_div(H, NR);
     const bool rb = cell == Cell::kGruResetBefore;
-    fwd_ih = 0;
+    gemm_ih = 0;
+    fwd_ih = gemm_ih + packed_b_size<T>(I, G * H);
     fwd_hh = fwd_ih + G * nb * I * NR;
     fwd_hn = fwd_hh + (rb ? 2 : G) * nb * H * NR;
     bwd_hh = fwd_hn + (rb ? nb * H * NR : 0);
@@ -788,11 +837,13 @@ void pack(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, T* out,
   PackLayout<T> l(cell, I, H);
   const int G = num_gates(cell);
   const bool rb = cell == Cell::kGruResetBefore;
+  pack_b(w_ih, I, true, I, G * H, out + l.gemm_ih);  // W_ih^T for the input projection
   pack_forward(w_ih, I, H, 0, G, out + l.fwd_ih);
   pack_forward(w_hh, H, H, 0, rb ? 2 : G, out + l.fwd_hh);
   if (rb) pack_forward(w_hh, H, H, 2, 1, out + l.fwd_hn);
   pack_backward(w_hh, 0, rb ? 2 * H : G * H, H, out + l.bwd_hh);
   if (rb) pack_backward(w_hh, 2 * H, H, H, out + l.bwd_hn);
+  v->gemm_ih = out + l.gemm_ih;
   v->fwd_ih = out + l.fwd_ih;
   v->fwd_hh = out + l.fwd_hh;
   v->fwd_hn = rb ? out + l.fwd_hn : nullptr;
@@ -813,6 +864,12 @@ void math(int which, const T* x, T* y, int64_t n) {
 }
 
 template <typename T>
+void gemm_entry(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda,
+                const T* b, int64_t ldb, T beta, T* c, int64_t ldc, int threads) {
+  gemm<T>(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, threads);
+}
+
+template <typename T>
 Kernels<T> make_kernels() {
   Kernels<T> k;
   k.tiling = Tiling{Tile<T>::MR, Tile<T>::NR};
@@ -823,7 +880,7 @@ Kernels<T> make_kernels() {
   k.forward = &forward<T>;
   k.backward = &backward<T>;
   k.step = &step<T>;
-  k.gemm = &gemm<T>;
+  k.gemm = &gemm_entry<T>;
   k.math = &math<T>;
   return k;
 }
