@@ -77,6 +77,11 @@ struct Packed {
   const T* fwd_hn = nullptr;
   const T* bwd_hh = nullptr;
   const T* bwd_hn = nullptr;
+  // Reduced-precision inference (float32 layers only): fwd_ih, fwd_hh, fwd_hn as bfloat16, the
+  // products still accumulating in float32. Null unless the layer opted in.
+  const uint16_t* bf16_ih = nullptr;
+  const uint16_t* bf16_hh = nullptr;
+  const uint16_t* bf16_hn = nullptr;
 };
 
 // Everything one sequence kernel call sees. Outputs first, then saved buffers, inputs, weights,
@@ -131,6 +136,10 @@ struct Kernels {
   size_t (*packed_size)(Cell cell, int64_t input, int64_t hidden);
   void (*pack)(Cell cell, int64_t input, int64_t hidden, const T* w_ih, const T* w_hh, T* out,
                Packed<T>* views);
+  // The bfloat16 panels (null for float64): size in uint16 elements, then fill.
+  size_t (*packed_bf16_size)(Cell cell, int64_t input, int64_t hidden);
+  void (*pack_bf16)(Cell cell, int64_t input, int64_t hidden, const T* w_ih, const T* w_hh,
+                    uint16_t* out, Packed<T>* views);
   // Scratch sizes in elements.
   size_t (*forward_work)(const SeqArgs<T>& a);
   size_t (*backward_work)(const SeqArgs<T>& a);

@@ -10,9 +10,10 @@ import copy
 import pickle
 from typing import Any
 
-import fastrnn
 import numpy as np
 import pytest
+
+import fastrnn
 
 T, B, I, H = 5, 3, 4, 6
 

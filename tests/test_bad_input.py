@@ -13,9 +13,10 @@ from __future__ import annotations
 import pickle
 from typing import Any, Callable
 
-import fastrnn
 import numpy as np
 import pytest
+
+import fastrnn
 from fastrnn import _C
 
 T, B, I, H = 5, 3, 4, 6

@@ -13,9 +13,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import fastrnn
 import numpy as np
 import pytest
+
+import fastrnn
 
 VARIANTS = {
     "rnn_tanh": (fastrnn.RNN, {"nonlinearity": "tanh"}),

@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import fastrnn
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from layer_reference import stacked_backward, stacked_forward
+
+import fastrnn
 
 try:
     import torch

@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 import reference as ref
+
 from fastrnn import _C
 
 ISAS = ("scalar", "avx2", "avx512")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import fastrnn
 import numpy as np
 import pytest
 from layer_reference import stacked_backward, stacked_forward
 from reference import backward as ref_backward
 from reference import forward as ref_forward
 from reference import step as ref_step
+
+import fastrnn
 
 # name -> (layer class, cell class, constructor kwargs, reference cell)
 VARIANTS = {

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-import fastrnn  # noqa: E402
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence  # noqa: E402
+
+import fastrnn  # noqa: E402
 
 # cell -> (fastrnn class, torch class, extra constructor kwargs for both)
 LAYERS = {

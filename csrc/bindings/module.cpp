@@ -111,6 +111,13 @@ class PyWeights {
   int64_t input_size() const { return input_; }
   int64_t hidden_size() const { return hidden_; }
   py::dtype dtype() const { return f32_ ? py::dtype::of<float>() : py::dtype::of<double>(); }
+  bool bf16() const { return f32_ && f32_->bf16(); }
+  void set_bf16(bool on) {
+    if (f32_)
+      f32_->set_bf16(on);
+    else if (on)
+      throw std::invalid_argument("bf16: bfloat16 inference needs float32 weights");
+  }
 
   py::tuple forward(const py::object& x, const py::object& h0, const py::object& c0,
                     const py::object& lengths, bool reverse, bool training) {
@@ -307,6 +314,8 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("input_size", &PyWeights::input_size)
       .def_property_readonly("hidden_size", &PyWeights::hidden_size)
       .def_property_readonly("dtype", &PyWeights::dtype)
+      .def_property("bf16", &PyWeights::bf16, &PyWeights::set_bf16,
+                    "Inference forwards and steps read bfloat16 copies of the weights.")
       .def("forward", &PyWeights::forward, py::arg("x"), py::arg("h0") = py::none(),
            py::arg("c0") = py::none(), py::arg("lengths") = py::none(), py::arg("reverse") = false,
            py::arg("training") = false)

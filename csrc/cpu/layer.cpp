@@ -59,18 +59,34 @@ Layer<T>::Layer(Cell cell, int64_t input, int64_t hidden, const T* w_ih, const T
 }
 
 template <typename T>
+void Layer<T>::set_bf16(bool on) {
+  if (on && sizeof(T) != 4)
+    throw std::invalid_argument("bfloat16 inference needs a float32 layer");
+  std::lock_guard<std::mutex> lock(pack_mutex_);
+  bf16_ = on;
+  packed_for_ = nullptr;  // re-pack with or without the bfloat16 copies
+}
+
+template <typename T>
 const Packed<T>& Layer<T>::packed(const Kernels<T>& k) const {
   std::lock_guard<std::mutex> lock(pack_mutex_);
   if (packed_for_ != &k) {
     packed_buf_.assign(k.packed_size(cell_, input_, hidden_), T(0));
     k.pack(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), packed_buf_.data(), &packed_);
+    if (bf16_ && k.pack_bf16) {
+      packed_bf16_.assign(k.packed_bf16_size(cell_, input_, hidden_), 0);
+      k.pack_bf16(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), packed_bf16_.data(),
+                  &packed_);
+    } else {
+      packed_bf16_.clear();
+    }
     packed_for_ = &k;
   }
   return packed_;
 }
 
 template <typename T>
-SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k) const {
+SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k, bool use_bf16) const {
   SeqArgs<T> a;
   a.cell = cell_;
   a.input = input_;
@@ -81,6 +97,7 @@ SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k) const {
   a.b_hh = ptr_or_null(b_hh_);
   a.peep = ptr_or_null(peep_);
   a.packed = packed(k);
+  if (!use_bf16) a.packed.bf16_ih = a.packed.bf16_hh = a.packed.bf16_hn = nullptr;
   a.threads = get_num_threads();
   return a;
 }
@@ -113,7 +130,7 @@ std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, cons
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t s = 0; s < len[b]; ++s) ctx->active[s]++;
   }
-  SeqArgs<T> a = base_args(k);
+  SeqArgs<T> a = base_args(k, bf16_ && !training);
   a.steps = steps;
   a.batch = batch;
   a.reverse = reverse;
@@ -173,7 +190,7 @@ void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const
 template <typename T>
 void Layer<T>::step(int64_t batch, const T* x, const T* h, const T* c, T* h1, T* c1) const {
   const Kernels<T>& k = kernels_for<T>();
-  SeqArgs<T> a = base_args(k);
+  SeqArgs<T> a = base_args(k, bf16_);
   a.steps = 1;
   a.batch = batch;
   a.x = x;

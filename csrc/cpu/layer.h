@@ -40,6 +40,11 @@ class Layer {
   bool has_bias() const { return !b_ih_.empty(); }
   bool has_peephole() const { return !peep_.empty(); }
 
+  // Reduced-precision inference: the step-by-step products read bfloat16 copies of W_ih and W_hh
+  // (float32 accumulation and state). Training forwards and backward always use float32.
+  void set_bf16(bool on);
+  bool bf16() const { return bf16_; }
+
   // y [T, B, H] and h_n [B, H] (c_n for LSTM) are written; y must be zero-filled by the caller.
   // Returns the context when training, else null.
   std::unique_ptr<Context<T>> forward(int64_t steps, int64_t batch, const T* x, const T* h0,
@@ -51,7 +56,7 @@ class Layer {
   void step(int64_t batch, const T* x, const T* h, const T* c, T* h1, T* c1) const;
 
  private:
-  SeqArgs<T> base_args(const Kernels<T>& k) const;
+  SeqArgs<T> base_args(const Kernels<T>& k, bool use_bf16 = false) const;
   const Packed<T>& packed(const Kernels<T>& k) const;
 
   Cell cell_;
@@ -60,6 +65,8 @@ class Layer {
   mutable std::mutex pack_mutex_;
   mutable const void* packed_for_ = nullptr;  // the Kernels the packed copy was made for
   mutable std::vector<T> packed_buf_;
+  mutable std::vector<uint16_t> packed_bf16_;
+  bool bf16_ = false;
   mutable Packed<T> packed_;
 };
 

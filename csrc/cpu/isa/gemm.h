@@ -35,9 +35,10 @@ inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// tile[i][p*NR + j] (+)= sum_k A[i][k] * B_p[k][j]
-template <typename T, int M, int NP>
-inline void ukernel(int64_t K, const T* const* arow, int64_t cs, const T* b, int64_t pstride,
+// tile[i][p*NR + j] (+)= sum_k A[i][k] * B_p[k][j]. B's elements are T, or bfloat16 (uint16_t)
+// widened to float on load: the products and sums are float32 either way.
+template <typename T, int M, int NP, typename BT>
+inline void ukernel(int64_t K, const T* const* arow, int64_t cs, const BT* b, int64_t pstride,
                     T* tile, int64_t ldt, bool accumulate) {
   using V = Vec<T>;
   constexpr int W = Tile<T>::W, NV = Tile<T>::NV, NR = Tile<T>::NR;
@@ -75,26 +76,26 @@ constexpr int panels_for_rows() {
 #endif
 }
 
-template <typename T, int M>
-inline void rows_times_panels(int64_t K, const T* const* arow, int64_t cs, const T* b,
+template <typename T, int M, typename BT>
+inline void rows_times_panels(int64_t K, const T* const* arow, int64_t cs, const BT* b,
                               int64_t pstride, int npanels, T* tile, int64_t ldt, bool accumulate) {
   constexpr int NP = panels_for_rows<T, M>();
   constexpr int NR = Tile<T>::NR;
   int p = 0;
   for (; p + NP <= npanels; p += NP)
-    ukernel<T, M, NP>(K, arow, cs, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
+    ukernel<T, M, NP, BT>(K, arow, cs, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
   for (; p < npanels; ++p)
-    ukernel<T, M, 1>(K, arow, cs, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
+    ukernel<T, M, 1, BT>(K, arow, cs, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
 }
 
 // tile [m, npanels*NR] (+)= A[m, K] * panels; m in [1, MR]
-template <typename T>
-inline void matmul_tile(int m, int64_t K, const T* const* arow, int64_t cs, const T* b,
+template <typename T, typename BT>
+inline void matmul_tile(int m, int64_t K, const T* const* arow, int64_t cs, const BT* b,
                         int64_t pstride, int npanels, T* tile, int64_t ldt, bool accumulate) {
 #define FASTRNN_ROWS(MM)                                                                  \
   case MM:                                                                                \
     if constexpr (MM <= Tile<T>::MR)                                                      \
-      rows_times_panels<T, MM>(K, arow, cs, b, pstride, npanels, tile, ldt, accumulate); \
+      rows_times_panels<T, MM, BT>(K, arow, cs, b, pstride, npanels, tile, ldt, accumulate); \
     break;
   switch (m) {
     FASTRNN_ROWS(1)

@@ -298,6 +298,22 @@ inline void gru_rb_fwd_state(const Seq<T>& q, const FwdRow<T>& r, const T* zrow,
 }
 
 // ------------------------------------------------------------------------------------------------
+// A forward product into a tile of width 4*NR: panels in T, or their bfloat16 copy where the
+// layer opted in (float32 only).
+template <typename T>
+inline void matmul_tile_panels(int m, int64_t K, const T* const* arow, const T* full,
+                               const uint16_t* half, int64_t offset, int64_t pstride, int npan,
+                               T* tile) {
+  constexpr int NR = Tile<T>::NR;
+  if constexpr (sizeof(T) == 4) {
+    if (half) {
+      matmul_tile<T>(m, K, arow, 1, half + offset, pstride, npan, tile, 4 * NR, false);
+      return;
+    }
+  }
+  matmul_tile<T>(m, K, arow, 1, full + offset, pstride, npan, tile, 4 * NR, false);
+}
+
 // Forward driver. The input projection runs in chunks of steps: one GEMM per chunk over exactly
 // the rows still running in those steps, gathered in step order. Padded steps are never projected,
 // and the projection buffer holds at most about kChunkRows rows whatever T is.
@@ -412,8 +428,8 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
       for (int64_t r0 = 0; r0 < n; r0 += MR) {
         const int m = int(imin(MR, n - r0));
         for (int i = 0; i < m; ++i) arow[i] = a_src + (r0 + i) * ldh;
-        matmul_tile<T>(m, H, arow, 1, panels + jb * npan * pstride, pstride, npan, tile, 4 * NR,
-                       false);
+        const uint16_t* half = phase == 0 ? a.packed.bf16_hh : a.packed.bf16_hn;
+        matmul_tile_panels(m, H, arow, panels, half, jb * npan * pstride, pstride, npan, tile);
         for (int i = 0; i < m; ++i) {
           const int64_t sb = r0 + i, b = q.batch_of(sb), t = q.time_of(s, b);
           const bool last = s == q.len_of(b) - 1;
@@ -486,8 +502,8 @@ void step(const SeqArgs<T>& a) {
     const int m = int(imin(MR, B - r0));
     for (int i = 0; i < m; ++i) arow[i] = a.x + (r0 + i) * q.I;
     for (int64_t jb = 0; jb < q.nb; ++jb) {
-      matmul_tile<T>(m, q.I, arow, 1, a.packed.fwd_ih + jb * G * pstride, pstride, int(G), tile,
-                     4 * NR, false);
+      matmul_tile_panels(m, q.I, arow, a.packed.fwd_ih, a.packed.bf16_ih, jb * G * pstride,
+                         pstride, int(G), tile);
       for (int i = 0; i < m; ++i)
         for (int g = 0; g < G; ++g)
           for (int j = 0; j < NR && jb * NR + j < H; ++j) {
@@ -801,18 +817,33 @@ size_t packed_size(Cell cell, int64_t I, int64_t H) {
   return size_t(PackLayout<T>(cell, I, H).total);
 }
 
-// gates [g0, g0+ng) of w (rows g*H.., ld = K) as forward panels
+// float32 -> bfloat16, rounding to nearest even; NaN stays NaN
+inline uint16_t to_bf16(float f) {
+  uint32_t bits;
+  memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40u);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return uint16_t(bits >> 16);
+}
 template <typename T>
-void pack_forward(const T* w, int64_t K, int64_t H, int g0, int ng, T* out) {
+inline T convert_to(T v, T*) {
+  return v;
+}
+inline uint16_t convert_to(float v, uint16_t*) { return to_bf16(v); }
+inline uint16_t convert_to(double v, uint16_t*) { return to_bf16(float(v)); }
+
+// gates [g0, g0+ng) of w (rows g*H.., ld = K) as forward panels of OT (T, or bfloat16)
+template <typename T, typename OT>
+void pack_forward(const T* w, int64_t K, int64_t H, int g0, int ng, OT* out) {
   constexpr int NR = Tile<T>::NR;
   const int64_t nb = ceil_div(H, NR);
   for (int64_t jb = 0; jb < nb; ++jb)
     for (int g = 0; g < ng; ++g) {
-      T* dst = out + (jb * ng + g) * K * NR;
+      OT* dst = out + (jb * ng + g) * K * NR;
       for (int64_t k = 0; k < K; ++k)
         for (int j = 0; j < NR; ++j) {
           const int64_t unit = jb * NR + j;
-          dst[k * NR + j] = unit < H ? w[((g0 + g) * H + unit) * K + k] : T(0);
+          dst[k * NR + j] = convert_to(unit < H ? w[((g0 + g) * H + unit) * K + k] : T(0), dst);
         }
     }
 }
@@ -851,6 +882,30 @@ void pack(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, T* out,
   v->bwd_hn = rb ? out + l.bwd_hn : nullptr;
 }
 
+// The same forward panels in bfloat16: [fwd_ih | fwd_hh | fwd_hn], offsets as in PackLayout.
+template <typename T>
+size_t packed_bf16_size(Cell cell, int64_t I, int64_t H) {
+  PackLayout<T> l(cell, I, H);
+  return size_t(l.bwd_hh - l.fwd_ih);
+}
+
+template <typename T>
+void pack_bf16(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, uint16_t* out,
+               Packed<T>* v) {
+  PackLayout<T> l(cell, I, H);
+  const int G = num_gates(cell);
+  const bool rb = cell == Cell::kGruResetBefore;
+  uint16_t* ih = out;
+  uint16_t* hh = out + (l.fwd_hh - l.fwd_ih);
+  uint16_t* hn = out + (l.fwd_hn - l.fwd_ih);
+  pack_forward(w_ih, I, H, 0, G, ih);
+  pack_forward(w_hh, H, H, 0, rb ? 2 : G, hh);
+  if (rb) pack_forward(w_hh, H, H, 2, 1, hn);
+  v->bf16_ih = ih;
+  v->bf16_hh = hh;
+  v->bf16_hn = rb ? hn : nullptr;
+}
+
 // which: 0 exp, 1 expm1, 2 sigmoid, 3 tanh
 template <typename T>
 void math(int which, const T* x, T* y, int64_t n) {
@@ -875,6 +930,13 @@ Kernels<T> make_kernels() {
   k.tiling = Tiling{Tile<T>::MR, Tile<T>::NR};
   k.packed_size = &packed_size<T>;
   k.pack = &pack<T>;
+  if constexpr (sizeof(T) == 4) {
+    k.packed_bf16_size = &packed_bf16_size<T>;
+    k.pack_bf16 = &pack_bf16<T>;
+  } else {
+    k.packed_bf16_size = nullptr;
+    k.pack_bf16 = nullptr;
+  }
   k.forward_work = &forward_work<T>;
   k.backward_work = &backward_work<T>;
   k.forward = &forward<T>;

@@ -3,7 +3,7 @@
 // must not pull in inline code from other headers (no <cmath>, no <algorithm>): a shared inline
 // function compiled with AVX-512 flags could be merged into the scalar build by the linker.
 //
-// Vec<T>: W lanes; loadu/storeu, load_n/store_n (first n lanes, rest zero / untouched), set1,
+// Vec<T>: W lanes; loadu/storeu (Vec<float>::loadu also widens W bfloat16s), load_n/store_n (first n lanes, rest zero / untouched), set1,
 // arithmetic, fmadd(a, b, c) = a*b + c, max(a, b) = a > b ? a : b and min(a, b) = a < b ? a : b
 // (so a NaN in b comes through, as with the x86 instructions).
 #pragma once
@@ -24,6 +24,11 @@ struct Vec<float> {
   static constexpr int W = 16;
   __m512 v;
   static Vec loadu(const float* p) { return {_mm512_loadu_ps(p)}; }
+  // 16 bfloat16 values widened to float32 (a bfloat16 is the top half of a float32)
+  static Vec loadu(const uint16_t* p) {
+    __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p));
+    return {_mm512_castsi512_ps(_mm512_slli_epi32(w, 16))};
+  }
   static Vec load_n(const float* p, int n) { return {_mm512_maskz_loadu_ps(mask(n), p)}; }
   void storeu(float* p) const { _mm512_storeu_ps(p, v); }
   void store_n(float* p, int n) const { _mm512_mask_storeu_ps(p, mask(n), v); }
@@ -98,6 +103,10 @@ struct Vec<float> {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
   static Vec loadu(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static Vec loadu(const uint16_t* p) {
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p));
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(w, 16))};
+  }
   static Vec load_n(const float* p, int n) { return {_mm256_maskload_ps(p, mask(n))}; }
   void storeu(float* p) const { _mm256_storeu_ps(p, v); }
   void store_n(float* p, int n) const { _mm256_maskstore_ps(p, mask(n), v); }
@@ -163,6 +172,12 @@ struct Vec {
   static constexpr int W = 1;
   T v;
   static Vec loadu(const T* p) { return {*p}; }
+  static Vec loadu(const uint16_t* p) {  // a bfloat16, widened (float only)
+    uint32_t bits = uint32_t(*p) << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return {T(f)};
+  }
   static Vec load_n(const T* p, int n) { return {n > 0 ? *p : T(0)}; }
   void storeu(T* p) const { *p = v; }
   void store_n(T* p, int n) const {

@@ -1,0 +1,120 @@
+// bleu.h: BLEU's sufficient statistics in plain C++17 (no Python): sacrebleu-compatible
+// tokenizers, n-gram extraction and clipped counting, and the score of one statistics row.
+// It is not a metric library: corpus sums, signatures and argument checks live in Python
+// (fastrnn/bleu/).
+//
+// Conventions:
+//   Text is UTF-8 as Python would encode it (lone surrogates pass through as 3-byte sequences).
+//   "Whitespace" is exactly Python's str.isspace(), so splitting agrees with str.split().
+//   A sentence's tokens become int64 ids (text is interned per call; token-id input is used
+//   as is), and every n-gram routine works on id spans.
+//   One statistics row per segment, W = 2 + 2 * order int64 values:
+//     [sys_len, ref_len, correct_1 .. correct_order, total_1 .. total_order]
+//   exactly sacrebleu's segment statistics (ref_len: the reference length closest to sys_len,
+//   the shorter one on ties).
+//   Errors: std::invalid_argument (pybind11 raises ValueError); nothing exits or aborts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fastrnn::bleu {
+
+enum class Tokenizer : int { kNone = 0, k13a, kIntl, kChar };
+Tokenizer parse_tokenizer(std::string_view name);
+
+// Flags per Unicode code point (a table of kUnicodeSize bytes) for the intl tokenizer:
+// general categories P*, S* and N*.
+enum : uint8_t { kPunct = 1, kSymbol = 2, kNumber = 4 };
+constexpr int64_t kUnicodeSize = 0x110000;
+
+// Tokenizes one line as sacrebleu does to `line.rstrip()`, appending each token's bytes to
+// `chars` and its end offset (into `chars`) to `ends`. `flags` is needed by kIntl only.
+void tokenize(Tokenizer kind, std::string_view line, const uint8_t* flags, std::string& chars,
+              std::vector<int64_t>& ends);
+
+// A token-id sequence.
+struct Span {
+  const int64_t* ids;  // [len]
+  int64_t len;
+};
+
+// Interns tokens (byte strings) as dense ids 0, 1, 2, ...
+class Vocab {
+ public:
+  int64_t id(std::string_view token);
+
+ private:
+  struct Slot {
+    uint64_t hash;
+    int64_t offset, len, id;  // id < 0: empty
+  };
+  void grow();
+  std::vector<Slot> slots_ = std::vector<Slot>(1024, Slot{0, 0, 0, -1});
+  std::string chars_;
+  int64_t size_ = 0;
+};
+
+// Clipped n-gram matching of hypotheses against a set of references: set_references() builds a
+// table of each n-gram's largest count in any one reference; match() then writes the statistics
+// row of a hypothesis. Reusable across segments without clearing (entries are stamped).
+class NgramCounter {
+ public:
+  explicit NgramCounter(int order);
+  // refs: [nrefs]. The spans must stay alive until the next set_references().
+  void set_references(const Span* refs, int64_t nrefs);
+  void match(Span hyp, int64_t* stats /* [W] */);
+
+ private:
+  struct Entry {
+    uint64_t hash;
+    const int64_t* ids;
+    int32_t n;
+    uint32_t ref_stamp, hyp_stamp;
+    int32_t ref_max, ref_cur, ref_last, hyp_count;
+  };
+  Entry* find(uint64_t hash, const int64_t* ids, int n);
+  Entry* insert(uint64_t hash, const int64_t* ids, int n);
+
+  int order_;
+  std::vector<Entry> table_;
+  uint64_t mask_ = 0;
+  uint32_t ref_stamp_ = 0, hyp_stamp_ = 0;
+  std::vector<int64_t> ref_lens_;
+};
+
+enum class Smooth : int { kNone = 0, kFloor, kAddK, kExp };
+Smooth parse_smooth(std::string_view name);
+
+// sacrebleu's BLEU.compute_bleu of one statistics row, reproduced operation for operation so the
+// double result is bit-identical. `compensated_sum`: Python >= 3.12 sums floats with Neumaier's
+// compensation in the builtin sum(); pass whether the calling interpreter does.
+double score(const int64_t* stats /* [W] */, int order, Smooth smooth, double smooth_value,
+             bool effective_order, bool compensated_sum);
+
+// Statistics of N segments. hyps [N]; refs [R * N] (stream-major: refs[r * N + i]), with
+// present[r * N + i] == 0 marking "no reference r for segment i". Every segment needs at least
+// one reference. stats: [N, W].
+void text_stats(const std::string_view* hyps, int64_t n, const std::string_view* refs,
+                const uint8_t* present, int64_t nrefs, Tokenizer kind, const uint8_t* flags,
+                int order, int64_t* stats);
+
+// The same for token ids: hyp i is hyp_ids[hyp_off[i] .. hyp_off[i + 1]), reference r of segment
+// i is ref_ids[ref_off[r * N + i] .. ref_off[r * N + i + 1]) (ref_off has R * N + 1 entries).
+void id_stats(const int64_t* hyp_ids, const int64_t* hyp_off, int64_t n, const int64_t* ref_ids,
+              const int64_t* ref_off, const uint8_t* present, int64_t nrefs, int order,
+              int64_t* stats);
+
+// Sentence BLEU of every hypothesis against every single reference: scores [N, M].
+void pairwise_text(const std::string_view* hyps, int64_t n, const std::string_view* refs,
+                   int64_t m, Tokenizer kind, const uint8_t* flags, int order, Smooth smooth,
+                   double smooth_value, bool effective_order, bool compensated_sum,
+                   double* scores);
+void pairwise_ids(const int64_t* hyp_ids, const int64_t* hyp_off, int64_t n,
+                  const int64_t* ref_ids, const int64_t* ref_off, int64_t m, int order,
+                  Smooth smooth, double smooth_value, bool effective_order,
+                  bool compensated_sum, double* scores);
+
+}  // namespace fastrnn::bleu
