@@ -28,9 +28,11 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return o.str();
 }
 
-// A C-contiguous array of dtype T and the given shape, or an exception naming `name`.
+// A C-contiguous array of dtype T and the given shape, or an exception naming `name`. Arrays that
+// already fit are passed through untouched (this is on the path of every streaming step).
 template <typename T>
-py::array_t<T> checked(const py::handle& obj, const char* name, const std::vector<int64_t>& shape) {
+py::array_t<T> checked(const py::handle& obj, const char* name,
+                       std::initializer_list<int64_t> shape) {
   if (!py::isinstance<py::array>(obj))
     throw py::type_error(std::string(name) + ": expected a numpy.ndarray, got " +
                          std::string(py::str(py::type::of(obj).attr("__name__"))));
@@ -39,10 +41,14 @@ py::array_t<T> checked(const py::handle& obj, const char* name, const std::vecto
     throw py::type_error(std::string(name) + ": expected dtype " +
                          std::string(py::str(py::dtype::of<T>())) + ", got " +
                          std::string(py::str(arr.dtype())));
-  std::vector<int64_t> got(arr.shape(), arr.shape() + arr.ndim());
-  if (got != shape)
+  bool same = size_t(arr.ndim()) == shape.size();
+  for (size_t i = 0; same && i < shape.size(); ++i) same = arr.shape(i) == shape.begin()[i];
+  if (!same)
     throw std::invalid_argument(std::string(name) + ": expected shape " + shape_str(shape) +
-                                ", got " + shape_str(got));
+                                ", got " +
+                                shape_str(std::vector<int64_t>(arr.shape(), arr.shape() + arr.ndim())));
+  const int ready = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  if ((arr.flags() & ready) == ready) return py::reinterpret_borrow<py::array_t<T>>(arr);
   return py::array_t<T, py::array::c_style>::ensure(arr);
 }
 
@@ -57,7 +63,8 @@ const T* data_or_null(const py::array_t<T>& a) {
 }
 
 template <typename T>
-py::array_t<T> optional(const py::object& obj, const char* name, const std::vector<int64_t>& shape) {
+py::array_t<T> optional(const py::object& obj, const char* name,
+                        std::initializer_list<int64_t> shape) {
   if (obj.is_none()) return py::array_t<T>();
   return checked<T>(obj, name, shape);
 }
@@ -292,6 +299,8 @@ py::array_t<T> gemm_t(const py::array_t<T, py::array::c_style>& a,
 }
 
 }  // namespace
+
+
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastrnn's compiled kernels (private; use the fastrnn package)";

@@ -58,8 +58,9 @@ struct Seq {
 // Threads for a recurrence: extra threads only pay off when a step has enough work to amortize a
 // barrier (about a microsecond).
 template <typename T>
-int recurrence_threads(const Seq<T>& q, int requested) {
-  const double flops = 2.0 * double(q.GH) * double(q.H) * double(q.B);
+int recurrence_threads(const Seq<T>& q, int requested, bool with_input = false) {
+  const double k = double(q.H) + (with_input ? double(q.I) : 0.0);
+  const double flops = 2.0 * double(q.GH) * k * double(q.B);
   int nt = requested;
   if (flops < 2.0e5) nt = 1;
   if (nt > q.nb) nt = int(q.nb);
@@ -97,6 +98,22 @@ class Stages {
     done_.v = 0;
   }
   ~Stages() { delete[] claim_; }
+
+  // f(stage, block) for every block of every stage on `threads` threads; one thread runs them in
+  // order without a team (a streaming step is a few microseconds: no region, no allocation).
+  template <typename F>
+  static void parallel(int64_t nb, int threads, int64_t stages, F&& f) {
+    if (threads <= 1) {
+      for (int64_t st = 0; st < stages; ++st)
+        for (int64_t jb = 0; jb < nb; ++jb) f(st, jb);
+      return;
+    }
+    Stages work(nb, threads);
+#pragma omp parallel num_threads(threads)
+    work.run(omp_get_thread_num(), stages, f);
+  }
+
+ private:
   // f(stage, block) for every block of every stage, as thread tid of nt_
   template <typename F>
   void run(int tid, int64_t stages, F&& f) {
@@ -119,7 +136,6 @@ class Stages {
     }
   }
 
- private:
   int64_t nb_;
   int nt_;
   Counter* claim_;
@@ -396,10 +412,35 @@ void project_chunk(const Seq<T>& q, int64_t s0, int64_t s1, const int64_t* rowst
           a.packed.gemm_ih);
 }
 
+// xp[b, g*H + j] = x[b] W_ih[g*H + j]^T + biases for the units of block jb (all rows, T = 1).
+template <typename T>
+void project_block(const Seq<T>& q, T* xp, int64_t jb) {
+  using Tl = Tile<T>;
+  constexpr int MR = Tl::MR, NR = Tl::NR;
+  const SeqArgs<T>& a = q.a;
+  const int64_t B = q.B, H = q.H, G = q.G, pstride = q.I * NR;
+  T tile[MR * 4 * NR];
+  const T* arow[MR];
+  for (int64_t r0 = 0; r0 < B; r0 += MR) {
+    const int m = int(imin(MR, B - r0));
+    for (int i = 0; i < m; ++i) arow[i] = a.x + (r0 + i) * q.I;
+    matmul_tile_panels(m, q.I, arow, a.packed.fwd_ih, a.packed.bf16_ih, jb * G * pstride, pstride,
+                       int(G), tile);
+    for (int i = 0; i < m; ++i)
+      for (int g = 0; g < G; ++g)
+        for (int j = 0; j < NR && jb * NR + j < H; ++j) {
+          const int64_t col = g * H + jb * NR + j;
+          xp[(r0 + i) * q.GH + col] = tile[i * 4 * NR + g * NR + j] + input_bias(a, col, H);
+        }
+  }
+}
+
 // Steps [s0, s1) of the recurrence; the input projection of (s, sb) is xp row rowstart[s-s0]+sb.
 template <typename T>
+// With `project_here` (the streaming step, T = 1), xp is filled block by block in the same stage
+// from x through the gate-interleaved packed W_ih, so both products of a block run on one thread.
 void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int64_t s1,
-                        const T* xp, const int64_t* rowstart) {
+                        T* xp, const int64_t* rowstart, bool project_here = false) {
   using Tl = Tile<T>;
   constexpr int MR = Tl::MR, NR = Tl::NR;
   const SeqArgs<T>& a = q.a;
@@ -408,20 +449,19 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
   const bool rb = cell == Cell::kGruResetBefore;
   const int gp = rb ? 2 : int(q.G);  // gate panels in the first product
   const int64_t pstride = H * NR;
-  const int nt = recurrence_threads(q, a.threads);
+  const int nt = recurrence_threads(q, a.threads, project_here);
 
-  Stages stages(q.nb, nt);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
+  const int phases = rb ? 2 : 1;
+  Stages::parallel(q.nb, nt, (s1 - s0) * phases, [&](int64_t stage, int64_t jb) {
     T tile[MR * 4 * NR];
     const T* arow[MR];
-    const int phases = rb ? 2 : 1;
-    stages.run(omp_get_thread_num(), (s1 - s0) * phases, [&](int64_t stage, int64_t jb) {
+    {
       const int64_t s = s0 + stage / phases;
       const int phase = int(stage % phases);
       const T* hp = st.hbuf[s & 1];
       T* hn = st.hbuf[(s + 1) & 1];
       const int64_t n = q.active(s);
+      if (project_here && phase == 0) project_block(q, xp, jb);
       const T* a_src = phase == 0 ? hp : st.rh;
       const T* panels = phase == 0 ? a.packed.fwd_hh : a.packed.fwd_hn;
       const int npan = phase == 0 ? gp : 1;
@@ -463,8 +503,8 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
           }
         }
       }
-    });
-  }
+    }
+  });
 }
 
 template <typename T>
@@ -485,36 +525,15 @@ void forward(const SeqArgs<T>& a) {
   delete[] rowstart;
 }
 
-// One step for streaming: xp = x W_ih^T + biases through the gate-interleaved packed W_ih (no
-// thread team, no blocking: at B = 1 a parallel region costs about as much as the step), then one
-// recurrence step.
+// One step for streaming: the input projection happens inside the recurrence's stage (see
+// recurrence_forward), so a two-thread step splits both products by hidden-unit blocks.
 template <typename T>
 void step(const SeqArgs<T>& a) {
-  using Tl = Tile<T>;
-  constexpr int MR = Tl::MR, NR = Tl::NR;
   Seq<T> q(a);
-  const int64_t B = q.B, H = q.H, G = q.G, R = chunk_steps(q) * B;
-  T* xp = a.work;
-  T tile[MR * 4 * NR];
-  const T* arow[MR];
-  const int64_t pstride = q.I * NR;
-  for (int64_t r0 = 0; r0 < B; r0 += MR) {
-    const int m = int(imin(MR, B - r0));
-    for (int i = 0; i < m; ++i) arow[i] = a.x + (r0 + i) * q.I;
-    for (int64_t jb = 0; jb < q.nb; ++jb) {
-      matmul_tile_panels(m, q.I, arow, a.packed.fwd_ih, a.packed.bf16_ih, jb * G * pstride,
-                         pstride, int(G), tile);
-      for (int i = 0; i < m; ++i)
-        for (int g = 0; g < G; ++g)
-          for (int j = 0; j < NR && jb * NR + j < H; ++j) {
-            const int64_t col = g * H + jb * NR + j;
-            xp[(r0 + i) * q.GH + col] = tile[i * 4 * NR + g * NR + j] + input_bias(a, col, H);
-          }
-    }
-  }
+  const int64_t R = chunk_steps(q) * q.B;
   FwdState<T> st = init_state(q, a.work + R * (q.GH + q.I));
-  const int64_t rowstart[2] = {0, B};
-  recurrence_forward(q, st, 0, 1, xp, rowstart);
+  const int64_t rowstart[2] = {0, q.B};
+  recurrence_forward(q, st, 0, 1, a.work, rowstart, true);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -680,11 +699,7 @@ void backward(const SeqArgs<T>& a) {
   const int nt = recurrence_threads(q, a.threads);
   const int64_t K1 = rb ? 2 * H : GH;  // depth of dh = dG W_hh
 
-  Stages stages(q.nb, nt);
-#pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    T tile[MR * NR];
-    const T* arow[MR];
     auto row_at = [&](int64_t s, int64_t sb) {
       const int64_t b = q.batch_of(sb), t = q.time_of(s, b), at = t * B + b;
       return BwdRow<T>{a.cache + at * q.cw * H,
@@ -719,6 +734,8 @@ void backward(const SeqArgs<T>& a) {
     // rows [0, n) of step s: tile = (rows of src at column offset `col`) times `panels`
     auto product = [&](int64_t s, int64_t jb, const T* panels, int64_t K, int64_t col,
                        auto&& epilogue) {
+      T tile[MR * NR];
+      const T* arow[MR];
       const int64_t n = q.active(s);
       for (int64_t r0 = 0; r0 < n; r0 += MR) {
         const int m = int(imin(MR, n - r0));
@@ -735,7 +752,7 @@ void backward(const SeqArgs<T>& a) {
     // stage 0: pointwise of the last step; then per step s: [drh = dn W_hn (reset-before GRU)],
     // dh_{s-1} = dG_s W_hh for a block followed at once by that block's pointwise of step s-1
     const int per_step = rb ? 2 : 1;
-    stages.run(omp_get_thread_num(), 1 + q.Tn * per_step, [&](int64_t stage, int64_t jb) {
+    Stages::parallel(q.nb, nt, 1 + q.Tn * per_step, [&](int64_t stage, int64_t jb) {
       if (stage == 0) {
         pointwise(q.Tn - 1, jb);
         return;
