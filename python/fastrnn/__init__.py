@@ -12,9 +12,15 @@ kernels in the private module fastrnn._C.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from . import _C, _checks
+# Idle OpenMP workers spin before they sleep; libgomp's default (300,000 pauses, milliseconds of a
+# core after every call) starves other processes on a shared machine. fastrnn's own waits between
+# steps spin briefly, then yield, then sleep. Set before libgomp loads; a user's value wins.
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")
+
+from . import _C, _checks  # noqa: E402
 from .functional import (
     gru_backward,
     gru_cell,
