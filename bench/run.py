@@ -14,7 +14,12 @@ same BLAS with its AVX-512 kernels forced through OPENBLAS_CORETYPE=SkylakeX, an
 GEMM), and the ratio other/fastrnn (above 1: fastrnn is faster).
 
 FLOPs: forward 2*G*H*(I+H)*B*T; forward+backward counted as 3x that. Modes: `fwd` (inference),
-`train` (forward + backward), `stream` (B=1, one Python call per step; microseconds per step).
+`train` (forward + backward), `stream` (B=1, one Python call per step; microseconds per step),
+`bf16` (fastrnn's bfloat16 inference mode against the others' float32 forward; its error against
+fastrnn float32 is reported). For B=1 forwards the suite also measures the weight-streaming floor:
+T times the time to read the layer's W_hh once with vector loads on the same threads, and reports
+fastrnn's time as a multiple of it. Machine details (CPU, caches, library versions) head the
+results; with matplotlib installed, results/speedup.png plots fastrnn's speedup vs batch size.
 Libraries that are not installed are skipped with a note. Bench dependencies: `pip install
 ".[bench]" torch==2.13.0`.
 """
@@ -59,6 +64,38 @@ def flops(case: dict) -> float:
     return 3 * f if case["mode"] == "train" else f
 
 
+def machine_details() -> dict:
+    """CPU model, cores and caches (lscpu), and the versions of the libraries compared."""
+    info = {"python": sys.version.split()[0], "numpy": np.__version__}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in (
+                "Model name",
+                "CPU(s)",
+                "Thread(s) per core",
+                "L1d cache",
+                "L2 cache",
+                "L3 cache",
+            ):
+                info[key.strip()] = value.strip()
+    except OSError:
+        pass
+    for name in ("fastrnn", "torch", "onnxruntime"):
+        try:
+            info[name] = __import__(name).__version__
+        except ImportError:
+            info[name] = "not installed"
+    try:
+        import fastrnn
+
+        info["fastrnn kernels"] = fastrnn.backends()["active"]
+    except ImportError:
+        pass
+    return info
+
+
 # ---------------------------------------------------------------------------------------------
 # Workers: one library, many cases, in a fresh process.
 
@@ -85,9 +122,25 @@ def run_fastrnn(case, x, repeat):
         bidirectional=case.get("dirs", 1) == 2,
         seed=0,
     )
-    if case["mode"] == "fwd":
+    if case["mode"] in ("fwd", "bf16"):
         m.eval()
-        return median_time(lambda: m(x), repeat)
+        extra = {}
+        if case["mode"] == "bf16":
+            full = m(x)[0]
+            m.inference_dtype = "bfloat16"
+            extra["bf16_rel_err"] = float(np.abs(m(x)[0] - full).max() / np.abs(full).max())
+        t = median_time(lambda: m(x), repeat)
+        if case["B"] == 1 and case.get("layers", 1) == 1 and case.get("dirs", 1) == 1:
+            from fastrnn import _C
+
+            w_hh = m.state_dict()["weight_hh_l0"]
+            if case["mode"] == "bf16":
+                w_hh = np.empty(w_hh.size // 2, np.float32)  # the same bytes as bfloat16
+            threads = fastrnn.get_num_threads()
+            extra["floor_s"] = case["T"] * median_time(
+                lambda: _C._stream_read(w_hh, threads), repeat
+            )
+        return t, extra
     if case["mode"] == "train":
         m.train()
         out = m(x)[0]
@@ -116,7 +169,7 @@ def run_torch(case, x, repeat):
 
     m = torch_module(case, torch)
     xt = torch.from_numpy(x)
-    if case["mode"] == "fwd":
+    if case["mode"] in ("fwd", "bf16"):
         with torch.inference_mode():
             return median_time(lambda: m(xt), repeat)
     if case["mode"] == "train":
@@ -142,7 +195,7 @@ def run_torch(case, x, repeat):
 
 
 def run_onnxruntime(case, x, repeat, threads):
-    if case["mode"] != "fwd":
+    if case["mode"] not in ("fwd", "bf16"):
         return None
     import tempfile
 
@@ -160,7 +213,7 @@ def run_onnxruntime(case, x, repeat, threads):
 
 
 def run_numpy(case, x, repeat):
-    if case["mode"] != "fwd" or case.get("layers", 1) > 1 or case.get("dirs", 1) > 1:
+    if case["mode"] not in ("fwd", "bf16") or case.get("layers", 1) > 1 or case.get("dirs", 1) > 1:
         return None
     G, H = GATES[case["cell"]], case["H"]
     rng = np.random.default_rng(0)
@@ -225,7 +278,8 @@ def worker(lib: str, cases: list, repeat: int) -> None:
         except Exception as e:  # a library that cannot run a case is reported, not fatal
             print(f"# {lib} {case}: {type(e).__name__}: {e}", file=sys.stderr)
             t = None
-        results.append(t)
+        t, extra = t if isinstance(t, tuple) else (t, {})
+        results.append({"t": t, **extra})
     print(json.dumps(results))
 
 
@@ -280,6 +334,42 @@ def measure_peak(threads: int) -> dict:
     return peak
 
 
+def plot_speedup(rows: list, path: Path) -> None:
+    """fastrnn's speedup over each library vs batch size, one panel per cell (forward, H=512)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("# matplotlib not installed: no chart", file=sys.stderr)
+        return
+    cells = sorted({r["case"]["cell"] for r in rows})
+    fig, axes = plt.subplots(1, len(cells), figsize=(4.5 * len(cells), 3.6), squeeze=False)
+    for ax, cell in zip(axes[0], cells):
+        for lib in ("torch", "onnxruntime", "numpy"):
+            pts = sorted(
+                (r["case"]["B"], r[f"ratio_{lib}"])
+                for r in rows
+                if r["case"]["cell"] == cell
+                and r["case"]["mode"] == "fwd"
+                and r["case"]["H"] == 512
+                and r["case"]["threads"] == 2
+                and r.get(f"ratio_{lib}")
+                and r["case"].get("layers", 1) == 1
+            )
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=f"vs {lib}")
+        ax.axhline(1.0, color="gray", lw=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"{cell} forward, H=512, 2 threads")
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("speedup (other time / fastrnn time)")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def build_cases(args) -> list:
     cases = []
     cells = args.cells.split(",")
@@ -298,6 +388,10 @@ def build_cases(args) -> list:
                         cases.append(
                             dict(cell=cell, H=H, B=1, T=100, mode="stream", threads=threads)
                         )
+                        if H >= 256:
+                            cases.append(
+                                dict(cell=cell, H=H, B=1, T=100, mode="bf16", threads=threads)
+                            )
             cases.append(
                 dict(cell="lstm", H=256, B=16, T=100, mode="fwd", layers=2, dirs=2, threads=threads)
             )
@@ -320,6 +414,8 @@ def build_cases(args) -> list:
             cases.append(dict(cell=cell, H=H, B=B, T=100, mode=mode, threads=threads))
     if "lstm" in cells:
         cases.append(dict(cell="lstm", H=128, B=1, T=100, mode="stream", threads=threads))
+        cases.append(dict(cell="lstm", H=512, B=1, T=100, mode="fwd", threads=threads))
+        cases.append(dict(cell="lstm", H=512, B=1, T=100, mode="bf16", threads=threads))
     return cases
 
 
@@ -352,6 +448,7 @@ def main() -> None:
             + ", ".join(f"{k} {v:.0f}" for k, v in p.items() if v)
         )
     times = {lib: [None] * len(cases) for lib in libs}
+    extras = {lib: [{} for _ in cases] for lib in libs}
     for lib in libs:
         for t in by_threads:
             idx = [i for i, c in enumerate(cases) if c["threads"] == t]
@@ -370,7 +467,8 @@ def main() -> None:
                 print(f"# {lib}: not available, skipped", file=sys.stderr)
                 continue
             for i, r in zip(idx, res):
-                times[lib][i] = r
+                times[lib][i] = r["t"]
+                extras[lib][i] = {k: v for k, v in r.items() if k != "t"}
 
     rows = []
     head = (
@@ -378,6 +476,7 @@ def main() -> None:
         + [f"{lib} ms" for lib in libs]
         + ["fastrnn GF/s", "% peak"]
         + [f"{lib}/fastrnn" for lib in libs if lib != "fastrnn"]
+        + ["fastrnn/floor", "note"]
     )
     for i, c in enumerate(cases):
         name = f"{c['cell']} {c['mode']} H={c['H']} B={c['B']}"
@@ -401,26 +500,37 @@ def main() -> None:
             r = times[lib][i] / ft if (ft and times[lib][i]) else None
             row[f"ratio_{lib}"] = r
             cells_.append(f"{r:.2f}x" if r else "-")
+        extra = extras.get("fastrnn", [{}] * len(cases))[i]
+        row.update(extra)
+        floor = extra.get("floor_s")
+        cells_.append(f"{ft / floor:.2f}x" if (ft and floor) else "-")
+        err = extra.get("bf16_rel_err")
+        cells_.append(f"bf16 err {err:.1e}" if err is not None else "")
         rows.append((row, cells_))
 
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md += ["| " + " | ".join(cells_) + " |" for _, cells_ in rows]
     text = "\n".join(md)
     print(text)
+    machine = machine_details()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.md").write_text(
-        "\n".join(
-            f"float32 GEMM GFLOP/s, {t} thread(s): "
-            + ", ".join(f"{k} {v:.0f}" for k, v in p.items() if v)
-            for t, p in peaks.items()
-        )
-        + "\n\n"
-        + text
-        + "\n"
-    )
+    header = [
+        f"# fastrnn benchmark ({time.strftime('%Y-%m-%d %H:%M')})",
+        "",
+        "Command: `python bench/run.py " + " ".join(sys.argv[1:]) + "`",
+        "",
+    ]
+    header += [f"- {k}: {v}" for k, v in machine.items()] + [""]
+    header += [
+        f"float32 GEMM GFLOP/s, {t} thread(s): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in p.items() if v)
+        for t, p in peaks.items()
+    ]
+    (out / "results.md").write_text("\n".join(header) + "\n\n" + text + "\n")
+    plot_speedup([r for r, _ in rows], out / "speedup.png")
     (out / "results.json").write_text(
-        json.dumps({"peaks": peaks, "results": [r for r, _ in rows]}, indent=1)
+        json.dumps({"machine": machine, "peaks": peaks, "results": [r for r, _ in rows]}, indent=1)
     )
 
 

@@ -152,6 +152,8 @@ struct Kernels {
                const T* b, int64_t ldb, T beta, T* c, int64_t ldc, int threads);
   // Elementwise math, exposed for tests of the vectorized functions.
   void (*math)(int which, const T* x, T* y, int64_t n);
+  // Reads x once with vector loads split over threads (benchmarks' weight-streaming floor).
+  T (*stream_read)(const T* x, int64_t n, int threads);
 };
 
 struct KernelTable {

@@ -282,6 +282,14 @@ py::array_t<T> math_t(int which, const py::array_t<T, py::array::c_style>& x) {
 }
 
 template <typename T>
+T stream_read_t(const py::array_t<T, py::array::c_style>& x, int threads) {
+  const T* p = x.data();
+  const int64_t n = x.size();
+  py::gil_scoped_release nogil;
+  return fastrnn::kernels_for<T>().stream_read(p, n, threads < 1 ? 1 : threads);
+}
+
+template <typename T>
 py::array_t<T> gemm_t(const py::array_t<T, py::array::c_style>& a,
                       const py::array_t<T, py::array::c_style>& b, bool ta, bool tb) {
   if (a.ndim() != 2 || b.ndim() != 2) throw std::invalid_argument("a, b: expected 2-D arrays");
@@ -349,6 +357,8 @@ PYBIND11_MODULE(_C, m) {
   });
   m.def("_math", &math_t<float>, py::arg("which"), py::arg("x"));
   m.def("_math", &math_t<double>, py::arg("which"), py::arg("x"));
+  m.def("_stream_read", &stream_read_t<float>, py::arg("x"), py::arg("threads") = 1);
+  m.def("_stream_read", &stream_read_t<double>, py::arg("x"), py::arg("threads") = 1);
   m.def("_gemm", &gemm_t<float>, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false);
   m.def("_gemm", &gemm_t<double>, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,

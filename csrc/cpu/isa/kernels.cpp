@@ -77,12 +77,14 @@ struct alignas(64) Counter {
   int64_t v;
 };
 
+// A pause is 10 to 140 cycles depending on the CPU: 256 of them are a few microseconds, about
+// the imbalance between threads within one step when both have a core.
 inline void wait_until(const int64_t* p, int64_t target) {
   int spins = 0;
   while (__atomic_load_n(p, __ATOMIC_ACQUIRE) < target) {
-    if (++spins < 2000) {
+    if (++spins < 256) {
       __builtin_ia32_pause();
-    } else if (spins < 2200) {
+    } else if (spins < 256 + 1024) {
       sched_yield();
     } else {
       struct timespec ts = {0, 20000};
@@ -935,6 +937,35 @@ void math(int which, const T* x, T* y, int64_t n) {
   }
 }
 
+// The sum of x, read with vector loads on `threads` threads, each taking a contiguous share (as
+// each thread owns the weight panels of its hidden-unit blocks in the recurrence).
+template <typename T>
+T stream_read(const T* x, int64_t n, int threads) {
+  using V = Vec<T>;
+  T total = T(0);
+#pragma omp parallel num_threads(threads) if (threads > 1) reduction(+ : total)
+  {
+    const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+    const int64_t i0 = n * tid / nth / (4 * V::W) * (4 * V::W);
+    const int64_t i1 = tid == nth - 1 ? n : n * (tid + 1) / nth / (4 * V::W) * (4 * V::W);
+    V s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
+    int64_t i = i0;
+    for (; i + 4 * V::W <= i1; i += 4 * V::W) {
+      s0 = s0 + V::loadu(x + i);
+      s1 = s1 + V::loadu(x + i + V::W);
+      s2 = s2 + V::loadu(x + i + 2 * V::W);
+      s3 = s3 + V::loadu(x + i + 3 * V::W);
+    }
+    T lanes[V::W];
+    ((s0 + s1) + (s2 + s3)).storeu(lanes);
+    T part = T(0);
+    for (int l = 0; l < V::W; ++l) part += lanes[l];
+    for (; i < i1; ++i) part += x[i];
+    total += part;
+  }
+  return total;
+}
+
 template <typename T>
 void gemm_entry(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda,
                 const T* b, int64_t ldb, T beta, T* c, int64_t ldc, int threads) {
@@ -961,6 +992,7 @@ Kernels<T> make_kernels() {
   k.step = &step<T>;
   k.gemm = &gemm_entry<T>;
   k.math = &math<T>;
+  k.stream_read = &stream_read<T>;
   return k;
 }
 
