@@ -4,7 +4,8 @@
 // function compiled with AVX-512 flags could be merged into the scalar build by the linker.
 //
 // Vec<T>: W lanes; loadu/storeu (Vec<float>::loadu also widens W bfloat16s), load_n/store_n (first n lanes, rest zero / untouched), set1,
-// arithmetic, fmadd(a, b, c) = a*b + c, max(a, b) = a > b ? a : b and min(a, b) = a < b ? a : b
+// arithmetic, recip(a) ~ 1/a (float32: estimate + Newton step; exact division in float64),
+// fmadd(a, b, c) = a*b + c, max(a, b) = a > b ? a : b and min(a, b) = a < b ? a : b
 // (so a NaN in b comes through, as with the x86 instructions).
 #pragma once
 
@@ -39,6 +40,11 @@ struct Vec<float> {
   friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
   friend Vec operator/(Vec a, Vec b) { return {_mm512_div_ps(a.v, b.v)}; }
+  // 1/a: 14-bit estimate and one Newton step (about 1e-7 relative), a fraction of a division
+  static Vec recip(Vec a) {
+    __m512 r = _mm512_rcp14_ps(a.v);
+    return {_mm512_mul_ps(r, _mm512_fnmadd_ps(a.v, r, _mm512_set1_ps(2.0f)))};
+  }
   static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
   static Vec max(Vec a, Vec b) { return {_mm512_max_ps(a.v, b.v)}; }
   static Vec min(Vec a, Vec b) { return {_mm512_min_ps(a.v, b.v)}; }
@@ -75,6 +81,7 @@ struct Vec<double> {
   friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_pd(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_pd(a.v, b.v)}; }
   friend Vec operator/(Vec a, Vec b) { return {_mm512_div_pd(a.v, b.v)}; }
+  static Vec recip(Vec a) { return {_mm512_div_pd(_mm512_set1_pd(1.0), a.v)}; }
   static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
   static Vec max(Vec a, Vec b) { return {_mm512_max_pd(a.v, b.v)}; }
   static Vec min(Vec a, Vec b) { return {_mm512_min_pd(a.v, b.v)}; }
@@ -116,6 +123,11 @@ struct Vec<float> {
   friend Vec operator-(Vec a, Vec b) { return {_mm256_sub_ps(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
   friend Vec operator/(Vec a, Vec b) { return {_mm256_div_ps(a.v, b.v)}; }
+  // 1/a: 12-bit estimate and one Newton step
+  static Vec recip(Vec a) {
+    __m256 r = _mm256_rcp_ps(a.v);
+    return {_mm256_mul_ps(r, _mm256_fnmadd_ps(a.v, r, _mm256_set1_ps(2.0f)))};
+  }
   static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
   static Vec max(Vec a, Vec b) { return {_mm256_max_ps(a.v, b.v)}; }
   static Vec min(Vec a, Vec b) { return {_mm256_min_ps(a.v, b.v)}; }
@@ -149,6 +161,7 @@ struct Vec<double> {
   friend Vec operator-(Vec a, Vec b) { return {_mm256_sub_pd(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm256_mul_pd(a.v, b.v)}; }
   friend Vec operator/(Vec a, Vec b) { return {_mm256_div_pd(a.v, b.v)}; }
+  static Vec recip(Vec a) { return {_mm256_div_pd(_mm256_set1_pd(1.0), a.v)}; }
   static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
   static Vec max(Vec a, Vec b) { return {_mm256_max_pd(a.v, b.v)}; }
   static Vec min(Vec a, Vec b) { return {_mm256_min_pd(a.v, b.v)}; }
@@ -189,6 +202,7 @@ struct Vec {
   friend Vec operator-(Vec a, Vec b) { return {a.v - b.v}; }
   friend Vec operator*(Vec a, Vec b) { return {a.v * b.v}; }
   friend Vec operator/(Vec a, Vec b) { return {a.v / b.v}; }
+  static Vec recip(Vec a) { return {T(1) / a.v}; }
   // Explicit fused multiply-add where the compiler has one, so scalar and SIMD round alike.
   static Vec fmadd(Vec a, Vec b, Vec c) {
     if constexpr (sizeof(T) == 4)
@@ -286,8 +300,7 @@ inline Vec<T> vexpm1(Vec<T> x) {
 template <typename T>
 inline Vec<T> vsigmoid(Vec<T> x) {
   using V = Vec<T>;
-  V one = V::set1(T(1));
-  return one / (one + vexp(V::zero() - x));
+  return V::recip(V::set1(T(1)) + vexp(V::zero() - x));
 }
 
 // tanh|x| = -u / (u + 2) with u = expm1(-2|x|): no cancellation near 0, so relative accuracy holds.
@@ -295,7 +308,7 @@ template <typename T>
 inline Vec<T> vtanh(Vec<T> x) {
   using V = Vec<T>;
   V u = vexpm1(V::set1(T(-2)) * V::abs(x));
-  V t = (V::zero() - u) / (u + V::set1(T(2)));
+  V t = (V::zero() - u) * V::recip(u + V::set1(T(2)));
   return V::copysign(t, x);
 }
 
