@@ -5,6 +5,9 @@ A path the CPU lacks is reported as skipped, never as passed."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -265,3 +268,25 @@ def test_forward_is_bitwise_independent_of_batch_and_threads():
 def test_cache_bytes_per_step_is_documented_size():
     assert _C.cache_bytes_per_step("lstm", 64, 512, 4) == 4 * 64 * 512 * 7
     assert _C.cache_bytes_per_step("rnn_tanh", 1, 8, 8) == 8 * 8 * 2
+
+
+@pytest.mark.parametrize("name", ISAS)
+def test_fastrnn_isa_environment_variable_forces_the_path(name):
+    """FASTRNN_ISA is read at import: a fresh interpreter must run the named path, or refuse a
+    path this CPU lacks with a clear error instead of crashing."""
+    code = "import fastrnn; print(fastrnn.backends()['active'])"
+    env = dict(os.environ, FASTRNN_ISA=name)
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if name in _C.backends()["supported"]:
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip() == name
+    else:
+        assert p.returncode != 0 and "does not support" in p.stderr
+
+
+def test_unknown_fastrnn_isa_is_a_clear_error():
+    code = "import fastrnn; fastrnn.backends()"
+    env = dict(os.environ, FASTRNN_ISA="sse9")
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert p.returncode != 0
+    assert "unknown ISA 'sse9'" in p.stderr and "Segmentation" not in p.stderr
