@@ -144,11 +144,11 @@ std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, cons
   a.h_n = h_n;
   a.c_n = cell_ == Cell::kLstm ? c_n : nullptr;
   if (training) {
-    ctx->cache.assign(size_t(steps * batch * cache_width(cell_) * hidden_), T(0));
-    a.cache = ctx->cache.data();
+    ctx->cache = uninitialized<T>(size_t(steps * batch * cache_width(cell_) * hidden_));
+    a.cache = ctx->cache.get();
   }
-  std::vector<T> work(k.forward_work(a));
-  a.work = work.data();
+  auto work = uninitialized<T>(k.forward_work(a));
+  a.work = work.get();
   k.forward(a);
   if (!training) return nullptr;
   ctx->x.assign(x, x + steps * batch * input_);
@@ -169,7 +169,7 @@ void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const
   a.len = ptr_or_null(ctx.len);
   a.order = ptr_or_null(ctx.order);
   a.active = ptr_or_null(ctx.active);
-  a.cache = const_cast<T*>(ctx.cache.data());
+  a.cache = ctx.cache.get();
   a.dy = dy;
   a.dh_n = dh_n;
   a.dc_n = cell_ == Cell::kLstm ? dc_n : nullptr;
@@ -182,8 +182,8 @@ void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const
   a.db_hh = has_bias() ? db_hh : nullptr;
   a.dpeep = has_peephole() ? dpeep : nullptr;
   if (a.dpeep) std::fill(a.dpeep, a.dpeep + 3 * hidden_, T(0));
-  std::vector<T> work(k.backward_work(a));
-  a.work = work.data();
+  auto work = uninitialized<T>(k.backward_work(a));
+  a.work = work.get();
   k.backward(a);
 }
 

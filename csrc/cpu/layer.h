@@ -12,6 +12,13 @@
 
 namespace fastrnn {
 
+// Scratch that needs no zeroing: value-initializing a large buffer is a memset pass and, for a fresh
+// allocation, a page fault per page besides.
+template <typename T>
+std::unique_ptr<T[]> uninitialized(size_t n) {
+  return std::unique_ptr<T[]>(new T[n]);
+}
+
 Cell parse_cell(const std::string& name);
 const char* cell_name(Cell cell);
 
@@ -22,7 +29,7 @@ struct Context {
   int64_t steps, batch, input, hidden;
   bool reverse;
   std::vector<T> x;      // [T, B, I] copy of the input (for dW_ih)
-  std::vector<T> cache;  // [T, B, cache_width * H]
+  std::unique_ptr<T[]> cache;  // [T, B, cache_width * H], zero at padded steps
   std::vector<int64_t> len, order, active;
   bool has_len;
   size_t bytes_per_step() const { return sizeof(T) * batch * hidden * cache_width(cell); }

@@ -512,6 +512,10 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
 template <typename T>
 void forward(const SeqArgs<T>& a) {
   Seq<T> q(a);
+  if (a.cache)  // padded steps' cache rows feed the weight-gradient products: they must be zero
+    for (int64_t t = 0; t < q.Tn; ++t)
+      for (int64_t b = 0; b < q.B; ++b)
+        if (t >= q.len_of(b)) memset(a.cache + (t * q.B + b) * q.cw * q.H, 0, sizeof(T) * q.cw * q.H);
   const int64_t S = chunk_steps(q), R = S * q.B;
   T* xp = a.work;
   T* xg = xp + R * q.GH;
@@ -685,7 +689,14 @@ void backward(const SeqArgs<T>& a) {
   T* dh = dgi + TB * ldg * (cell == Cell::kGru ? 2 : 1);
   T* dc = dh + B * H;
   T* carry = dc + B * H;
-  memset(dgi, 0, sizeof(T) * TB * ldg * (cell == Cell::kGru ? 2 : 1));
+  // Every running (t, b) row of dgi/dgh is written by the pointwise; padded rows must read as zero
+  // in the products after the loop.
+  for (int64_t t = 0; t < q.Tn; ++t)
+    for (int64_t b = 0; b < B; ++b)
+      if (t >= q.len_of(b)) {
+        memset(dgi + (t * B + b) * ldg, 0, sizeof(T) * GH);
+        if (dgh != dgi) memset(dgh + (t * B + b) * ldg, 0, sizeof(T) * GH);
+      }
   memset(carry, 0, sizeof(T) * B * H);
   for (int64_t sb = 0; sb < B; ++sb) {
     const int64_t b = q.batch_of(sb);
