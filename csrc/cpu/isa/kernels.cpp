@@ -316,20 +316,41 @@ inline void gru_rb_fwd_state(const Seq<T>& q, const FwdRow<T>& r, const T* zrow,
 }
 
 // ------------------------------------------------------------------------------------------------
-// A forward product into a tile of width 4*NR: panels in T, or their bfloat16 copy where the
-// layer opted in (float32 only).
-template <typename T>
-inline void matmul_tile_panels(int m, int64_t K, const T* const* arow, const T* full,
-                               const uint16_t* half, int64_t offset, int64_t pstride, int npan,
-                               T* tile) {
-  constexpr int NR = Tile<T>::NR;
+// out[r][0 : npan*NR] = A[r][0:K] times npan panels (K x NR each, pstride apart), rows r < n
+// given by a_row(r). With more than one register tile of rows, k runs in chunks that keep a chunk
+// of the panels in L1 while every row tile uses it; the tile carries the partial sums, so each
+// element is still one chain of fused multiply-adds in k order, bitwise as without blocking.
+template <typename T, typename BT, typename RowPtr>
+void block_product(int64_t n, int64_t K, RowPtr&& a_row, const BT* panels, int64_t pstride,
+                   int npan, T* out, int64_t ldo) {
+  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+  constexpr int64_t kL1Bytes = 32 * 1024;
+  const int64_t kc =
+      n > MR ? imax(16, kL1Bytes / (npan * NR * int64_t(sizeof(BT))) / 8 * 8) : imax(K, 1);
+  const T* arow[MR];
+  for (int64_t k0 = 0; k0 < K; k0 += kc) {
+    const int64_t kk = imin(kc, K - k0);
+    for (int64_t r0 = 0; r0 < n; r0 += MR) {
+      const int m = int(imin(MR, n - r0));
+      for (int i = 0; i < m; ++i) arow[i] = a_row(r0 + i) + k0;
+      matmul_tile<T>(m, kk, arow, 1, panels + k0 * NR, pstride, npan, out + r0 * ldo, ldo,
+                     k0 > 0);
+    }
+  }
+}
+
+// The same over forward panels in T, or their bfloat16 copy where the layer opted in (float32).
+template <typename T, typename RowPtr>
+void block_product_panels(int64_t n, int64_t K, RowPtr&& a_row, const T* full,
+                          const uint16_t* half, int64_t offset, int64_t pstride, int npan, T* out,
+                          int64_t ldo) {
   if constexpr (sizeof(T) == 4) {
     if (half) {
-      matmul_tile<T>(m, K, arow, 1, half + offset, pstride, npan, tile, 4 * NR, false);
+      block_product<T>(n, K, a_row, half + offset, pstride, npan, out, ldo);
       return;
     }
   }
-  matmul_tile<T>(m, K, arow, 1, full + offset, pstride, npan, tile, 4 * NR, false);
+  block_product<T>(n, K, a_row, full + offset, pstride, npan, out, ldo);
 }
 
 // Forward driver. The input projection runs in chunks of steps: one GEMM per chunk over exactly
@@ -422,13 +443,12 @@ void project_block(const Seq<T>& q, T* xp, int64_t jb) {
   const SeqArgs<T>& a = q.a;
   const int64_t B = q.B, H = q.H, G = q.G, pstride = q.I * NR;
   T tile[MR * 4 * NR];
-  const T* arow[MR];
   for (int64_t r0 = 0; r0 < B; r0 += MR) {
-    const int m = int(imin(MR, B - r0));
-    for (int i = 0; i < m; ++i) arow[i] = a.x + (r0 + i) * q.I;
-    matmul_tile_panels(m, q.I, arow, a.packed.fwd_ih, a.packed.bf16_ih, jb * G * pstride, pstride,
-                       int(G), tile);
-    for (int i = 0; i < m; ++i)
+    const int64_t m = imin(MR, B - r0);
+    block_product_panels(
+        m, q.I, [&](int64_t r) { return a.x + (r0 + r) * q.I; }, a.packed.fwd_ih,
+        a.packed.bf16_ih, jb * G * pstride, pstride, int(G), tile, 4 * NR);
+    for (int64_t i = 0; i < m; ++i)
       for (int g = 0; g < G; ++g)
         for (int j = 0; j < NR && jb * NR + j < H; ++j) {
           const int64_t col = g * H + jb * NR + j;
@@ -454,9 +474,11 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
   const int nt = recurrence_threads(q, a.threads, project_here);
 
   const int phases = rb ? 2 : 1;
+  // per thread: the products of one block for all rows, [B rounded up to MR][4 * NR]
+  const int64_t tile_rows = ceil_div(B, MR) * MR;
+  T* tiles = new T[nt * tile_rows * 4 * NR];
   Stages::parallel(q.nb, nt, (s1 - s0) * phases, [&](int64_t stage, int64_t jb) {
-    T tile[MR * 4 * NR];
-    const T* arow[MR];
+    T* tile = tiles + omp_get_thread_num() * tile_rows * 4 * NR;
     {
       const int64_t s = s0 + stage / phases;
       const int phase = int(stage % phases);
@@ -467,16 +489,16 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
       const T* a_src = phase == 0 ? hp : st.rh;
       const T* panels = phase == 0 ? a.packed.fwd_hh : a.packed.fwd_hn;
       const int npan = phase == 0 ? gp : 1;
-      for (int64_t r0 = 0; r0 < n; r0 += MR) {
-        const int m = int(imin(MR, n - r0));
-        for (int i = 0; i < m; ++i) arow[i] = a_src + (r0 + i) * ldh;
-        const uint16_t* half = phase == 0 ? a.packed.bf16_hh : a.packed.bf16_hn;
-        matmul_tile_panels(m, H, arow, panels, half, jb * npan * pstride, pstride, npan, tile);
-        for (int i = 0; i < m; ++i) {
-          const int64_t sb = r0 + i, b = q.batch_of(sb), t = q.time_of(s, b);
+      const uint16_t* half = phase == 0 ? a.packed.bf16_hh : a.packed.bf16_hn;
+      block_product_panels(
+          n, H, [&](int64_t r) { return a_src + r * ldh; }, panels, half, jb * npan * pstride,
+          pstride, npan, tile, 4 * NR);
+      {
+        for (int64_t sb = 0; sb < n; ++sb) {
+          const int64_t b = q.batch_of(sb), t = q.time_of(s, b);
           const bool last = s == q.len_of(b) - 1;
           FwdRow<T> row{xp + (rowstart[s - s0] + sb) * q.GH,
-                        tile + i * 4 * NR,
+                        tile + sb * 4 * NR,
                         hp + sb * ldh,
                         hn + sb * ldh,
                         st.c + sb * H,
@@ -507,6 +529,7 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
       }
     }
   });
+  delete[] tiles;
 }
 
 template <typename T>
@@ -711,6 +734,8 @@ void backward(const SeqArgs<T>& a) {
   }
   const int nt = recurrence_threads(q, a.threads);
   const int64_t K1 = rb ? 2 * H : GH;  // depth of dh = dG W_hh
+  const int64_t tile_rows = ceil_div(B, MR) * MR;
+  T* tiles = new T[nt * tile_rows * NR];  // per thread: one block's dh product for all rows
 
   {
     auto row_at = [&](int64_t s, int64_t sb) {
@@ -747,19 +772,17 @@ void backward(const SeqArgs<T>& a) {
     // rows [0, n) of step s: tile = (rows of src at column offset `col`) times `panels`
     auto product = [&](int64_t s, int64_t jb, const T* panels, int64_t K, int64_t col,
                        auto&& epilogue) {
-      T tile[MR * NR];
-      const T* arow[MR];
+      T* tile = tiles + omp_get_thread_num() * tile_rows * NR;
       const int64_t n = q.active(s);
-      for (int64_t r0 = 0; r0 < n; r0 += MR) {
-        const int m = int(imin(MR, n - r0));
-        for (int i = 0; i < m; ++i) {
-          const int64_t b = q.batch_of(r0 + i);
-          const T* src = (col == 0 && !rb) ? dgh : dgi;
-          arow[i] = src + (q.time_of(s, b) * B + b) * ldg + col;
-        }
-        matmul_tile<T>(m, K, arow, 1, panels + jb * K * NR, K * NR, 1, tile, NR, false);
-        for (int i = 0; i < m; ++i) epilogue(r0 + i, tile + i * NR);
-      }
+      const T* src = (col == 0 && !rb) ? dgh : dgi;
+      block_product<T>(
+          n, K,
+          [&](int64_t sb) {
+            const int64_t b = q.batch_of(sb);
+            return src + (q.time_of(s, b) * B + b) * ldg + col;
+          },
+          panels + jb * K * NR, K * NR, 1, tile, NR);
+      for (int64_t sb = 0; sb < n; ++sb) epilogue(sb, tile + sb * NR);
     };
 
     // stage 0: pointwise of the last step; then per step s: [drh = dn W_hn (reset-before GRU)],
@@ -789,6 +812,8 @@ void backward(const SeqArgs<T>& a) {
       if (s > 0) pointwise(s - 1, jb);
     });
   }
+
+  delete[] tiles;
 
   // dh0, dc0 in batch order
   for (int64_t sb = 0; sb < B; ++sb) {
