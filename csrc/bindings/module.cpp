@@ -308,7 +308,14 @@ py::array_t<T> gemm_t(const py::array_t<T, py::array::c_style>& a,
 
 }  // namespace
 
+// csrc/bindings/nn.cpp: the building blocks of fastrnn.nn (embedding scatter-add).
+void register_nn(py::module_& m);
 
+// csrc/bindings/bleu.cpp: BLEU statistics and scores (fastrnn.bleu's _bleu_* helpers).
+void register_bleu(pybind11::module_& m);
+
+// csrc/bindings/cuda_module.cpp: the GPU path's host build (submodule _cuda_host, for tests).
+void register_cuda_host(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastrnn's compiled kernels (private; use the fastrnn package)";
@@ -363,4 +370,7 @@ PYBIND11_MODULE(_C, m) {
         py::arg("trans_b") = false);
   m.def("_gemm", &gemm_t<double>, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false);
+  register_nn(m);
+  register_bleu(m);
+  register_cuda_host(m);
 }

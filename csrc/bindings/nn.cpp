@@ -40,10 +40,10 @@ void embedding_backward_t(py::array_t<T> dweight, const py::array& ids_obj,
 }  // namespace
 
 void register_nn(py::module_& m) {
-  m.def("embedding_backward", &embedding_backward_t<float>, py::arg("dweight"), py::arg("ids"),
-        py::arg("dout"), py::arg("padding_idx") = -1,
+  m.def("embedding_backward", &embedding_backward_t<float>, py::arg("dweight").noconvert(),
+        py::arg("ids"), py::arg("dout"), py::arg("padding_idx") = -1,
         "dweight[ids[n]] += dout[n] in place (rows equal to padding_idx skipped); ids (N,), "
         "dout (N, D), dweight (V, D).");
-  m.def("embedding_backward", &embedding_backward_t<double>, py::arg("dweight"), py::arg("ids"),
-        py::arg("dout"), py::arg("padding_idx") = -1);
+  m.def("embedding_backward", &embedding_backward_t<double>, py::arg("dweight").noconvert(),
+        py::arg("ids"), py::arg("dout"), py::arg("padding_idx") = -1);
 }

@@ -30,10 +30,22 @@ Tokenizer parse_tokenizer(std::string_view name);
 enum : uint8_t { kPunct = 1, kSymbol = 2, kNumber = 4 };
 constexpr int64_t kUnicodeSize = 0x110000;
 
-// Tokenizes one line as sacrebleu does to `line.rstrip()`, appending each token's bytes to
-// `chars` and its end offset (into `chars`) to `ends`. `flags` is needed by kIntl only.
-void tokenize(Tokenizer kind, std::string_view line, const uint8_t* flags, std::string& chars,
-              std::vector<int64_t>& ends);
+// Tokenizes lines as sacrebleu does to `line.rstrip()`: appends each token's bytes to `chars` and
+// its end offset (into `chars`) to `ends`. `flags` is needed by kIntl only. One object per thread:
+// it keeps its scratch buffers between lines.
+class LineTokenizer {
+ public:
+  LineTokenizer(Tokenizer kind, const uint8_t* flags);
+  void operator()(std::string_view line, std::string& chars, std::vector<int64_t>& ends);
+
+ private:
+  void run_13a(std::string_view line, std::string& chars, std::vector<int64_t>& ends);
+  void run_intl(std::string_view line, std::string& chars, std::vector<int64_t>& ends);
+  Tokenizer kind_;
+  const uint8_t* flags_;
+  std::string a_, b_;
+  std::u32string ua_, ub_;
+};
 
 // A token-id sequence.
 struct Span {
@@ -41,18 +53,22 @@ struct Span {
   int64_t len;
 };
 
-// Interns tokens (byte strings) as dense ids 0, 1, 2, ...
+// Interns tokens (byte strings) as dense ids 0, 1, 2, ... reset() forgets every token and sizes
+// the table for the tokens to come, so a per-segment vocabulary stays small enough for L1.
 class Vocab {
  public:
+  void reset(int64_t max_tokens);
   int64_t id(std::string_view token);
 
  private:
   struct Slot {
     uint64_t hash;
-    int64_t offset, len, id;  // id < 0: empty
+    int64_t offset, len, id;
+    uint32_t stamp;  // the slot is empty unless stamp == stamp_
   };
-  void grow();
-  std::vector<Slot> slots_ = std::vector<Slot>(1024, Slot{0, 0, 0, -1});
+  std::vector<Slot> slots_;
+  uint64_t mask_ = 0;
+  uint32_t stamp_ = 0;
   std::string chars_;
   int64_t size_ = 0;
 };
@@ -108,13 +124,11 @@ void id_stats(const int64_t* hyp_ids, const int64_t* hyp_off, int64_t n, const i
               int64_t* stats);
 
 // Sentence BLEU of every hypothesis against every single reference: scores [N, M].
-void pairwise_text(const std::string_view* hyps, int64_t n, const std::string_view* refs,
-                   int64_t m, Tokenizer kind, const uint8_t* flags, int order, Smooth smooth,
-                   double smooth_value, bool effective_order, bool compensated_sum,
-                   double* scores);
-void pairwise_ids(const int64_t* hyp_ids, const int64_t* hyp_off, int64_t n,
-                  const int64_t* ref_ids, const int64_t* ref_off, int64_t m, int order,
-                  Smooth smooth, double smooth_value, bool effective_order,
-                  bool compensated_sum, double* scores);
+void pairwise_text(const std::string_view* hyps, int64_t n, const std::string_view* refs, int64_t m,
+                   Tokenizer kind, const uint8_t* flags, int order, Smooth smooth,
+                   double smooth_value, bool effective_order, bool compensated_sum, double* scores);
+void pairwise_ids(const int64_t* hyp_ids, const int64_t* hyp_off, int64_t n, const int64_t* ref_ids,
+                  const int64_t* ref_off, int64_t m, int order, Smooth smooth, double smooth_value,
+                  bool effective_order, bool compensated_sum, double* scores);
 
 }  // namespace fastrnn::bleu

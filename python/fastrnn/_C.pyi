@@ -90,3 +90,8 @@ def cache_bytes_per_step(cell: str, batch: int, hidden: int, itemsize: int) -> i
 # 2 sigmoid, 3 tanh) and GEMM (C = op(A) @ op(B)).
 def _math(which: int, x: _Array) -> _Array: ...
 def _gemm(a: _Array, b: _Array, trans_a: bool = False, trans_b: bool = False) -> _Array: ...
+
+# The GPU path's host build (csrc/cuda/runtime_host.cpp), for tests: the API of fastrnn._C_cuda
+# (see _C_cuda.pyi) with host memory standing in for device memory; build_status says whether
+# this build also made fastrnn._C_cuda ("on: ...") or why not ("off: ...").
+_cuda_host: Any

@@ -20,7 +20,7 @@ from typing import Any
 # steps spin briefly, then yield, then sleep. Set before libgomp loads; a user's value wins.
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
-from . import _C, _checks  # noqa: E402
+from . import _C, _checks, models, nn  # noqa: E402  # noqa: E402, I001  (sequence-modeling toolkit: layers, losses, optim, seq2seq, LMs)
 from .functional import (
     gru_backward,
     gru_cell,
@@ -34,9 +34,22 @@ from .functional import (
 )
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
+# isort: split
+from . import bleu  # noqa: E402  (BLEU identical to sacrebleu; python -m fastrnn.bleu)
+from .beam_search import (  # noqa: E402  (decoding; fastrnn.beam_search is the function)
+    Hypothesis,
+    batch_beam_search,
+    beam_search,
+    error_analysis,
+    sample,
+    score_sequence,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "models",
+    "nn",
     "GRU",
     "LSTM",
     "RNN",
@@ -56,16 +69,29 @@ __all__ = [
     "rnn_cell",
     "rnn_forward",
     "set_num_threads",
+    "bleu",
+    "Hypothesis",
+    "batch_beam_search",
+    "beam_search",
+    "error_analysis",
+    "sample",
+    "score_sequence",
 ]
 
 
 def backends() -> dict[str, Any]:
-    """The SIMD paths: {"compiled": [...], "supported": [those this CPU runs], "active": name}.
+    """The SIMD paths: {"compiled": [...], "supported": [those this CPU runs], "active": name},
+    and the GPU path under "cuda": {"compiled", "available", "devices", "reason", "build"}.
 
     The active path is chosen at import from the CPU's features; the environment variable
-    FASTRNN_ISA=scalar|avx2|avx512 forces one.
+    FASTRNN_ISA=scalar|avx2|avx512 forces one. The GPU path (fastrnn._cuda, the optional module
+    fastrnn._C_cuda) runs CUDA-array inputs of layers made with device="cuda".
     """
-    return dict(_C.backends())
+    from . import _cuda
+
+    out = dict(_C.backends())
+    out["cuda"] = _cuda.status()
+    return out
 
 
 def set_num_threads(n: int) -> None:

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _C, _checks
+from . import _C, _checks, _cuda
 from ._weights import cell_names, init_params, layer_names
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
@@ -131,7 +131,7 @@ class _RNNBase(_Parameters):
     """Shared implementation of RNN, GRU and LSTM; see those classes."""
 
     _is_lstm = False
-    _transient = ("_weights", "_cache")
+    _transient = ("_weights", "_cache", "_cuda_weights")
 
     def __init__(
         self,
@@ -146,7 +146,10 @@ class _RNNBase(_Parameters):
         dtype: Any = "float32",
         seed: int | np.random.SeedSequence | None = None,
         peephole: bool = False,
+        device: Any = None,
     ) -> None:
+        self._cuda_device = _cuda.parse_device(device)  # None: CPU; else the CUDA ordinal
+        self._cuda_weights: Any = None
         self.input_size = _checks.positive_int("input_size", input_size)
         self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
         self.num_layers = _checks.positive_int("num_layers", num_layers)
@@ -197,8 +200,21 @@ class _RNNBase(_Parameters):
         """Gradients of the last backward, under the names and shapes of `state_dict()`."""
         return dict(self._grads)
 
+    @property
+    def device(self) -> str:
+        """Where device-array inputs run: "cpu" or "cuda:N" (NumPy inputs always run on the CPU)."""
+        return _cuda.device_name(getattr(self, "_cuda_device", None))
+
+    def to(self, device: Any) -> _RNNBase:
+        """Run CUDA-array inputs on `device` ("cuda", "cuda:N") or nowhere ("cpu"); returns self.
+        The weights are copied to the device once, on its first forward there."""
+        self._cuda_device = _cuda.parse_device(device)
+        self._invalidate()
+        return self
+
     def _invalidate(self) -> None:
         self._weights = None
+        self._cuda_weights = None
         self._cache = None  # a backward must differentiate the weights it ran with
         self._last_forward_eval = False
 
@@ -240,6 +256,8 @@ class _RNNBase(_Parameters):
         self, x: Any, h0: Any, c0: Any, lengths: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Returns out, h_n, c_n in the caller's layout (batch-first / unbatched as given)."""
+        if type(x) is not np.ndarray and _cuda.is_device_array(x):
+            return _cuda.layer_forward(self, x, h0, c0, lengths)  # type: ignore[no-any-return]
         H, D, L, dtype = self.hidden_size, self._num_dirs, self.num_layers, self._dtype
         xs, batched = _checks.layer_input(x, self.input_size, self.batch_first, dtype)
         T, B = xs.shape[0], xs.shape[1]
@@ -302,6 +320,8 @@ class _RNNBase(_Parameters):
         cache = self._cache
         if cache is None:
             raise _checks.no_cache(type(self).__name__, self._last_forward_eval)
+        if isinstance(cache, _cuda.CudaCache):
+            return _cuda.layer_backward(self, cache, d_out, dh_n, dc_n)  # type: ignore[no-any-return]
         H, D, L, dtype = self.hidden_size, self._num_dirs, self.num_layers, self._dtype
         T, B, batched = cache.steps, cache.batch, cache.batched
         dy = None
@@ -389,6 +409,11 @@ _LAYER_DOC = """
         The dtype of parameters, inputs and outputs; inputs of another dtype are a TypeError.
     seed : int, SeedSequence or None
         Seeds the numpy Generator used for initialization and dropout masks.
+    device : "cpu" (default), "cuda" or "cuda:N"
+        Where CUDA-array inputs (CuPy, torch CUDA tensors) run, without copies, through
+        fastrnn._C_cuda; outputs and gradients come back as the same kind of array. NumPy inputs
+        always run on the CPU. Dropout masks on the GPU come from a counter-based hash, not from
+        the numpy Generator, so they differ from the CPU path's.
 """
 
 
@@ -463,11 +488,12 @@ class RNN(_HiddenStateRNN):
         bidirectional: bool = False,
         dtype: Any = "float32",
         seed: int | np.random.SeedSequence | None = None,
+        device: Any = None,
     ) -> None:
         self.nonlinearity = _checks.nonlinearity_arg(nonlinearity)
         super().__init__(
             "rnn_" + self.nonlinearity, input_size, hidden_size, num_layers, bias, batch_first,
-            dropout, bidirectional, dtype, seed,
+            dropout, bidirectional, dtype, seed, device=device,
         )  # fmt: skip
 
     def _extra_repr(self) -> list[str]:
@@ -500,11 +526,12 @@ class GRU(_HiddenStateRNN):
         dtype: Any = "float32",
         seed: int | np.random.SeedSequence | None = None,
         reset_after: bool = True,
+        device: Any = None,
     ) -> None:
         self.reset_after = bool(reset_after)
         super().__init__(
             "gru" if self.reset_after else "gru_reset_before", input_size, hidden_size,
-            num_layers, bias, batch_first, dropout, bidirectional, dtype, seed,
+            num_layers, bias, batch_first, dropout, bidirectional, dtype, seed, device=device,
         )  # fmt: skip
 
     def _extra_repr(self) -> list[str]:
@@ -541,13 +568,14 @@ class LSTM(_RNNBase):
         dtype: Any = "float32",
         seed: int | np.random.SeedSequence | None = None,
         peephole: bool = False,
+        device: Any = None,
     ) -> None:
         _checks.proj_size_arg(proj_size)
         self.proj_size = 0
         self.peephole = bool(peephole)
         super().__init__(
             "lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-            bidirectional, dtype, seed, self.peephole,
+            bidirectional, dtype, seed, self.peephole, device=device,
         )  # fmt: skip
 
     def _extra_repr(self) -> list[str]:

@@ -1,0 +1,322 @@
+// pointwise.h: the elementwise kernels of the CUDA path, each a plain parameter struct whose
+// operator()(i) does the work of GPU thread i. runtime_cuda.cu launches one thread per element;
+// runtime_host.cpp (the host build, part of the CPU test suite) loops over i. Pointers are device
+// pointers on the GPU, host pointers in the host build.
+//
+// Row layouts (see sequence.h): "sorted rows" are batch rows in order of decreasing length, so
+// the rows running at step s are [0, n); "packed rows" number every (step, running row) pair,
+// step by step: P = row0(s) + sb, with row_t[P], row_b[P] its time and batch index. The input
+// projection, the training cache and the gate gradients are stored in packed rows, so padded
+// steps have no rows at all.
+#pragma once
+
+#include <stdint.h>
+
+#include "fastrnn.h"
+#include "gates.h"
+
+namespace fastrnn {
+namespace gpu_kernels {
+
+// ------------------------------------------------------------------------------------------------
+// Forward pointwise of one step: gates, state update, output, cache. One thread per (sb, j),
+// sb < n running rows, j < H. phase 1 is the second half of a reset-before GRU step.
+template <typename T>
+struct FwdStep {
+  // outputs
+  T* y;              // y[t * y_st + b * y_sb + j]
+  T* h_n;            // [B, H] batch order, written at each row's last step (may be null)
+  T* c_n;            // [B, H] (LSTM, may be null)
+  T* h;              // [B, H] sorted rows: h_s
+  T* c;              // [B, H] sorted rows: c_{s-1} in, c_s out (LSTM)
+  T* cache;          // [R, cw * H] packed rows, or null (inference)
+  T* rh;             // [B, H] sorted rows: r * h_{s-1} (reset-before GRU, first half)
+  T* z;              // [B, H] sorted rows: z between the halves (reset-before GRU)
+  // inputs
+  const T* xp;       // [R, G*H] packed rows: input projection plus biases
+  const T* hh;       // [n, ldhh] this step's recurrent product, w_hh's row order
+  const T* h_prev;   // [B, H] sorted rows
+  const int64_t* row_t;  // [R]
+  const int64_t* row_b;  // [R]
+  const T* b_hn;     // [H] PyTorch GRU's b_hn, or null
+  const T* peep;     // [3*H] or null
+  // sizes
+  int64_t y_st, y_sb;
+  int64_t row0;      // packed row of (s, 0)
+  int64_t n_next;    // rows still running at step s+1: rows sb >= n_next end at s
+  int64_t H, GH, ldhh, cw;
+  Cell cell;
+  int phase;
+
+  FASTRNN_HD void operator()(int64_t idx) const {
+    const int64_t sb = idx / H, j = idx - sb * H, P = row0 + sb, u = sb * H + j;
+    const int64_t t = row_t[P], b = row_b[P];
+    const bool last = sb >= n_next;
+    const T* xr = xp + P * GH;
+    const T* hr = hh + sb * ldhh;
+    const T hp = h_prev[u];
+    T* k = cache ? cache + P * cw * H : nullptr;
+    T out;
+    switch (cell) {
+      case Cell::kRnnTanh:
+      case Cell::kRnnRelu: {
+        out = gates::rnn_forward(xr[j] + hr[j], cell == Cell::kRnnRelu);
+        if (k) {
+          k[j] = hp;
+          k[H + j] = out;
+        }
+        break;
+      }
+      case Cell::kLstm: {
+        const T cp = c[u];
+        const bool pp = peep != nullptr;
+        const gates::LstmForward<T> g = gates::lstm_forward(
+            xr[j] + hr[j], xr[H + j] + hr[H + j], xr[2 * H + j] + hr[2 * H + j],
+            xr[3 * H + j] + hr[3 * H + j], cp, pp, pp ? peep[j] : T(0), pp ? peep[H + j] : T(0),
+            pp ? peep[2 * H + j] : T(0));
+        c[u] = g.c;
+        if (last && c_n) c_n[b * H + j] = g.c;
+        if (k) {
+          k[j] = hp;
+          k[H + j] = g.i;
+          k[2 * H + j] = g.f;
+          k[3 * H + j] = g.g;
+          k[4 * H + j] = g.o;
+          k[5 * H + j] = g.c;
+          k[6 * H + j] = cp;
+        }
+        out = g.h;
+        break;
+      }
+      case Cell::kGru: {
+        const T hn = hr[2 * H + j] + (b_hn ? b_hn[j] : T(0));
+        const gates::GruForward<T> g =
+            gates::gru_forward(xr[j], xr[H + j], xr[2 * H + j], hr[j], hr[H + j], hn, hp);
+        if (k) {
+          k[j] = hp;
+          k[H + j] = g.r;
+          k[2 * H + j] = g.z;
+          k[3 * H + j] = g.n;
+          k[4 * H + j] = hn;
+        }
+        out = g.h;
+        break;
+      }
+      case Cell::kGruResetBefore:
+      default: {
+        if (phase == 0) {  // hh = h_{s-1} W_{h(r,z)}^T
+          const gates::GruRbGates<T> g =
+              gates::gru_rb_gates(xr[j], xr[H + j], hr[j], hr[H + j], hp);
+          rh[u] = g.rh;
+          z[u] = g.z;
+          if (k) {
+            k[j] = hp;
+            k[H + j] = g.r;
+            k[2 * H + j] = g.z;
+            k[4 * H + j] = g.rh;
+          }
+          return;
+        }
+        // hh = rh W_hn^T
+        const gates::GruRbState<T> g = gates::gru_rb_state(xr[2 * H + j], hr[j], z[u], hp);
+        if (k) k[3 * H + j] = g.n;
+        out = g.h;
+        break;
+      }
+    }
+    h[u] = out;
+    y[t * y_st + b * y_sb + j] = out;
+    if (last && h_n) h_n[b * H + j] = out;
+  }
+};
+
+// ------------------------------------------------------------------------------------------------
+// Backward pointwise of one step: gate gradients from the cache. One thread per (sb, j), sb < n.
+// dh holds dL/dh_s from later steps (without dy, which is added here); on return it holds the
+// part of dL/dh_{s-1} that bypasses W_hh (GRU) and the recurrent product then adds dG W_hh to it
+// (or, RNN and LSTM, overwrites it). phase 1 is the second half of a reset-before GRU step.
+template <typename T>
+struct BwdStep {
+  T* dgi;            // [R, G*H] packed rows: pre-activation gradients, input side
+  T* dgh;            // [R, G*H] packed rows: hidden side (differs for PyTorch's GRU only)
+  T* dh;             // [B, H] sorted rows
+  T* dc;             // [B, H] sorted rows: dc_s in, dc_{s-1} out (LSTM)
+  const T* cache;    // [R, cw * H] packed rows
+  const T* dy;       // dy[t * dy_st + b * dy_sb + j], or null
+  const T* drh;      // [n, H] reset-before GRU, phase 1: da_n W_hn
+  const int64_t* row_t;
+  const int64_t* row_b;
+  const T* peep;     // [3*H] or null
+  int64_t dy_st, dy_sb;
+  int64_t row0, H, GH, cw;
+  Cell cell;
+  int phase;
+
+  FASTRNN_HD void operator()(int64_t idx) const {
+    const int64_t sb = idx / H, j = idx - sb * H, P = row0 + sb, u = sb * H + j;
+    const T* k = cache + P * cw * H;
+    T* gi = dgi + P * GH;
+    T* gh = dgh + P * GH;
+    if (phase == 1) {  // reset-before GRU: drh = da_n W_hn, rh = r h_prev
+      const gates::GruRbBackwardR<T> g = gates::gru_rb_backward_r(drh[u], k[j], k[H + j]);
+      gi[j] = g.da_r;
+      dh[u] += g.dh_direct;
+      return;
+    }
+    T d = dh[u];
+    if (dy) d += dy[row_t[P] * dy_st + row_b[P] * dy_sb + j];
+    switch (cell) {
+      case Cell::kRnnTanh:
+      case Cell::kRnnRelu:
+        gi[j] = gates::rnn_backward(d, k[H + j], cell == Cell::kRnnRelu);
+        break;
+      case Cell::kLstm: {
+        const bool pp = peep != nullptr;
+        const gates::LstmBackward<T> g = gates::lstm_backward(
+            d, dc[u], k[H + j], k[2 * H + j], k[3 * H + j], k[4 * H + j], k[5 * H + j],
+            k[6 * H + j], pp, pp ? peep[j] : T(0), pp ? peep[H + j] : T(0),
+            pp ? peep[2 * H + j] : T(0));
+        dc[u] = g.dc_prev;
+        gi[j] = g.da_i;
+        gi[H + j] = g.da_f;
+        gi[2 * H + j] = g.da_g;
+        gi[3 * H + j] = g.da_o;
+        break;
+      }
+      case Cell::kGru: {
+        const gates::GruBackward<T> g =
+            gates::gru_backward(d, k[j], k[H + j], k[2 * H + j], k[3 * H + j], k[4 * H + j]);
+        dh[u] = g.dh_direct;
+        gi[j] = g.da_r;
+        gi[H + j] = g.da_z;
+        gi[2 * H + j] = g.da_n;
+        gh[j] = g.da_r;
+        gh[H + j] = g.da_z;
+        gh[2 * H + j] = g.dhn;
+        break;
+      }
+      case Cell::kGruResetBefore:
+      default: {
+        const gates::GruRbBackwardZn<T> g =
+            gates::gru_rb_backward_zn(d, k[j], k[2 * H + j], k[3 * H + j]);
+        dh[u] = g.dh_direct;
+        gi[H + j] = g.da_z;
+        gi[2 * H + j] = g.da_n;
+        break;
+      }
+    }
+  }
+};
+
+// ------------------------------------------------------------------------------------------------
+// Moving rows between layouts. One thread per element of the destination (or source).
+
+// dst[P, :] = src[row_t[P] * st + row_b[P] * sb + :]   (a [T, B, F] view into packed rows)
+template <typename T>
+struct GatherRows {
+  T* dst;  // [R, F]
+  const T* src;
+  const int64_t* row_t;
+  const int64_t* row_b;
+  int64_t st, sb, F;
+  FASTRNN_HD void operator()(int64_t i) const {
+    const int64_t P = i / F, f = i - P * F;
+    dst[i] = src[row_t[P] * st + row_b[P] * sb + f];
+  }
+};
+
+// dst[row_t[P] * st + row_b[P] * sb + :] (+)= src[P, :]   (packed rows back into a [T, B, F] view)
+template <typename T>
+struct ScatterRows {
+  T* dst;
+  const T* src;  // [R, F]
+  const int64_t* row_t;
+  const int64_t* row_b;
+  int64_t st, sb, F;
+  bool accumulate;
+  FASTRNN_HD void operator()(int64_t i) const {
+    const int64_t P = i / F, f = i - P * F;
+    T* d = dst + row_t[P] * st + row_b[P] * sb + f;
+    *d = accumulate ? *d + src[i] : src[i];
+  }
+};
+
+// Batch order <-> sorted rows of a [B, H] state: to_sorted: dst[sb] = src[order[sb]] (zeros
+// when src is null); else dst[order[sb]] = src[sb].
+template <typename T>
+struct PermuteRows {
+  T* dst;
+  const T* src;
+  const int64_t* order;
+  int64_t H;
+  bool to_sorted;
+  FASTRNN_HD void operator()(int64_t i) const {
+    const int64_t sb = i / H, j = i - sb * H, b = order[sb];
+    if (to_sorted)
+      dst[i] = src ? src[b * H + j] : T(0);
+    else
+      dst[b * H + j] = src[i];
+  }
+};
+
+// out[j] = sum over rows r of a[r * lda + j] * (b ? b[r * ldb + j] : 1): bias and peephole
+// gradients. One thread per column, rows in order: deterministic (no atomics).
+template <typename T>
+struct ColumnDot {
+  T* out;
+  const T* a;
+  const T* b;
+  int64_t rows, lda, ldb;
+  FASTRNN_HD void operator()(int64_t j) const {
+    T s = T(0);
+    for (int64_t r = 0; r < rows; ++r) s += b ? a[r * lda + j] * b[r * ldb + j] : a[r * lda + j];
+    out[j] = s;
+  }
+};
+
+// ------------------------------------------------------------------------------------------------
+// Helpers of the Python layers on device arrays.
+
+// y = x * keep(i) / (1 - p), keep(i) = u(seed, i) >= p with u uniform in [0, 1) from a
+// counter-based hash, so backward regenerates the forward's mask from the seed alone.
+FASTRNN_HD inline double dropout_uniform(uint64_t seed, uint64_t i) {
+  uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ull;  // splitmix64
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return double(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+template <typename T>
+struct Dropout {
+  T* y;
+  const T* x;
+  uint64_t seed;
+  double p;
+  T scale;
+  FASTRNN_HD void operator()(int64_t i) const {
+    y[i] = dropout_uniform(seed, uint64_t(i)) >= p ? x[i] * scale : T(0);
+  }
+};
+
+// dst (contiguous) = src viewed with shape/strides (elements), up to 4 dimensions
+template <typename T>
+struct StridedCopy {
+  T* dst;
+  const T* src;
+  int64_t shape[4];
+  int64_t strides[4];
+  int ndim;
+  FASTRNN_HD void operator()(int64_t i) const {
+    int64_t rest = i, off = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+      const int64_t q = rest / shape[d];
+      off += (rest - q * shape[d]) * strides[d];
+      rest = q;
+    }
+    dst[i] = src[off];
+  }
+};
+
+}  // namespace gpu_kernels
+}  // namespace fastrnn

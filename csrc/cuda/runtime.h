@@ -1,0 +1,138 @@
+// runtime.h: what the Python bindings of the GPU path (csrc/bindings/cuda_module.cpp) may call.
+// Plain C++: no CUDA and no Python types, so the bindings compile with the host compiler.
+//
+// Two implementations, one per extension module:
+//   runtime_cuda.cu   the GPU (fastrnn._C_cuda): CUDA runtime calls and kernel launches
+//   runtime_host.cpp  the host build (fastrnn._C._cuda_host): the same sequence driver, kernels and
+//                     bindings with host memory standing in for device memory and loops for
+//                     launches, so the CPU test suite runs everything but the CUDA calls.
+//
+// Errors: Error (a CUDA error, with CUDA's error string) and OutOfMemory; invalid arguments are
+// std::invalid_argument. Nothing aborts.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "fastrnn.h"
+
+namespace fastrnn {
+namespace gpu {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+class OutOfMemory : public Error {
+ public:
+  using Error::Error;
+};
+
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  int major = 0, minor = 0;  // compute capability
+  int64_t total_memory = 0;  // bytes
+  int multiprocessors = 0;
+};
+
+struct Probe {
+  bool emulated = false;  // the host build
+  std::vector<DeviceInfo> devices;
+  std::string error;  // why there are no devices (CUDA's error string), else empty
+  int runtime_version = 0, driver_version = 0;
+};
+
+Probe probe();
+bool emulated();
+int dlpack_device_type();  // kDLCUDA (2), or kDLCPU (1) in the host build
+
+// Memory of device `device` (stream-ordered where the device supports it).
+void* alloc(int device, size_t bytes);
+void release(int device, void* p) noexcept;
+enum class Copy { kHostToDevice, kDeviceToHost, kDeviceToDevice };
+void copy(int device, void* dst, const void* src, size_t bytes, Copy kind);
+void zero(int device, void* p, size_t bytes);
+// The device a pointer lives on, or -1 if it is not device memory (the host build says 0).
+int device_of(const void* p);
+// Make this module's work on `device` wait for a producer's stream (a __cuda_array_interface__
+// "stream": 1 legacy default, 2 per-thread default, else a cudaStream_t).
+void wait_for_stream(int device, int64_t stream);
+void synchronize(int device);
+
+// One layer and direction's weights on the device (pointers to device memory).
+template <typename T>
+struct Weights {
+  Cell cell = Cell::kLstm;
+  int64_t input = 0, hidden = 0;
+  const T* w_ih = nullptr;    // [G*H, I]
+  const T* w_hh = nullptr;    // [G*H, H]
+  const T* bias_x = nullptr;  // [G*H] b_ih + b_hh, except b_hn for PyTorch's GRU; null: no bias
+  const T* b_hn = nullptr;    // [H] PyTorch's GRU only, or null
+  const T* peep = nullptr;    // [3*H] or null
+};
+
+// Sequence inputs and outputs; [T, B, F] arrays are views with element strides (t, b) and
+// features contiguous. y and dx must be zero-filled by the caller (padded steps are not written).
+template <typename T>
+struct ForwardIO {
+  const T* x = nullptr;  // [T, B, I] view
+  int64_t x_st = 0, x_sb = 0;
+  const T* h0 = nullptr;  // [B, H] or null
+  const T* c0 = nullptr;  // [B, H] or null
+  T* y = nullptr;         // [T, B, H] view
+  int64_t y_st = 0, y_sb = 0;
+  T* h_n = nullptr;  // [B, H]
+  T* c_n = nullptr;  // [B, H] (LSTM)
+  int64_t steps = 0, batch = 0;
+};
+
+template <typename T>
+struct BackwardIO {
+  const T* dy = nullptr;  // [T, B, H] view or null
+  int64_t dy_st = 0, dy_sb = 0;
+  const T* dh_n = nullptr;  // [B, H] or null
+  const T* dc_n = nullptr;
+  T* dx = nullptr;  // [T, B, I] view
+  int64_t dx_st = 0, dx_sb = 0;
+  bool dx_accumulate = false;  // dx += (the second direction of a layer)
+  T* dh0 = nullptr;            // [B, H]
+  T* dc0 = nullptr;
+  T* dw_ih = nullptr;  // [G*H, I]
+  T* dw_hh = nullptr;  // [G*H, H]
+  T* db_ih = nullptr;  // [G*H] or null
+  T* db_hh = nullptr;
+  T* dpeep = nullptr;  // [3*H] or null
+};
+
+// What a training forward keeps for its backward (device buffers behind `impl`).
+struct Context {
+  Cell cell = Cell::kLstm;
+  int64_t steps = 0, batch = 0, input = 0, hidden = 0;
+  bool reverse = false;
+  int device = 0;
+  int itemsize = 0;
+  std::shared_ptr<void> impl;
+};
+
+// lengths: host array [B] in [1, T], or null. Returns a Context with impl set when training.
+template <typename T>
+Context forward(int device, const Weights<T>& w, const ForwardIO<T>& io, const int64_t* lengths,
+                bool reverse, bool training);
+template <typename T>
+void backward(int device, const Weights<T>& w, const Context& ctx, const BackwardIO<T>& io);
+
+// y[i] = x[i] * mask(seed, i) / (1 - p), n contiguous elements (y may be x)
+template <typename T>
+void dropout(int device, T* y, const T* x, int64_t n, double p, uint64_t seed);
+// dst (contiguous) = src viewed with shape / strides in elements, ndim <= 4
+template <typename T>
+void strided_copy(int device, T* dst, const T* src, int ndim, const int64_t* shape,
+                  const int64_t* strides);
+
+}  // namespace gpu
+}  // namespace fastrnn

@@ -1,0 +1,299 @@
+// runtime_cuda.cu: runtime.h on the GPU (fastrnn._C_cuda): CUDA runtime calls, the kernels of
+// gemm.h and pointwise.h as __global__ functions, and DeviceExec, the executor of sequence.h.
+//
+// All work of a call runs on the legacy default stream, which orders itself with the other
+// blocking streams (PyTorch's default stream among them); memory is stream-ordered
+// (cudaMallocAsync) where the device supports it. The bindings synchronize at the end of every
+// call, so results are ready on any stream and asynchronous errors surface in the call that
+// caused them. Every CUDA error becomes gpu::Error with CUDA's error string; nothing aborts.
+//
+// Untested on a real GPU at the time of writing: the host build (runtime_host.cpp) tests the
+// driver and the kernel bodies, not the launches below.
+#include <cuda_runtime.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cuda/runtime.h"
+#include "cuda/sequence.h"
+
+namespace fastrnn {
+namespace gpu {
+
+namespace {
+
+constexpr cudaStream_t kStream = 0;  // the legacy default stream
+constexpr int kThreads = 256;        // threads per block of the elementwise kernels
+
+[[noreturn]] void fail(cudaError_t e, const char* what) {
+  cudaGetLastError();  // clear a non-sticky error so the next call starts clean
+  std::string msg = std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e) + " (" +
+                    cudaGetErrorName(e) + ")";
+  if (e == cudaErrorMemoryAllocation) throw OutOfMemory(msg);
+  throw Error(msg);
+}
+
+inline void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) fail(e, what);
+}
+
+// Makes `device` current for the scope and restores the caller's device after.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    check(cudaGetDevice(&prev_), "cudaGetDevice");
+    if (prev_ != device) check(cudaSetDevice(device), "cudaSetDevice");
+    changed_ = prev_ != device;
+  }
+  ~DeviceGuard() {
+    if (changed_) cudaSetDevice(prev_);
+  }
+
+ private:
+  int prev_ = 0;
+  bool changed_ = false;
+};
+
+bool pools_supported(int device) {
+  static std::mutex mu;
+  static std::vector<int> known;  // -1 unknown, 0 no, 1 yes
+  std::lock_guard<std::mutex> lock(mu);
+  if (device >= int(known.size())) known.resize(device + 1, -1);
+  if (known[device] < 0) {
+    int v = 0;
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMemoryPoolsSupported, device) != cudaSuccess) {
+      cudaGetLastError();
+      v = 0;
+    }
+    known[device] = v ? 1 : 0;
+  }
+  return known[device] == 1;
+}
+
+template <class Op>
+__global__ void __launch_bounds__(kThreads) for_each_kernel(Op op, int64_t count) {
+  const int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x;
+  if (i < count) op(i);
+}
+
+template <typename T, class Cfg>
+__global__ void __launch_bounds__(Cfg::NT) gemm_kernel(gpu_kernels::GemmArgs<T> g, int64_t mt) {
+  using Tile = gpu_kernels::GemmTile<T, Cfg>;
+  __shared__ T As[Cfg::BK * Cfg::BM];
+  __shared__ T Bs[Cfg::BK * Cfg::BN];
+  const int64_t blk = blockIdx.x;
+  const int64_t m0 = (blk % mt) * Cfg::BM, n0 = (blk / mt) * Cfg::BN;
+  const int tid = threadIdx.x;
+  typename Tile::Acc acc;
+  for (int i = 0; i < Cfg::TM; ++i)
+    for (int j = 0; j < Cfg::TN; ++j) acc.v[i][j] = T(0);
+  for (int64_t k0 = 0; k0 < g.k; k0 += Cfg::BK) {
+    Tile::load(g, m0, n0, k0, tid, As, Bs);
+    __syncthreads();
+    Tile::compute(tid, As, Bs, acc);
+    __syncthreads();
+  }
+  Tile::store(g, m0, n0, tid, acc);
+}
+
+struct DeviceExec {
+  int device = -1;
+
+  void* alloc(size_t bytes) const {
+    void* p = nullptr;
+    if (bytes == 0) bytes = 1;
+    if (pools_supported(device))
+      check(cudaMallocAsync(&p, bytes, kStream), "cudaMallocAsync");
+    else
+      check(cudaMalloc(&p, bytes), "cudaMalloc");
+    return p;
+  }
+  void release(void* p) const noexcept {
+    if (!p) return;
+    cudaError_t e;
+    if (pools_supported(device)) {
+      e = cudaFreeAsync(p, kStream);  // stream-ordered: after the kernels queued before it
+    } else {
+      e = cudaStreamSynchronize(kStream);  // cudaFree does not wait for queued kernels
+      if (e == cudaSuccess) e = cudaFree(p);
+    }
+    if (e != cudaSuccess) cudaGetLastError();  // destructors cannot throw; the memory is lost
+  }
+  void upload(void* dst, const void* src, size_t bytes) const {
+    if (bytes)
+      check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, kStream), "cudaMemcpyAsync");
+    // pageable source: the copy has finished reading `src` when cudaMemcpyAsync returns
+  }
+  template <class Op>
+  void for_each(const Op& op, int64_t count) const {
+    if (count <= 0) return;
+    const int64_t blocks = (count + kThreads - 1) / kThreads;
+    if (blocks > 0x7fffffffLL) throw Error("CUDA kernel launch: too many elements");
+    for_each_kernel<Op><<<unsigned(blocks), kThreads, 0, kStream>>>(op, count);
+    check(cudaGetLastError(), "kernel launch");
+  }
+  template <typename T, class Cfg>
+  void gemm(const gpu_kernels::GemmArgs<T>& g) const {
+    using Tile = gpu_kernels::GemmTile<T, Cfg>;
+    const int64_t blocks = Tile::blocks(g);
+    if (blocks <= 0) return;
+    if (blocks > 0x7fffffffLL) throw Error("CUDA matrix product: too many tiles");
+    gemm_kernel<T, Cfg><<<unsigned(blocks), Cfg::NT, 0, kStream>>>(g, Tile::blocks_m(g));
+    check(cudaGetLastError(), "matrix product launch");
+  }
+};
+
+}  // namespace
+
+Probe probe() {
+  Probe p;
+  p.emulated = false;
+  cudaRuntimeGetVersion(&p.runtime_version);
+  if (cudaDriverGetVersion(&p.driver_version) != cudaSuccess) cudaGetLastError();
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    p.error = std::string(cudaGetErrorString(e)) + " (" + cudaGetErrorName(e) + ")";
+    return p;
+  }
+  if (n == 0) p.error = "no CUDA device is visible";
+  for (int i = 0; i < n; ++i) {
+    cudaDeviceProp prop;
+    e = cudaGetDeviceProperties(&prop, i);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      p.error = std::string(cudaGetErrorString(e)) + " (" + cudaGetErrorName(e) + ")";
+      continue;
+    }
+    DeviceInfo d;
+    d.index = i;
+    d.name = prop.name;
+    d.major = prop.major;
+    d.minor = prop.minor;
+    d.total_memory = int64_t(prop.totalGlobalMem);
+    d.multiprocessors = prop.multiProcessorCount;
+    p.devices.push_back(d);
+  }
+  return p;
+}
+
+bool emulated() { return false; }
+int dlpack_device_type() { return 2; }  // kDLCUDA
+
+void* alloc(int device, size_t bytes) {
+  DeviceGuard g(device);
+  return DeviceExec{device}.alloc(bytes);
+}
+
+void release(int device, void* p) noexcept {
+  int prev = 0;
+  if (cudaGetDevice(&prev) != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
+  if (prev != device && cudaSetDevice(device) != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
+  DeviceExec{device}.release(p);
+  if (prev != device) cudaSetDevice(prev);
+}
+
+void copy(int device, void* dst, const void* src, size_t bytes, Copy kind) {
+  if (!bytes) return;
+  DeviceGuard g(device);
+  const cudaMemcpyKind k = kind == Copy::kHostToDevice   ? cudaMemcpyHostToDevice
+                           : kind == Copy::kDeviceToHost ? cudaMemcpyDeviceToHost
+                                                         : cudaMemcpyDeviceToDevice;
+  check(cudaMemcpyAsync(dst, src, bytes, k, kStream), "cudaMemcpyAsync");
+  check(cudaStreamSynchronize(kStream), "cudaStreamSynchronize");
+}
+
+void zero(int device, void* p, size_t bytes) {
+  if (!bytes) return;
+  DeviceGuard g(device);
+  check(cudaMemsetAsync(p, 0, bytes, kStream), "cudaMemsetAsync");
+}
+
+int device_of(const void* p) {
+  cudaPointerAttributes a;
+  cudaError_t e = cudaPointerGetAttributes(&a, p);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  if (a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged) return a.device;
+  return -1;
+}
+
+void wait_for_stream(int device, int64_t stream) {
+  DeviceGuard g(device);
+  cudaStream_t s = stream == 1   ? cudaStreamLegacy
+                   : stream == 2 ? cudaStreamPerThread
+                                 : reinterpret_cast<cudaStream_t>(stream);
+  check(cudaStreamSynchronize(s), "cudaStreamSynchronize (the producer's stream)");
+}
+
+void synchronize(int device) {
+  DeviceGuard g(device);
+  check(cudaStreamSynchronize(kStream), "cudaStreamSynchronize");
+}
+
+template <typename T>
+Context forward(int device, const Weights<T>& w, const ForwardIO<T>& io, const int64_t* lengths,
+                bool reverse, bool training) {
+  DeviceGuard g(device);
+  Context c = run_forward(DeviceExec{device}, device, w, io, lengths, reverse, training);
+  check(cudaStreamSynchronize(kStream), "forward");
+  return c;
+}
+
+template <typename T>
+void backward(int device, const Weights<T>& w, const Context& ctx, const BackwardIO<T>& io) {
+  DeviceGuard g(device);
+  run_backward(DeviceExec{device}, w, ctx, io);
+  check(cudaStreamSynchronize(kStream), "backward");
+}
+
+template <typename T>
+void dropout(int device, T* y, const T* x, int64_t n, double p, uint64_t seed) {
+  DeviceGuard g(device);
+  DeviceExec{device}.for_each(gpu_kernels::Dropout<T>{y, x, seed, p, T(1.0 / (1.0 - p))}, n);
+  check(cudaStreamSynchronize(kStream), "dropout");
+}
+
+template <typename T>
+void strided_copy(int device, T* dst, const T* src, int ndim, const int64_t* shape,
+                  const int64_t* strides) {
+  DeviceGuard g(device);
+  gpu_kernels::StridedCopy<T> op{dst, src, {1, 1, 1, 1}, {0, 0, 0, 0}, ndim};
+  int64_t n = 1;
+  for (int d = 0; d < ndim; ++d) {
+    op.shape[d] = shape[d];
+    op.strides[d] = strides[d];
+    n *= shape[d];
+  }
+  DeviceExec{device}.for_each(op, n);
+  check(cudaStreamSynchronize(kStream), "strided copy");
+}
+
+#define FASTRNN_INSTANTIATE(T)                                                                  \
+  template Context forward<T>(int, const Weights<T>&, const ForwardIO<T>&, const int64_t*, bool, \
+                              bool);                                                            \
+  template void backward<T>(int, const Weights<T>&, const Context&, const BackwardIO<T>&);      \
+  template void dropout<T>(int, T*, const T*, int64_t, double, uint64_t);
+FASTRNN_INSTANTIATE(float)
+FASTRNN_INSTANTIATE(double)
+#undef FASTRNN_INSTANTIATE
+template void strided_copy<float>(int, float*, const float*, int, const int64_t*, const int64_t*);
+template void strided_copy<double>(int, double*, const double*, int, const int64_t*,
+                                   const int64_t*);
+template void strided_copy<int32_t>(int, int32_t*, const int32_t*, int, const int64_t*,
+                                    const int64_t*);
+template void strided_copy<int64_t>(int, int64_t*, const int64_t*, int, const int64_t*,
+                                    const int64_t*);
+
+}  // namespace gpu
+}  // namespace fastrnn

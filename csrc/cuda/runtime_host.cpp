@@ -1,0 +1,130 @@
+// runtime_host.cpp: runtime.h for the host build of the GPU path (fastrnn._C._cuda_host). Host
+// memory stands in for device memory and each kernel launch becomes a loop over its threads: the
+// elementwise kernels call the same operator()(i) as on the GPU, the matrix product runs the same
+// load / compute / store of every thread of every block, one barrier phase at a time. So the CPU
+// test suite exercises the sequence driver, the kernels' indexing and the gate math of the GPU
+// path; only the CUDA runtime calls and launch configurations are left to runtime_cuda.cu.
+//
+// Not fast, and not meant to be: it is compiled into the CPU module for the tests only.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "cuda/runtime.h"
+#include "cuda/sequence.h"
+
+namespace fastrnn {
+namespace gpu {
+
+namespace {
+
+struct HostExec {
+  void* alloc(size_t bytes) const {
+    void* p = std::malloc(bytes ? bytes : 1);
+    if (!p) throw OutOfMemory("out of memory (host emulation)");
+    // Fill with NaN-like garbage so that a kernel reading memory it never wrote shows up in tests.
+    std::memset(p, 0xff, bytes);
+    return p;
+  }
+  void release(void* p) const noexcept { std::free(p); }
+  void upload(void* dst, const void* src, size_t bytes) const {
+    if (bytes) std::memcpy(dst, src, bytes);
+  }
+  template <class Op>
+  void for_each(const Op& op, int64_t count) const {
+    for (int64_t i = 0; i < count; ++i) op(i);
+  }
+  // Every block, every thread, with the barriers of the kernel between the phases.
+  template <typename T, class Cfg>
+  void gemm(const gpu_kernels::GemmArgs<T>& g) const {
+    using Tile = gpu_kernels::GemmTile<T, Cfg>;
+    std::vector<T> As(Cfg::BK * Cfg::BM), Bs(Cfg::BK * Cfg::BN);
+    std::vector<typename Tile::Acc> acc(Cfg::NT);
+    const int64_t mt = Tile::blocks_m(g), blocks = Tile::blocks(g);
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t m0 = (blk % mt) * Cfg::BM, n0 = (blk / mt) * Cfg::BN;
+      for (auto& a : acc) a = typename Tile::Acc{};
+      for (int64_t k0 = 0; k0 < g.k; k0 += Cfg::BK) {
+        for (int t = 0; t < Cfg::NT; ++t) Tile::load(g, m0, n0, k0, t, As.data(), Bs.data());
+        for (int t = 0; t < Cfg::NT; ++t) Tile::compute(t, As.data(), Bs.data(), acc[t]);
+      }
+      for (int t = 0; t < Cfg::NT; ++t) Tile::store(g, m0, n0, t, acc[t]);
+    }
+  }
+};
+
+}  // namespace
+
+Probe probe() {
+  Probe p;
+  p.emulated = true;
+  DeviceInfo d;
+  d.index = 0;
+  d.name = "host emulation of the CUDA kernels";
+  p.devices.push_back(d);
+  return p;
+}
+
+bool emulated() { return true; }
+int dlpack_device_type() { return 1; }  // kDLCPU
+
+void* alloc(int, size_t bytes) { return HostExec{}.alloc(bytes); }
+void release(int, void* p) noexcept { HostExec{}.release(p); }
+void copy(int, void* dst, const void* src, size_t bytes, Copy) {
+  if (bytes) std::memmove(dst, src, bytes);
+}
+void zero(int, void* p, size_t bytes) {
+  if (bytes) std::memset(p, 0, bytes);
+}
+int device_of(const void*) { return 0; }
+void wait_for_stream(int, int64_t) {}
+void synchronize(int) {}
+
+template <typename T>
+Context forward(int device, const Weights<T>& w, const ForwardIO<T>& io, const int64_t* lengths,
+                bool reverse, bool training) {
+  return run_forward(HostExec{}, device, w, io, lengths, reverse, training);
+}
+
+template <typename T>
+void backward(int, const Weights<T>& w, const Context& ctx, const BackwardIO<T>& io) {
+  run_backward(HostExec{}, w, ctx, io);
+}
+
+template <typename T>
+void dropout(int, T* y, const T* x, int64_t n, double p, uint64_t seed) {
+  HostExec{}.for_each(gpu_kernels::Dropout<T>{y, x, seed, p, T(1.0 / (1.0 - p))}, n);
+}
+
+template <typename T>
+void strided_copy(int, T* dst, const T* src, int ndim, const int64_t* shape,
+                  const int64_t* strides) {
+  gpu_kernels::StridedCopy<T> op{dst, src, {1, 1, 1, 1}, {0, 0, 0, 0}, ndim};
+  int64_t n = 1;
+  for (int d = 0; d < ndim; ++d) {
+    op.shape[d] = shape[d];
+    op.strides[d] = strides[d];
+    n *= shape[d];
+  }
+  HostExec{}.for_each(op, n);
+}
+
+#define FASTRNN_INSTANTIATE(T)                                                                  \
+  template Context forward<T>(int, const Weights<T>&, const ForwardIO<T>&, const int64_t*, bool, \
+                              bool);                                                            \
+  template void backward<T>(int, const Weights<T>&, const Context&, const BackwardIO<T>&);      \
+  template void dropout<T>(int, T*, const T*, int64_t, double, uint64_t);
+FASTRNN_INSTANTIATE(float)
+FASTRNN_INSTANTIATE(double)
+#undef FASTRNN_INSTANTIATE
+template void strided_copy<float>(int, float*, const float*, int, const int64_t*, const int64_t*);
+template void strided_copy<double>(int, double*, const double*, int, const int64_t*,
+                                   const int64_t*);
+template void strided_copy<int32_t>(int, int32_t*, const int32_t*, int, const int64_t*,
+                                    const int64_t*);
+template void strided_copy<int64_t>(int, int64_t*, const int64_t*, int, const int64_t*,
+                                    const int64_t*);
+
+}  // namespace gpu
+}  // namespace fastrnn

@@ -1,0 +1,329 @@
+"""`Module`: the container that composes layers and gives every parameter and gradient by name.
+
+Like torch.nn.Module: attributes that are Modules become children, `register_parameter` adds a
+parameter, names are dotted paths ("encoder.weight_ih_l0"), `state_dict` / `load_state_dict` /
+`train` / `eval` / `zero_grad` behave as in PyTorch. What differs, because there is no autograd:
+
+- every module has an explicit `backward`, which returns the gradient of its input and adds the
+  gradients of its parameters into `grads` (they accumulate until `zero_grad()`, as in torch);
+- parameters are plain NumPy arrays that optimizers update in place. Layers that pre-pack their
+  weights (the recurrent ones) repack when `parameters_changed()` has been called since, which
+  optimizers and `load_state_dict` do; call it yourself after editing a parameter in place.
+
+Also here: `Sequential`, and `.npz` save/load (atomic writes).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..rnn import IncompatibleKeys
+from . import _checks
+from ._io import load_npz, save_npz
+
+__all__ = ["IncompatibleKeys", "Module", "Sequential", "parameters_changed"]
+
+_counter = itertools.count(1)
+_version = 0
+
+
+def parameters_changed() -> None:
+    """Tell layers that cache packed copies of their weights that some parameter changed."""
+    global _version
+    _version = next(_counter)
+
+
+def parameters_version() -> int:
+    """A number that changes whenever `parameters_changed()` is called."""
+    return _version
+
+
+class Module:
+    """Base class of fastrnn.nn layers and models; subclass it to compose your own.
+
+    Subclasses call `super().__init__()` first, create parameters with `register_parameter`
+    and children by assignment, and define `forward` and `backward`.
+    """
+
+    training: bool
+    # attributes that hold compiled objects or per-forward caches: dropped when pickling
+    _transient: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_grads", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    # --- attributes ------------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self._transient:
+            if name in state:
+                state[name] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._on_mode_change()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        params = self.__dict__.get("_parameters")
+        if params is None:
+            raise AttributeError(
+                f"cannot assign {name!r} before Module.__init__() call; call super().__init__() "
+                "first in your __init__"
+            )
+        modules = self.__dict__["_modules"]
+        if isinstance(value, Module):
+            params.pop(name, None)
+            self.__dict__.pop(name, None)
+            modules[name] = value
+        elif name in params:
+            old = params[name]
+            new = np.asarray(value)
+            if new.shape != old.shape:
+                raise ValueError(
+                    f"{name}: expected shape {tuple(old.shape)} for this parameter, got {tuple(new.shape)}"
+                )
+            params[name] = np.array(new, dtype=old.dtype, order="C", copy=True)
+            self._grads.pop(name, None)
+            parameters_changed()
+        else:
+            if name in modules:
+                del modules[name]
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        d = self.__dict__
+        if name in d.get("_parameters", {}):
+            return d["_parameters"][name]
+        if name in d.get("_modules", {}):
+            return d["_modules"][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        if name in self._parameters:
+            del self._parameters[name]
+            self._grads.pop(name, None)
+        elif name in self._modules:
+            del self._modules[name]
+        else:
+            object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, value: np.ndarray) -> None:
+        """Add a parameter (a float array, owned by the module from now on)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"name: expected a non-empty string without '.', got {name!r}")
+        if name in self._modules or (name in self.__dict__ and name not in self._parameters):
+            raise KeyError(f"name: attribute {name!r} already exists")
+        arr = np.asarray(value)
+        if arr.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{name}: expected a float32 or float64 array, got dtype {arr.dtype}")
+        self._parameters[name] = _checks._base.as_canonical(np.array(arr, order="C", copy=True))
+        self._grads.pop(name, None)
+        parameters_changed()
+
+    # --- traversal -------------------------------------------------------------------------------
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        yield from self._modules.items()
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        """(dotted name, live array) of every parameter; updating the array updates the model."""
+        for name, arr in self._parameters.items():
+            yield (f"{prefix}.{name}" if prefix else name), arr
+        if recurse:
+            for cname, child in self._modules.items():
+                yield from child.named_parameters(f"{prefix}.{cname}" if prefix else cname)
+
+    def parameters(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        for _, arr in self.named_parameters(recurse=recurse):
+            yield arr
+
+    def num_parameters(self) -> int:
+        """The number of scalar parameters."""
+        return int(sum(a.size for a in self.parameters()))
+
+    # --- gradients -------------------------------------------------------------------------------
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        """Accumulated gradients by dotted name (live arrays; parameters without one are absent)."""
+        out: dict[str, np.ndarray] = {}
+        for mname, m in self.named_modules():
+            for name, g in m._grads.items():
+                out[f"{mname}.{name}" if mname else name] = g
+        return out
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the accumulated gradients (set_to_none=False zero-fills them instead)."""
+        for m in self.modules():
+            if set_to_none:
+                m._grads.clear()
+            else:
+                for g in m._grads.values():
+                    g.fill(0)
+
+    def _accumulate(self, name: str, g: np.ndarray) -> None:
+        """grads[name] += g (the first gradient is stored as given, so pass a fresh array)."""
+        cur = self._grads.get(name)
+        if cur is None:
+            p = self._parameters[name]
+            self._grads[name] = np.array(g, dtype=p.dtype, order="C", copy=True).reshape(p.shape)
+        else:
+            cur += g
+
+    # --- modes -----------------------------------------------------------------------------------
+
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (the default): forwards keep what backward needs; dropout is on."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+            m._on_mode_change()
+        return self
+
+    def eval(self) -> Module:
+        """Inference mode: forwards keep nothing for backward; dropout is off."""
+        return self.train(False)
+
+    def _on_mode_change(self) -> None:
+        """Hook for modules that keep per-forward caches (cleared when the mode changes)."""
+
+    def clear_caches(self) -> None:
+        """Drop what training-mode forwards kept for a backward that will not come."""
+        for m in self.modules():
+            m._on_mode_change()
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of all parameters by dotted name, in registration order."""
+        return {name: arr.copy() for name, arr in self.named_parameters()}
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True
+    ) -> IncompatibleKeys:
+        """Copy parameters in place (cast to each parameter's dtype); torch tensors are accepted.
+
+        With strict=True the keys must match `state_dict()` exactly (KeyError naming the missing
+        and unexpected keys); a wrong shape is a ValueError naming the parameter. Nothing is
+        changed unless every check passes. With strict=False unknown keys are ignored and missing
+        ones keep their values; both lists are returned, as torch does."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}"
+            )
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(
+                f"state_dict: missing keys {missing}, unexpected keys {unexpected} for "
+                f"{type(self).__name__}"
+            )
+        staged = []
+        for name, arr in own.items():
+            if name not in state_dict:
+                continue
+            new = np.asarray(_checks.to_numpy(state_dict[name]))
+            if new.dtype == np.bool_ or new.dtype.kind not in "iuf":
+                raise TypeError(f"{name}: expected a real-valued array, got dtype {new.dtype}")
+            if new.shape != arr.shape:
+                raise ValueError(
+                    f"{name}: expected shape {tuple(arr.shape)}, got {tuple(new.shape)}"
+                )
+            staged.append((arr, new))
+        for arr, new in staged:
+            arr[...] = new
+        parameters_changed()
+        return IncompatibleKeys(missing, unexpected)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write `state_dict()` to an `.npz` file atomically (no partial file on a crash)."""
+        save_npz(path, self.state_dict())
+
+    def load(self, path: str | os.PathLike[str], strict: bool = True) -> IncompatibleKeys:
+        """Load parameters saved by `save` (or any `.npz` of name -> array)."""
+        arrays, _ = load_npz(path)
+        return self.load_state_dict(arrays, strict=strict)
+
+    # --- calling ---------------------------------------------------------------------------------
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward")
+
+    def backward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define backward")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # --- printing --------------------------------------------------------------------------------
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, child in self._modules.items():
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n" + "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Modules applied in order; backward runs their backwards in reverse.
+
+    Each module's forward takes and returns one array, and its backward maps the gradient of its
+    output to the gradient of its input. Children are named "0", "1", ... as in torch."""
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"modules[{i}]: expected a Module, got {type(m).__name__}")
+            setattr(self, str(i), m)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self._modules.values()))
+
+    def forward(self, x: Any) -> Any:
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def backward(self, dy: Any) -> Any:
+        for m in reversed(list(self._modules.values())):
+            dy = m.backward(dy)
+        return dy
