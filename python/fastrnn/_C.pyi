@@ -95,3 +95,52 @@ def _gemm(a: _Array, b: _Array, trans_a: bool = False, trans_b: bool = False) ->
 # (see _C_cuda.pyi) with host memory standing in for device memory; build_status says whether
 # this build also made fastrnn._C_cuda ("on: ...") or why not ("off: ...").
 _cuda_host: Any
+
+def _stream_read(x: _Array, threads: int = 1) -> float:
+    """Sum of x read with vector loads on `threads` threads (the benchmarks' bandwidth floor)."""
+
+# Private, for fastrnn.bleu: statistics rows are (hyp length, ref length, matches[order],
+# totals[order]); id inputs are flat int64 token arrays with int64 offsets.
+def _bleu_text_stats(
+    hyps: list[str], refs: list[list[str | None]], tokenize: str, table: Any, order: int
+) -> _Array: ...
+def _bleu_id_stats(
+    hyp_ids: _Array,
+    hyp_off: _Array,
+    ref_ids: _Array,
+    ref_off: _Array,
+    present: _Array,
+    nrefs: int,
+    order: int,
+) -> _Array: ...
+def _bleu_scores(
+    stats: _Array,
+    order: int,
+    smooth: str,
+    smooth_value: float,
+    effective_order: bool,
+    compensated_sum: bool,
+) -> _Array: ...
+def _bleu_pairwise_text(
+    hyps: list[str],
+    refs: list[str],
+    tokenize: str,
+    table: Any,
+    order: int,
+    smooth: str,
+    smooth_value: float,
+    effective_order: bool,
+    compensated_sum: bool,
+) -> _Array: ...
+def _bleu_pairwise_ids(
+    hyp_ids: _Array,
+    hyp_off: _Array,
+    ref_ids: _Array,
+    ref_off: _Array,
+    order: int,
+    smooth: str,
+    smooth_value: float,
+    effective_order: bool,
+    compensated_sum: bool,
+) -> _Array: ...
+def _bleu_tokenize(lines: list[str], tokenize: str, table: Any = None) -> list[str]: ...
