@@ -57,3 +57,9 @@ def test_charlm_text_source_is_offline():
     assert "fortunes" in source or "pydoc_data" in source
     with pytest.raises(SystemExit):
         charlm.main(["--cell", "transformer"])
+
+
+def test_charlm_falls_back_to_python_docs_without_fortunes(monkeypatch):
+    monkeypatch.setattr(charlm, "FORTUNE_DIRS", ("/nonexistent/fortunes",))
+    docs, source = charlm.load_texts()
+    assert "pydoc_data" in source and sum(map(len, docs)) > 100_000

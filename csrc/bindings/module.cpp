@@ -289,23 +289,6 @@ T stream_read_t(const py::array_t<T, py::array::c_style>& x, int threads) {
   return fastrnn::kernels_for<T>().stream_read(p, n, threads < 1 ? 1 : threads);
 }
 
-template <typename T>
-py::array_t<T> gemm_t(const py::array_t<T, py::array::c_style>& a,
-                      const py::array_t<T, py::array::c_style>& b, bool ta, bool tb) {
-  if (a.ndim() != 2 || b.ndim() != 2) throw std::invalid_argument("a, b: expected 2-D arrays");
-  const int64_t m = ta ? a.shape(1) : a.shape(0), k = ta ? a.shape(0) : a.shape(1);
-  const int64_t kb = tb ? b.shape(1) : b.shape(0), n = tb ? b.shape(0) : b.shape(1);
-  if (k != kb) throw std::invalid_argument("a, b: inner dimensions differ");
-  py::array_t<T> c({m, n});
-  const T *ap = a.data(), *bp = b.data();
-  T* cp = c.mutable_data();
-  const int64_t lda = a.shape(1), ldb = b.shape(1);
-  const int threads = fastrnn::get_num_threads();
-  py::gil_scoped_release nogil;
-  fastrnn::kernels_for<T>().gemm(ta, tb, m, n, k, ap, lda, bp, ldb, T(0), cp, n, threads);
-  return c;
-}
-
 }  // namespace
 
 // csrc/bindings/nn.cpp: the building blocks of fastrnn.nn (embedding scatter-add).
@@ -366,10 +349,6 @@ PYBIND11_MODULE(_C, m) {
   m.def("_math", &math_t<double>, py::arg("which"), py::arg("x"));
   m.def("_stream_read", &stream_read_t<float>, py::arg("x"), py::arg("threads") = 1);
   m.def("_stream_read", &stream_read_t<double>, py::arg("x"), py::arg("threads") = 1);
-  m.def("_gemm", &gemm_t<float>, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
-        py::arg("trans_b") = false);
-  m.def("_gemm", &gemm_t<double>, py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
-        py::arg("trans_b") = false);
   register_nn(m);
   register_bleu(m);
   register_cuda_host(m);

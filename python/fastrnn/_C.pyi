@@ -87,9 +87,20 @@ def cache_bytes_per_step(cell: str, batch: int, hidden: int, itemsize: int) -> i
     """Bytes a training forward keeps per step for backward."""
 
 # Private, for tests and benchmarks: the active ISA's vector math (which: 0 exp, 1 expm1,
-# 2 sigmoid, 3 tanh) and GEMM (C = op(A) @ op(B)).
+# 2 sigmoid, 3 tanh).
 def _math(which: int, x: _Array) -> _Array: ...
-def _gemm(a: _Array, b: _Array, trans_a: bool = False, trans_b: bool = False) -> _Array: ...
+def nn_matmul(
+    a: _Array,
+    b: _Array,
+    trans_a: bool = False,
+    trans_b: bool = False,
+    out: _Array | None = None,
+    beta: float = 0.0,
+) -> _Array:
+    """C = beta * out + op(a) @ op(b) on fastrnn's GEMM and threads (fastrnn.nn's products)."""
+
+def embedding_backward(dweight: _Array, ids: _Array, dout: _Array, padding_idx: int = -1) -> None:
+    """dweight[ids[i]] += dout[i] for every i except padding_idx, in order (fastrnn.nn)."""
 
 # The GPU path's host build (csrc/cuda/runtime_host.cpp), for tests: the API of fastrnn._C_cuda
 # (see _C_cuda.pyi) with host memory standing in for device memory; build_status says whether

@@ -20,7 +20,7 @@ from typing import Any
 # steps spin briefly, then yield, then sleep. Set before libgomp loads; a user's value wins.
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
-from . import _C, _checks, models, nn  # noqa: E402  # noqa: E402, I001  (sequence-modeling toolkit: layers, losses, optim, seq2seq, LMs)
+from . import _C, _checks, models, nn  # noqa: E402, I001  (nn, models: the modeling toolkit)
 from .functional import (
     gru_backward,
     gru_cell,

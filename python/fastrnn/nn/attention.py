@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
+from ._ops import mm, rows
 from .module import Module
 
 __all__ = [
@@ -298,20 +299,26 @@ class AdditiveAttention(_Attention):
         return f"query_size={self.query_size}, key_size={self.key_size}, attention_size={self.attention_size}"
 
     def _project(self, keys: np.ndarray) -> np.ndarray:
-        return keys @ self.key_weight.T + self.bias  # (B, Tk, A)
+        B, Tk = keys.shape[:2]
+        proj = mm(rows(keys), self.key_weight, trans_b=True)  # keys W_k^T + b
+        proj += self.bias
+        return proj.reshape(B, Tk, self.attention_size)
 
     def _project_backward(self, memory: AttentionMemory, d_proj: np.ndarray) -> np.ndarray:
-        A, Dk = self.attention_size, self.key_size
+        Dk = self.key_size
         assert memory.keys is not None
-        self._accumulate("key_weight", d_proj.reshape(-1, A).T @ memory.keys.reshape(-1, Dk))
-        self._accumulate("bias", d_proj.sum(axis=(0, 1)))
-        return d_proj @ self.key_weight
+        dp = rows(d_proj)
+        self._accumulate_mm("key_weight", dp, memory.keys.reshape(-1, Dk), True, False)
+        self._accumulate("bias", dp.sum(axis=0))
+        return mm(dp, self.key_weight).reshape(memory.keys.shape[:2] + (Dk,))
 
     def _scores(self, q: np.ndarray, proj: np.ndarray) -> tuple[np.ndarray, Any]:
-        qp = q @ self.query_weight.T  # (B, Tq, A)
+        B, Tq, A = q.shape[0], q.shape[1], self.attention_size
+        qp = mm(rows(q), self.query_weight, trans_b=True).reshape(B, Tq, A)
         u = np.add(qp[:, :, None, :], proj[:, None, :, :])  # (B, Tq, Tk, A)
         np.tanh(u, out=u)
-        return u @ self.v, (q, u)
+        e = mm(u.reshape(-1, A), self.v.reshape(A, 1))  # u . v
+        return e.reshape(u.shape[:3]), (q, u)
 
     def _scores_backward(
         self, de: np.ndarray, cache: Any, memory: AttentionMemory
@@ -319,16 +326,17 @@ class AdditiveAttention(_Attention):
         q, u = cache
         A = self.attention_size
         # e = u @ v,  u = tanh(z),  z = qp[:, :, None] + proj[:, None]
-        self._accumulate("v", de.reshape(-1) @ u.reshape(-1, A))
+        self._accumulate_mm("v", de.reshape(1, -1), u.reshape(-1, A), False, False)
         dz = u  # the cache is popped: reuse its buffer, dz = de * v * (1 - u^2), in place
         np.multiply(u, u, out=dz)
         np.subtract(1, dz, out=dz)
         dz *= de[..., None]
         dz *= self.v
         dqp = dz.sum(axis=2)  # (B, Tq, A)
-        self._accumulate("query_weight", dqp.reshape(-1, A).T @ q.reshape(-1, self.query_size))
+        dq2 = rows(dqp)
+        self._accumulate_mm("query_weight", dq2, rows(q), True, False)
         d_proj = dz[:, 0] if dz.shape[1] == 1 else dz.sum(axis=1)
-        return dqp @ self.query_weight, d_proj
+        return mm(dq2, self.query_weight).reshape(q.shape), d_proj
 
 
 class GeneralAttention(_Attention):
@@ -353,14 +361,14 @@ class GeneralAttention(_Attention):
         return 1.0 / math.sqrt(self.query_size) if self.scaled else 1.0
 
     def _project(self, keys: np.ndarray) -> np.ndarray:
-        return keys @ self.weight.T  # (B, Tk, Dq)
+        B, Tk = keys.shape[:2]
+        return mm(rows(keys), self.weight, trans_b=True).reshape(B, Tk, self.query_size)
 
     def _project_backward(self, memory: AttentionMemory, d_proj: np.ndarray) -> np.ndarray:
         assert memory.keys is not None
-        self._accumulate(
-            "weight", d_proj.reshape(-1, self.query_size).T @ memory.keys.reshape(-1, self.key_size)
-        )
-        return d_proj @ self.weight
+        dp = rows(d_proj)
+        self._accumulate_mm("weight", dp, memory.keys.reshape(-1, self.key_size), True, False)
+        return mm(dp, self.weight).reshape(memory.keys.shape)
 
     def _scores(self, q: np.ndarray, proj: np.ndarray) -> tuple[np.ndarray, Any]:
         e = q @ proj.transpose(0, 2, 1)

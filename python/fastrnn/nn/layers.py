@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _C
 from . import _checks
+from ._ops import mm, rows
 from .module import Module
 
 __all__ = ["Dropout", "Embedding", "Identity", "Linear", "ReLU", "Sigmoid", "Tanh"]
@@ -61,11 +62,11 @@ class Linear(Module):
     def forward(self, x: Any) -> np.ndarray:
         """x (..., in_features) -> y (..., out_features)."""
         x = _checks.features("x", x, self.in_features, self.dtype, "(..., F)")
-        y = x @ self.weight.T
+        y = mm(rows(x), self.weight, trans_b=True)  # (N, out)
         if "bias" in self._parameters:
             y += self.bias
         self._x = x if self.training else None
-        return y
+        return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, dy: Any) -> np.ndarray:
         """dy (..., out_features) -> dx (..., in_features); adds dweight, dbias."""
@@ -74,11 +75,11 @@ class Linear(Module):
             raise _checks.no_forward(type(self).__name__)
         shape = x.shape[:-1] + (self.out_features,)
         dy = _checks.same_shape("dy", dy, shape, self.dtype, "the shape of the last output")
-        dy2 = dy.reshape(-1, self.out_features)  # y = x W^T + b
-        self._accumulate("weight", dy2.T @ x.reshape(-1, self.in_features))
+        dy2 = rows(dy)  # y = x W^T + b
+        self._accumulate_mm("weight", dy2, rows(x), True, False)
         if "bias" in self._parameters:
             self._accumulate("bias", dy2.sum(axis=0))
-        return dy @ self.weight
+        return mm(dy2, self.weight).reshape(x.shape)
 
 
 class Embedding(Module):
@@ -168,7 +169,7 @@ class Embedding(Module):
             g = np.zeros_like(self.weight)
             self._grads["weight"] = g
         pad = -1 if self.padding_idx is None else self.padding_idx
-        _C.embedding_backward(  # type: ignore[attr-defined]
+        _C.embedding_backward(
             g, ids.reshape(-1), _checks.contiguous(dy).reshape(-1, self.embedding_dim), pad
         )
         return None

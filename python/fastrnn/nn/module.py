@@ -186,6 +186,22 @@ class Module:
                 for g in m._grads.values():
                     g.fill(0)
 
+    def _accumulate_mm(
+        self, name: str, a: np.ndarray, b: np.ndarray, trans_a: bool, trans_b: bool
+    ) -> None:
+        """grads[name] += op(a) @ op(b), written in place when the gradient exists."""
+        from ._ops import mm, mm_acc
+
+        cur = self._grads.get(name)
+        if cur is None:
+            self._grads[name] = mm(a, b, trans_a, trans_b).reshape(self._parameters[name].shape)
+        elif not cur.flags.c_contiguous:
+            cur += mm(a, b, trans_a, trans_b).reshape(cur.shape)
+        else:
+            m = a.shape[1] if trans_a else a.shape[0]
+            n = b.shape[0] if trans_b else b.shape[1]
+            mm_acc(cur.reshape(m, n), a, b, trans_a, trans_b)  # a view: cur is C-contiguous
+
     def _accumulate(self, name: str, g: np.ndarray) -> None:
         """grads[name] += g (the first gradient is stored as given, so pass a fresh array)."""
         cur = self._grads.get(name)
