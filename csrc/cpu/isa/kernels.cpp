@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sched.h>
 #include <time.h>
+#include <x86intrin.h>
 #if !defined(FASTRNN_ISA_IS_scalar)
 #include <immintrin.h>
 #endif
@@ -77,14 +78,18 @@ struct alignas(64) Counter {
   int64_t v;
 };
 
-// A pause is 10 to 140 cycles depending on the CPU: 256 of them are a few microseconds, about
-// the imbalance between threads within one step when both have a core.
+// Spin for up to ~100k TSC ticks (tens of microseconds: about one block's work, the usual
+// imbalance between threads within a step when both have a core), then yield for ~2M ticks, then
+// sleep 20 us at a time. A pause is 10 to 140 cycles depending on the CPU, so the budget is
+// counted in time, not in pauses.
 inline void wait_until(const int64_t* p, int64_t target) {
-  int spins = 0;
+  if (__atomic_load_n(p, __ATOMIC_ACQUIRE) >= target) return;
+  const uint64_t start = __rdtsc();
   while (__atomic_load_n(p, __ATOMIC_ACQUIRE) < target) {
-    if (++spins < 256) {
+    const uint64_t waited = __rdtsc() - start;
+    if (waited < 100000) {
       __builtin_ia32_pause();
-    } else if (spins < 256 + 1024) {
+    } else if (waited < 2000000) {
       sched_yield();
     } else {
       struct timespec ts = {0, 20000};
