@@ -17,11 +17,14 @@
 #include <string>
 #include <vector>
 
+#include "cell_names.h"
 #include "cuda/dlpack.h"
 #include "cuda/runtime.h"
 
 namespace py = pybind11;
 namespace gpu = fastrnn::gpu;
+using fastrnn::cell_name;
+using fastrnn::parse_cell;
 using fastrnn::Cell;
 
 namespace {
@@ -444,27 +447,6 @@ py::dict cuda_array_interface(const DeviceArray& a) {
 
 // ------------------------------------------------------------------------------------------------
 // Argument checks
-
-Cell parse_cell(const std::string& name) {
-  if (name == "rnn_tanh") return Cell::kRnnTanh;
-  if (name == "rnn_relu") return Cell::kRnnRelu;
-  if (name == "gru") return Cell::kGru;
-  if (name == "gru_reset_before") return Cell::kGruResetBefore;
-  if (name == "lstm") return Cell::kLstm;
-  throw std::invalid_argument("cell: expected one of rnn_tanh, rnn_relu, gru, gru_reset_before, "
-                              "lstm, got '" + name + "'");
-}
-
-const char* cell_name(Cell c) {
-  switch (c) {
-    case Cell::kRnnTanh: return "rnn_tanh";
-    case Cell::kRnnRelu: return "rnn_relu";
-    case Cell::kGru: return "gru";
-    case Cell::kGruResetBefore: return "gru_reset_before";
-    case Cell::kLstm: return "lstm";
-  }
-  return "?";
-}
 
 struct Expect {
   DType dtype;

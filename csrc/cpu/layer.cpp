@@ -10,27 +10,6 @@
 
 namespace fastrnn {
 
-Cell parse_cell(const std::string& name) {
-  if (name == "rnn_tanh") return Cell::kRnnTanh;
-  if (name == "rnn_relu") return Cell::kRnnRelu;
-  if (name == "gru") return Cell::kGru;
-  if (name == "gru_reset_before") return Cell::kGruResetBefore;
-  if (name == "lstm") return Cell::kLstm;
-  throw std::invalid_argument("cell: expected one of rnn_tanh, rnn_relu, gru, gru_reset_before, "
-                              "lstm, got '" + name + "'");
-}
-
-const char* cell_name(Cell cell) {
-  switch (cell) {
-    case Cell::kRnnTanh: return "rnn_tanh";
-    case Cell::kRnnRelu: return "rnn_relu";
-    case Cell::kGru: return "gru";
-    case Cell::kGruResetBefore: return "gru_reset_before";
-    case Cell::kLstm: return "lstm";
-  }
-  return "?";
-}
-
 namespace {
 template <typename T>
 std::vector<T> copy_of(const T* p, int64_t n) {

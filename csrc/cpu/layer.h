@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cell_names.h"
 #include "fastrnn.h"
 
 namespace fastrnn {
@@ -19,8 +20,6 @@ std::unique_ptr<T[]> uninitialized(size_t n) {
   return std::unique_ptr<T[]>(new T[n]);
 }
 
-Cell parse_cell(const std::string& name);
-const char* cell_name(Cell cell);
 
 // What a training forward keeps for backward.
 template <typename T>
