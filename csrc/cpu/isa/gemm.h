@@ -84,6 +84,17 @@ inline void rows_times_panels(int64_t K, const T* const* arow, int64_t cs, const
   int p = 0;
   for (; p + NP <= npanels; p += NP)
     ukernel<T, M, NP, BT>(K, arow, cs, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
+  // the rest as wide as it goes: one panel alone is a 2-chain dependency, latency-bound
+  if constexpr (NP >= 4) {
+    if (p + 3 <= npanels) {
+      ukernel<T, M, 3, BT>(K, arow, cs, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
+      p += 3;
+    }
+  }
+  if constexpr (NP >= 2) {
+    for (; p + 2 <= npanels; p += 2)
+      ukernel<T, M, 2, BT>(K, arow, cs, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
+  }
   for (; p < npanels; ++p)
     ukernel<T, M, 1, BT>(K, arow, cs, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
 }
