@@ -98,8 +98,9 @@ def assert_close(got, want, rtol, what=""):
 
 
 # (T, B, I, H): odd sizes so that every vector tail, row remainder and thread split is hit
-# the last spans three input-projection chunks (512 rows // B = 7 steps each)
-SHAPES = [(1, 1, 1, 1), (6, 3, 5, 7), (5, 9, 17, 33), (4, 13, 8, 70), (20, 70, 6, 9)]
+# (20, 70, ...) spans three input-projection chunks (512 rows // B = 7 steps each)
+SHAPES = [(1, 1, 1, 1), (6, 3, 5, 7), (5, 9, 17, 33), (4, 13, 8, 70), (20, 70, 6, 9),
+          (7, 1, 5, 100), (5, 2, 3, 170)]  # one or two rows over several hidden-unit blocks
 OPTIONS = [
     dict(lengths=False, bias=True, reverse=False),
     dict(lengths=True, bias=True, reverse=False),

@@ -482,28 +482,33 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
   // per thread: the products of one block for all rows, [B rounded up to MR][4 * NR]
   const int64_t tile_rows = ceil_div(B, MR) * MR;
   T* tiles = new T[nt * tile_rows * 4 * NR];
-  Stages::parallel(q.nb, nt, (s1 - s0) * phases, [&](int64_t stage, int64_t jb) {
+  // With one or two rows a lone panel is a 2-chain dependency (latency-bound): a work item then
+  // takes `per` consecutive blocks so that one product spans about four panels.
+  const int per = B <= 2 ? int(imax(1, 4 / gp)) : 1;
+  Stages::parallel(ceil_div(q.nb, per), nt, (s1 - s0) * phases, [&](int64_t stage, int64_t item) {
     T* tile = tiles + omp_get_thread_num() * tile_rows * 4 * NR;
+    const int64_t jb0 = item * per, count = imin(per, q.nb - jb0);
     {
       const int64_t s = s0 + stage / phases;
       const int phase = int(stage % phases);
       const T* hp = st.hbuf[s & 1];
       T* hn = st.hbuf[(s + 1) & 1];
       const int64_t n = q.active(s);
-      if (project_here && phase == 0) project_block(q, xp, jb);
+      if (project_here && phase == 0)
+        for (int64_t jb = jb0; jb < jb0 + count; ++jb) project_block(q, xp, jb);
       const T* a_src = phase == 0 ? hp : st.rh;
       const T* panels = phase == 0 ? a.packed.fwd_hh : a.packed.fwd_hn;
       const int npan = phase == 0 ? gp : 1;
       const uint16_t* half = phase == 0 ? a.packed.bf16_hh : a.packed.bf16_hn;
       block_product_panels(
-          n, H, [&](int64_t r) { return a_src + r * ldh; }, panels, half, jb * npan * pstride,
-          pstride, npan, tile, 4 * NR);
-      {
+          n, H, [&](int64_t r) { return a_src + r * ldh; }, panels, half, jb0 * npan * pstride,
+          pstride, int(npan * count), tile, 4 * NR);
+      for (int64_t jb = jb0; jb < jb0 + count; ++jb) {
         for (int64_t sb = 0; sb < n; ++sb) {
           const int64_t b = q.batch_of(sb), t = q.time_of(s, b);
           const bool last = s == q.len_of(b) - 1;
           FwdRow<T> row{xp + (rowstart[s - s0] + sb) * q.GH,
-                        tile + sb * 4 * NR,
+                        tile + sb * 4 * NR + (jb - jb0) * npan * NR,
                         hp + sb * ldh,
                         hn + sb * ldh,
                         st.c + sb * H,
@@ -740,7 +745,8 @@ void backward(const SeqArgs<T>& a) {
   const int nt = recurrence_threads(q, a.threads);
   const int64_t K1 = rb ? 2 * H : GH;  // depth of dh = dG W_hh
   const int64_t tile_rows = ceil_div(B, MR) * MR;
-  T* tiles = new T[nt * tile_rows * NR];  // per thread: one block's dh product for all rows
+  T* tiles = new T[nt * tile_rows * 4 * NR];  // per thread: a work item's products, all rows
+  const int per = B <= 2 ? 4 : 1;  // blocks per work item (see recurrence_forward)
 
   {
     auto row_at = [&](int64_t s, int64_t sb) {
@@ -775,9 +781,10 @@ void backward(const SeqArgs<T>& a) {
       }
     };
     // rows [0, n) of step s: tile = (rows of src at column offset `col`) times `panels`
-    auto product = [&](int64_t s, int64_t jb, const T* panels, int64_t K, int64_t col,
-                       auto&& epilogue) {
-      T* tile = tiles + omp_get_thread_num() * tile_rows * NR;
+    // rows [0, n) of step s times the panels of blocks [jb0, jb0 + count); epilogue(sb, jb, tile)
+    auto product = [&](int64_t s, int64_t jb0, int64_t count, const T* panels, int64_t K,
+                       int64_t col, auto&& epilogue) {
+      T* tile = tiles + omp_get_thread_num() * tile_rows * 4 * NR;
       const int64_t n = q.active(s);
       const T* src = (col == 0 && !rb) ? dgh : dgi;
       block_product<T>(
@@ -786,26 +793,28 @@ void backward(const SeqArgs<T>& a) {
             const int64_t b = q.batch_of(sb);
             return src + (q.time_of(s, b) * B + b) * ldg + col;
           },
-          panels + jb * K * NR, K * NR, 1, tile, NR);
-      for (int64_t sb = 0; sb < n; ++sb) epilogue(sb, tile + sb * NR);
+          panels + jb0 * K * NR, K * NR, int(count), tile, 4 * NR);
+      for (int64_t jb = jb0; jb < jb0 + count; ++jb)
+        for (int64_t sb = 0; sb < n; ++sb) epilogue(sb, jb, tile + sb * 4 * NR + (jb - jb0) * NR);
     };
 
     // stage 0: pointwise of the last step; then per step s: [drh = dn W_hn (reset-before GRU)],
     // dh_{s-1} = dG_s W_hh for a block followed at once by that block's pointwise of step s-1
     const int per_step = rb ? 2 : 1;
-    Stages::parallel(q.nb, nt, 1 + q.Tn * per_step, [&](int64_t stage, int64_t jb) {
+    Stages::parallel(ceil_div(q.nb, per), nt, 1 + q.Tn * per_step, [&](int64_t stage, int64_t item) {
+      const int64_t jb0 = item * per, count = imin(per, q.nb - jb0);
       if (stage == 0) {
-        pointwise(q.Tn - 1, jb);
+        for (int64_t jb = jb0; jb < jb0 + count; ++jb) pointwise(q.Tn - 1, jb);
         return;
       }
       const int64_t s = q.Tn - 1 - (stage - 1) / per_step;
       if (rb && (stage - 1) % per_step == 0) {
-        product(s, jb, a.packed.bwd_hn, H, 2 * H, [&](int64_t sb, const T* t) {
+        product(s, jb0, count, a.packed.bwd_hn, H, 2 * H, [&](int64_t sb, int64_t jb, const T* t) {
           gru_rb_bwd_r(q, row_at(s, sb), t, jb * NR);
         });
         return;
       }
-      product(s, jb, a.packed.bwd_hh, K1, 0, [&](int64_t sb, const T* t) {
+      product(s, jb0, count, a.packed.bwd_hh, K1, 0, [&](int64_t sb, int64_t jb, const T* t) {
         T* d = dh + sb * H;
         const T* cr = carry + sb * H;
         const bool with_carry = cell == Cell::kGru || rb;
@@ -814,7 +823,8 @@ void backward(const SeqArgs<T>& a) {
           st(d + j, with_carry ? v + ld(cr + j, nn) : v, nn);
         });
       });
-      if (s > 0) pointwise(s - 1, jb);
+      if (s > 0)
+        for (int64_t jb = jb0; jb < jb0 + count; ++jb) pointwise(s - 1, jb);
     });
   }
 
