@@ -69,6 +69,13 @@ py::array_t<T> optional(const py::object& obj, const char* name,
   return checked<T>(obj, name, shape);
 }
 
+// Outputs the kernels write in full are allocated uninitialized; zeros only where a kernel skips
+// elements (y at padded steps).
+template <typename T>
+py::array_t<T> empty(const std::vector<int64_t>& shape) {
+  return py::array_t<T>(shape);
+}
+
 template <typename T>
 py::array_t<T> zeros(const std::vector<int64_t>& shape) {
   py::array_t<T> a(shape);
@@ -177,9 +184,9 @@ class PyWeights {
     auto c0 = lstm ? optional<T>(c0_obj, "c0", {B, H}) : py::array_t<T>();
     py::array_t<int64_t> len;
     if (!len_obj.is_none()) len = checked<int64_t>(len_obj, "lengths", {B});
-    auto y = zeros<T>({Tn, B, H});
-    auto h_n = zeros<T>({B, H});
-    py::array_t<T> c_n = lstm ? zeros<T>({B, H}) : py::array_t<T>();
+    auto y = present(len) ? zeros<T>({Tn, B, H}) : empty<T>({Tn, B, H});
+    auto h_n = empty<T>({B, H});  // every sequence has a last step
+    py::array_t<T> c_n = lstm ? empty<T>({B, H}) : py::array_t<T>();
     std::unique_ptr<fastrnn::Context<T>> ctx;
     {
       const T *xp = x.data(), *h0p = data_or_null(h0), *c0p = data_or_null(c0);
@@ -210,15 +217,16 @@ class PyWeights {
     auto dy = optional<T>(dy_obj, "dy", {Tn, B, H});
     auto dh_n = optional<T>(dh_obj, "dh_n", {B, H});
     auto dc_n = lstm ? optional<T>(dc_obj, "dc_n", {B, H}) : py::array_t<T>();
-    auto dx = zeros<T>({Tn, B, I});
-    auto dh0 = zeros<T>({B, H});
-    py::array_t<T> dc0 = lstm ? zeros<T>({B, H}) : py::array_t<T>();
-    auto dw_ih = zeros<T>({G * H, I});
-    auto dw_hh = zeros<T>({G * H, H});
+    // all written in full: products with beta = 0, copies and column sums
+    auto dx = empty<T>({Tn, B, I});
+    auto dh0 = empty<T>({B, H});
+    py::array_t<T> dc0 = lstm ? empty<T>({B, H}) : py::array_t<T>();
+    auto dw_ih = empty<T>({G * H, I});
+    auto dw_hh = empty<T>({G * H, H});
     const bool bias = layer.has_bias(), peep = layer.has_peephole();
-    py::array_t<T> db_ih = bias ? zeros<T>({G * H}) : py::array_t<T>();
-    py::array_t<T> db_hh = bias ? zeros<T>({G * H}) : py::array_t<T>();
-    py::array_t<T> dpeep = peep ? zeros<T>({3 * H}) : py::array_t<T>();
+    py::array_t<T> db_ih = bias ? empty<T>({G * H}) : py::array_t<T>();
+    py::array_t<T> db_hh = bias ? empty<T>({G * H}) : py::array_t<T>();
+    py::array_t<T> dpeep = peep ? empty<T>({3 * H}) : py::array_t<T>();  // zeroed by the layer
     {
       const T *dyp = data_or_null(dy), *dhp = data_or_null(dh_n), *dcp = data_or_null(dc_n);
       T* o[8] = {dx.mutable_data(),

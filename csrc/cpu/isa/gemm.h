@@ -143,7 +143,7 @@ int64_t packed_b_size(int64_t K, int64_t N) {
 
 template <typename T>
 void pack_b_panels(const T* B, int64_t ldb, bool tb, int64_t pc, int64_t kc, int64_t jc,
-                   int64_t nc, int64_t N, int64_t p0, int64_t p1, T* out) {
+                   int64_t N, int64_t p0, int64_t p1, T* out) {
   constexpr int NR = Tile<T>::NR;
   for (int64_t p = p0; p < p1; ++p) {
     T* dst = out + p * kc * NR;
@@ -153,7 +153,6 @@ void pack_b_panels(const T* B, int64_t ldb, bool tb, int64_t pc, int64_t kc, int
         dst[k * NR + j] = col < N ? op_at(B, ldb, tb, pc + k, col) : T(0);
       }
   }
-  (void)nc;
 }
 
 template <typename T>
@@ -162,7 +161,7 @@ void pack_b(const T* B, int64_t ldb, bool tb, int64_t K, int64_t N, T* out) {
   for (int64_t jc = 0; jc < N; jc += Tl::NC) {
     const int64_t nc = imin(Tl::NC, N - jc), np = ceil_div(nc, Tl::NR);
     for (int64_t pc = 0; pc < K; pc += Tl::KC)
-      pack_b_panels(B, ldb, tb, pc, imin(Tl::KC, K - pc), jc, nc, N, 0, np,
+      pack_b_panels(B, ldb, tb, pc, imin(Tl::KC, K - pc), jc, N, 0, np,
                     out + jc * K + np * Tl::NR * pc);
   }
 }
@@ -198,7 +197,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
       {
         const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
         if (!bpre) {  // pack B[pc:pc+kc, jc:jc+nc], a share of the panels per thread
-          pack_b_panels(B, ldb, tb, pc, kc, jc, nc, N, np * tid / nth, np * (tid + 1) / nth,
+          pack_b_panels(B, ldb, tb, pc, kc, jc, N, np * tid / nth, np * (tid + 1) / nth,
                         bbuf);
 #pragma omp barrier
         }
