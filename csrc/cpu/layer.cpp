@@ -3,12 +3,71 @@
 #include "cpu/layer.h"
 
 #include <algorithm>
+#include <new>
 #include <numeric>
 #include <stdexcept>
 
 #include "cpu/dispatch.h"
 
 namespace fastrnn {
+
+namespace {
+
+// The scratch pool: blocks of at least kPooled bytes are kept after release, at most kBlocks of
+// them and kBytes together (the oldest go first); smaller blocks are plain heap allocations.
+constexpr size_t kPooled = size_t(1) << 20, kBlocks = 4, kBytes = size_t(1) << 29;
+constexpr std::align_val_t kAlign{64};
+
+struct ScratchPool {
+  std::mutex mutex;
+  std::vector<std::pair<void*, size_t>> free;  // oldest first
+  size_t bytes = 0;
+};
+
+ScratchPool& scratch_pool() {
+  static ScratchPool* pool = new ScratchPool;  // never destroyed: safe at interpreter exit
+  return *pool;
+}
+
+}  // namespace
+
+void* scratch_acquire(size_t& bytes) {
+  if (bytes >= kPooled) {
+    ScratchPool& pool = scratch_pool();
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    // the smallest block that fits without wasting more than half of itself
+    size_t best = pool.free.size();
+    for (size_t i = 0; i < pool.free.size(); ++i) {
+      const size_t cap = pool.free[i].second;
+      const bool fits = cap >= bytes && cap / 2 <= bytes;
+      if (fits && (best == pool.free.size() || cap < pool.free[best].second)) best = i;
+    }
+    if (best < pool.free.size()) {
+      void* p = pool.free[best].first;
+      bytes = pool.free[best].second;
+      pool.bytes -= bytes;
+      pool.free.erase(pool.free.begin() + std::ptrdiff_t(best));
+      return p;
+    }
+  }
+  return ::operator new(bytes, kAlign);
+}
+
+void scratch_release(void* p, size_t bytes) noexcept {
+  if (bytes >= kPooled && bytes <= kBytes) {
+    ScratchPool& pool = scratch_pool();
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    pool.free.emplace_back(p, bytes);
+    pool.bytes += bytes;
+    while (pool.free.size() > kBlocks || pool.bytes > kBytes) {
+      ::operator delete(pool.free.front().first, kAlign);
+      pool.bytes -= pool.free.front().second;
+      pool.free.erase(pool.free.begin());
+    }
+    return;
+  }
+  ::operator delete(p, kAlign);
+}
 
 namespace {
 template <typename T>
@@ -123,14 +182,15 @@ std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, cons
   a.h_n = h_n;
   a.c_n = cell_ == Cell::kLstm ? c_n : nullptr;
   if (training) {
-    ctx->cache = uninitialized<T>(size_t(steps * batch * cache_width(cell_) * hidden_));
+    ctx->cache = Scratch<T>(size_t(steps * batch * cache_width(cell_) * hidden_));
     a.cache = ctx->cache.get();
   }
-  auto work = uninitialized<T>(k.forward_work(a));
+  auto work = Scratch<T>(k.forward_work(a));
   a.work = work.get();
   k.forward(a);
   if (!training) return nullptr;
-  ctx->x.assign(x, x + steps * batch * input_);
+  ctx->x = Scratch<T>(size_t(steps * batch * input_));
+  std::copy(x, x + steps * batch * input_, ctx->x.get());
   return ctx;
 }
 
@@ -144,7 +204,7 @@ void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const
   a.steps = ctx.steps;
   a.batch = ctx.batch;
   a.reverse = ctx.reverse;
-  a.x = ctx.x.data();
+  a.x = ctx.x.get();
   a.len = ptr_or_null(ctx.len);
   a.order = ptr_or_null(ctx.order);
   a.active = ptr_or_null(ctx.active);
@@ -161,7 +221,7 @@ void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const
   a.db_hh = has_bias() ? db_hh : nullptr;
   a.dpeep = has_peephole() ? dpeep : nullptr;
   if (a.dpeep) std::fill(a.dpeep, a.dpeep + 3 * hidden_, T(0));
-  auto work = uninitialized<T>(k.backward_work(a));
+  auto work = Scratch<T>(k.backward_work(a));
   a.work = work.get();
   k.backward(a);
 }

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cell_names.h"
@@ -13,13 +14,38 @@
 
 namespace fastrnn {
 
-// Scratch that needs no zeroing: value-initializing a large buffer is a memset pass and, for a fresh
-// allocation, a page fault per page besides.
-template <typename T>
-std::unique_ptr<T[]> uninitialized(size_t n) {
-  return std::unique_ptr<T[]>(new T[n]);
-}
+// Large scratch (training caches, backward work) comes from a small process-wide pool of recently
+// released blocks. A fresh block of tens of megabytes comes from mmap: one page fault per 4 KiB
+// page, each zeroed by the kernel (about 8% of an LSTM training step at B=64, H=512, measured);
+// a recycled block is already mapped. The pool keeps at most a few blocks (see layer.cpp); values
+// are uninitialized either way.
+void* scratch_acquire(size_t& bytes);  // bytes: asked for in, the block's capacity out
+void scratch_release(void* p, size_t bytes) noexcept;
 
+template <typename T>
+class Scratch {
+ public:
+  Scratch() = default;
+  explicit Scratch(size_t n) : bytes_(n * sizeof(T)) {
+    p_ = n ? static_cast<T*>(scratch_acquire(bytes_)) : nullptr;
+  }
+  Scratch(Scratch&& o) noexcept : p_(o.p_), bytes_(o.bytes_) { o.p_ = nullptr; }
+  Scratch& operator=(Scratch&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(bytes_, o.bytes_);
+    return *this;
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() {
+    if (p_) scratch_release(p_, bytes_);
+  }
+  T* get() const { return p_; }
+
+ private:
+  T* p_ = nullptr;
+  size_t bytes_ = 0;
+};
 
 // What a training forward keeps for backward.
 template <typename T>
@@ -27,8 +53,8 @@ struct Context {
   Cell cell;
   int64_t steps, batch, input, hidden;
   bool reverse;
-  std::vector<T> x;      // [T, B, I] copy of the input (for dW_ih)
-  std::unique_ptr<T[]> cache;  // [T, B, cache_width * H], zero at padded steps
+  Scratch<T> x;      // [T, B, I] copy of the input (for dW_ih)
+  Scratch<T> cache;  // [T, B, cache_width * H], zero at padded steps
   std::vector<int64_t> len, order, active;
   bool has_len;
   size_t bytes_per_step() const { return sizeof(T) * batch * hidden * cache_width(cell); }
