@@ -82,6 +82,7 @@ struct Packed {
   const uint16_t* bf16_ih = nullptr;
   const uint16_t* bf16_hh = nullptr;
   const uint16_t* bf16_hn = nullptr;
+  bool bf16_dot = false;  // the products may use vdpbf16ps (the avx512_bf16 table)
 };
 
 // Everything one sequence kernel call sees. Outputs first, then saved buffers, inputs, weights,

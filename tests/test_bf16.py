@@ -21,7 +21,7 @@ LAYERS = [
 ]
 
 
-@pytest.fixture(params=("scalar", "avx2", "avx512"))
+@pytest.fixture(params=("scalar", "avx2", "avx512", "avx512_bf16"))
 def isa(request):
     if request.param not in _C.backends()["supported"]:
         pytest.skip(f"this CPU does not support {request.param}")

@@ -16,7 +16,7 @@ import reference as ref
 
 from fastrnn import _C
 
-ISAS = ("scalar", "avx2", "avx512")
+ISAS = ("scalar", "avx2", "avx512", "avx512_bf16")
 CELLS = ref.CELLS
 
 

@@ -20,6 +20,7 @@ KernelTable table();
 }
 namespace avx512 {
 KernelTable table();
+KernelTable table_bf16();
 }
 
 namespace {
@@ -33,6 +34,7 @@ uint64_t xgetbv0() {
 struct CpuFeatures {
   bool avx2 = false;
   bool avx512 = false;
+  bool avx512_bf16 = false;
   CpuFeatures() {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
@@ -45,31 +47,40 @@ struct CpuFeatures {
     avx2 = ymm_state && fma && (b & (1u << 5));
     const bool f = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31);
     avx512 = avx2 && zmm_state && f && dq && bw && vl;
+    if (avx512 && a >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) avx512_bf16 = a & (1u << 5);
   }
 };
 
+// Tables from the most portable to the fastest; the default is the last this CPU supports.
+constexpr int kTables = 4;
+
 struct Registry {
-  KernelTable tables[3] = {scalar::table(), avx2::table(), avx512::table()};
-  bool supported[3];
+  KernelTable tables[kTables] = {scalar::table(), avx2::table(), avx512::table(),
+                                 avx512::table_bf16()};
+  bool supported[kTables];
   std::atomic<int> active{0};
   Registry() {
     CpuFeatures cpu;
     supported[0] = true;
     supported[1] = cpu.avx2;
     supported[2] = cpu.avx512;
-    active = cpu.avx512 ? 2 : (cpu.avx2 ? 1 : 0);
+    supported[3] = cpu.avx512_bf16;
+    for (int i = 0; i < kTables; ++i)
+      if (supported[i]) active = i;
     if (const char* env = std::getenv("FASTRNN_ISA")) {
       if (*env) active = index_of(env);  // throws for an unknown or unsupported name
     }
   }
   int index_of(const std::string& name) const {
-    for (int i = 0; i < 3; ++i) {
+    std::string names;
+    for (int i = 0; i < kTables; ++i) {
+      names += std::string(i ? ", " : "") + tables[i].name;
       if (name != tables[i].name) continue;
       if (!supported[i])
         throw std::invalid_argument("ISA '" + name + "' is compiled but this CPU does not support it");
       return i;
     }
-    throw std::invalid_argument("unknown ISA '" + name + "': expected one of scalar, avx2, avx512");
+    throw std::invalid_argument("unknown ISA '" + name + "': expected one of " + names);
   }
 };
 
@@ -111,7 +122,7 @@ std::vector<std::string> compiled_isas() {
 std::vector<std::string> supported_isas() {
   std::vector<std::string> out;
   Registry& r = registry();
-  for (int i = 0; i < 3; ++i)
+  for (int i = 0; i < kTables; ++i)
     if (r.supported[i]) out.push_back(r.tables[i].name);
   return out;
 }

@@ -84,7 +84,7 @@ def backends() -> dict[str, Any]:
     and the GPU path under "cuda": {"compiled", "available", "devices", "reason", "build"}.
 
     The active path is chosen at import from the CPU's features; the environment variable
-    FASTRNN_ISA=scalar|avx2|avx512 forces one. The GPU path (fastrnn._cuda, the optional module
+    FASTRNN_ISA=scalar|avx2|avx512|avx512_bf16 forces one. The GPU path (fastrnn._cuda, the optional module
     fastrnn._C_cuda) runs CUDA-array inputs of layers made with device="cuda".
     """
     from . import _cuda

@@ -9,6 +9,8 @@
 
 #include <omp.h>
 
+#include <type_traits>
+
 #include "cpu/isa/vec.h"
 
 template <typename T>
@@ -126,6 +128,162 @@ inline void matmul_tile(int m, int64_t K, const T* const* arow, int64_t cs, cons
   }
 #undef FASTRNN_ROWS
 }
+
+#if defined(FASTRNN_ISA_IS_avx512)
+// Products over bfloat16 panels in the pair layout (reduced-precision inference on AVX-512):
+// panel element (k, j) at (k/2 * NR + j) * 2 + k%2, K rounded up to even, so one 32-bit lane
+// holds column j's pair (k, k+1). tile[i][p*NR + j] (+)= sum_k A[i][k] B_p[k][j], float32 sums.
+// Two ways through the same panels, chosen by the type of A's rows:
+//   AT = float      a 64-byte load gives columns' k and k+1 as two float vectors (a shift and a
+//                   mask), each a fused multiply-add with a broadcast of A[i][k] or A[i][k+1]
+//   AT = uint32_t   A's rows are in bfloat16 too, read as pairs: one vdpbf16ps adds both products
+//                   (AVX512_BF16). Half the instructions per weight, but this CPU issues it at
+//                   half the FMA rate: it pays where the panels' bytes, not arithmetic, bound the
+//                   product, i.e. with one or two rows (measured).
+#define FASTRNN_BF16_DOT __attribute__((target("avx512bf16")))
+
+template <int M, int NP>
+inline void load_tile(__m512 (&acc)[M][NP][2], const float* tile, int64_t ldt, bool accumulate) {
+  for (int i = 0; i < M; ++i)
+    for (int p = 0; p < NP; ++p)
+      for (int v = 0; v < 2; ++v)
+        acc[i][p][v] = accumulate ? _mm512_loadu_ps(tile + i * ldt + p * Tile<float>::NR + v * 16)
+                                  : _mm512_setzero_ps();
+}
+
+template <int M, int NP>
+inline void store_tile(__m512 (&acc)[M][NP][2], float* tile, int64_t ldt) {
+  for (int i = 0; i < M; ++i)
+    for (int p = 0; p < NP; ++p)
+      for (int v = 0; v < 2; ++v)
+        _mm512_storeu_ps(tile + i * ldt + p * Tile<float>::NR + v * 16, acc[i][p][v]);
+}
+
+template <int M, int NP>
+inline void ukernel_bf16_pairs(int64_t K2, const float* const* arow, const uint16_t* b,
+                               int64_t pstride, float* tile, int64_t ldt, bool accumulate) {
+  constexpr int NR = Tile<float>::NR;  // two vectors of 16 column pairs
+  __m512 acc[M][NP][2];
+  load_tile<M, NP>(acc, tile, ldt, accumulate);
+  const __m512i odd = _mm512_set1_epi32(int(0xffff0000u));
+  for (int64_t k2 = 0; k2 < K2; ++k2) {
+    __m512 even_k[NP][2], odd_k[NP][2];
+    for (int p = 0; p < NP; ++p)
+      for (int v = 0; v < 2; ++v) {
+        const __m512i w = _mm512_loadu_si512(b + p * pstride + (k2 * NR + v * 16) * 2);
+        even_k[p][v] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+        odd_k[p][v] = _mm512_castsi512_ps(_mm512_and_si512(w, odd));
+      }
+    for (int i = 0; i < M; ++i) {
+      const __m512 a0 = _mm512_set1_ps(arow[i][2 * k2]), a1 = _mm512_set1_ps(arow[i][2 * k2 + 1]);
+      for (int p = 0; p < NP; ++p)
+        for (int v = 0; v < 2; ++v) {
+          acc[i][p][v] = _mm512_fmadd_ps(a0, even_k[p][v], acc[i][p][v]);
+          acc[i][p][v] = _mm512_fmadd_ps(a1, odd_k[p][v], acc[i][p][v]);
+        }
+    }
+  }
+  store_tile<M, NP>(acc, tile, ldt);
+}
+
+// Only this overload and row_to_bf16_pairs carry the AVX512_BF16 target; they are called (never
+// inlined) from code that runs on any AVX-512 CPU, and only by the avx512_bf16 table.
+template <int M, int NP>
+FASTRNN_BF16_DOT void ukernel_bf16_pairs(int64_t K2, const uint32_t* const* arow,
+                                         const uint16_t* b, int64_t pstride, float* tile,
+                                         int64_t ldt, bool accumulate) {
+  constexpr int NR = Tile<float>::NR;
+  __m512 acc[M][NP][2];
+  load_tile<M, NP>(acc, tile, ldt, accumulate);
+  for (int64_t k2 = 0; k2 < K2; ++k2) {
+    __m512bh bv[NP][2];
+    for (int p = 0; p < NP; ++p)
+      for (int v = 0; v < 2; ++v)
+        bv[p][v] = (__m512bh)_mm512_loadu_si512(b + p * pstride + (k2 * NR + v * 16) * 2);
+    for (int i = 0; i < M; ++i) {
+      const __m512bh av = (__m512bh)_mm512_set1_epi32(int(arow[i][k2]));
+      for (int p = 0; p < NP; ++p)
+        for (int v = 0; v < 2; ++v) acc[i][p][v] = _mm512_dpbf16_ps(acc[i][p][v], av, bv[p][v]);
+    }
+  }
+  store_tile<M, NP>(acc, tile, ldt);
+}
+
+// m rows (1 <= m <= MR) times npanels panels, as wide as the registers allow, then the rest as
+// wide as it goes (one panel alone is a 2-chain dependency, latency-bound)
+template <typename AT, int M>
+void rows_times_panels_bf16_pairs(int64_t K2, const AT* const* arow,
+                                                   const uint16_t* b, int64_t pstride,
+                                                   int npanels, float* tile, int64_t ldt,
+                                                   bool accumulate) {
+  constexpr int NP = panels_for_rows<float, M>(), NR = Tile<float>::NR;
+  int p = 0;
+  for (; p + NP <= npanels; p += NP)
+    ukernel_bf16_pairs<M, NP>(K2, arow, b + p * pstride, pstride, tile + p * NR, ldt,
+                                  accumulate);
+  if constexpr (NP >= 4) {
+    if (p + 3 <= npanels) {
+      ukernel_bf16_pairs<M, 3>(K2, arow, b + p * pstride, pstride, tile + p * NR, ldt,
+                                   accumulate);
+      p += 3;
+    }
+  }
+  if constexpr (NP >= 2) {
+    for (; p + 2 <= npanels; p += 2)
+      ukernel_bf16_pairs<M, 2>(K2, arow, b + p * pstride, pstride, tile + p * NR, ldt,
+                                   accumulate);
+  }
+  for (; p < npanels; ++p)
+    ukernel_bf16_pairs<M, 1>(K2, arow, b + p * pstride, pstride, tile + p * NR, ldt,
+                                 accumulate);
+}
+
+template <typename AT>
+inline void matmul_tile_bf16_pairs(int m, int64_t K2, const AT* const* arow,
+                                                    const uint16_t* b, int64_t pstride,
+                                                    int npanels, float* tile, int64_t ldt,
+                                                    bool accumulate) {
+  switch (m) {
+#define FASTRNN_ROWS(MM)                                                                         \
+  case MM:                                                                                       \
+    rows_times_panels_bf16_pairs<AT, MM>(K2, arow, b, pstride, npanels, tile, ldt, accumulate); \
+    break;
+    FASTRNN_ROWS(1)
+    FASTRNN_ROWS(2)
+    FASTRNN_ROWS(3)
+    FASTRNN_ROWS(4)
+    FASTRNN_ROWS(5)
+    FASTRNN_ROWS(6)
+    FASTRNN_ROWS(7)
+    FASTRNN_ROWS(8)
+    FASTRNN_ROWS(9)
+    FASTRNN_ROWS(10)
+    FASTRNN_ROWS(11)
+    FASTRNN_ROWS(12)
+#undef FASTRNN_ROWS
+    default:
+      break;
+  }
+}
+
+// n floats -> bfloat16 (round to nearest even), zero-padded to an even count: a row of A for the
+// kernels above.
+FASTRNN_BF16_DOT void row_to_bf16_pairs(const float* x, int64_t n, uint16_t* out) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    _mm512_storeu_si512(out + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16),
+                                                                 _mm512_loadu_ps(x + i)));
+  if (i < n) {
+    const int64_t r = n - i;
+    const __mmask16 lo = __mmask16(r >= 16 ? 0xffff : (1u << r) - 1);
+    const __mmask16 hi = __mmask16(r <= 16 ? 0 : (1u << (r - 16)) - 1);
+    const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + i + 16),
+                                                   _mm512_maskz_loadu_ps(lo, x + i));
+    const int64_t even = (r + 1) / 2 * 2;  // the zero partner of an odd count included
+    _mm512_mask_storeu_epi16(out + i, __mmask32((uint64_t(1) << even) - 1), v);
+  }
+}
+#endif
 
 // element (r, c) of op(X), X row-major with leading dimension ld
 template <typename T>

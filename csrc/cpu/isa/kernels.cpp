@@ -22,6 +22,8 @@
 #include <immintrin.h>
 #endif
 
+#include <vector>
+
 #include "fastrnn.h"
 
 namespace fastrnn {
@@ -344,16 +346,76 @@ void block_product(int64_t n, int64_t K, RowPtr&& a_row, const BT* panels, int64
   }
 }
 
-// The same over forward panels in T, or their bfloat16 copy where the layer opted in (float32).
+#if defined(FASTRNN_ISA_IS_avx512)
+// block_product over bfloat16 panels in the pair layout (see ukernel_bf16_pairs). With `dot` the
+// n rows of A are rounded to bfloat16 once per call and multiplied with vdpbf16ps; otherwise they
+// stay float32 (copied with a zero partner only when K is odd). pstride: the panels' stride in
+// the pair layout (K rounded up to even, times NR).
+template <typename RowPtr>
+void block_product_bf16_pairs(int64_t n, int64_t K, RowPtr&& a_row,
+                                               const uint16_t* panels, int64_t pstride, int npan,
+                                               float* out, int64_t ldo, bool dot) {
+  constexpr int MR = Tile<float>::MR, NR = Tile<float>::NR;
+  const int64_t K2 = (K + 1) / 2;
+  thread_local std::vector<float> rows;  // [n][2 * K2]: bfloat16 pairs (dot) or padded floats
+  const bool copy = dot || K % 2;
+  if (copy) {
+    if (rows.size() < size_t(n * 2 * K2)) rows.resize(size_t(n * 2 * K2));
+    for (int64_t r = 0; r < n; ++r) {
+      float* dst = rows.data() + r * 2 * K2;
+      if (dot) {
+        row_to_bf16_pairs(a_row(r), K, reinterpret_cast<uint16_t*>(dst));
+      } else {
+        memcpy(dst, a_row(r), sizeof(float) * K);
+        dst[K] = 0.0f;
+      }
+    }
+  }
+  auto row = [&](int64_t r) { return copy ? rows.data() + r * 2 * K2 : a_row(r); };
+  constexpr int64_t kL1Bytes = 32 * 1024;
+  const int64_t kc2 = n > MR ? imax(8, kL1Bytes / (npan * NR * 4) / 8 * 8) : K2;
+  for (int64_t k0 = 0; k0 < K2; k0 += kc2) {
+    const int64_t kk = imin(kc2, K2 - k0);
+    for (int64_t r0 = 0; r0 < n; r0 += MR) {
+      const int m = int(imin(MR, n - r0));
+            const uint16_t* b = panels + k0 * 2 * NR;
+      float* tile = out + r0 * ldo;
+      if (dot) {
+        const uint32_t* arow[MR];
+        for (int i = 0; i < m; ++i)
+          arow[i] = reinterpret_cast<const uint32_t*>(row(r0 + i)) + k0;
+        matmul_tile_bf16_pairs(m, kk, arow, b, pstride, npan, tile, ldo, k0 > 0);
+      } else {
+        const float* arow[MR];
+        for (int i = 0; i < m; ++i) arow[i] = row(r0 + i) + 2 * k0;
+        matmul_tile_bf16_pairs(m, kk, arow, b, pstride, npan, tile, ldo, k0 > 0);
+      }
+    }
+  }
+}
+#endif
+
+// The same over forward panels in T, or their bfloat16 copy where the layer opted in (float32):
+// widened on load, or on AVX-512 in the pair layout. offset and pstride count elements of the T
+// layout (K * NR per panel).
 template <typename T, typename RowPtr>
 void block_product_panels(int64_t n, int64_t K, RowPtr&& a_row, const T* full,
-                          const uint16_t* half, int64_t offset, int64_t pstride, int npan, T* out,
-                          int64_t ldo) {
+                          const Packed<T>& packed, const uint16_t* half, int64_t offset,
+                          int64_t pstride, int npan, T* out, int64_t ldo) {
   if constexpr (sizeof(T) == 4) {
+#if defined(FASTRNN_ISA_IS_avx512)
+    if (half) {
+      const int64_t pair_stride = (K + 1) / 2 * 2 * Tile<T>::NR;
+      block_product_bf16_pairs(n, K, a_row, half + offset / pstride * pair_stride, pair_stride,
+                               npan, out, ldo, packed.bf16_dot && n <= 2);
+      return;
+    }
+#else
     if (half) {
       block_product<T>(n, K, a_row, half + offset, pstride, npan, out, ldo);
       return;
     }
+#endif
   }
   block_product<T>(n, K, a_row, full + offset, pstride, npan, out, ldo);
 }
@@ -452,7 +514,7 @@ void project_block(const Seq<T>& q, T* xp, int64_t jb) {
     const int64_t m = imin(MR, B - r0);
     block_product_panels(
         m, q.I, [&](int64_t r) { return a.x + (r0 + r) * q.I; }, a.packed.fwd_ih,
-        a.packed.bf16_ih, jb * G * pstride, pstride, int(G), tile, 4 * NR);
+        a.packed, a.packed.bf16_ih, jb * G * pstride, pstride, int(G), tile, 4 * NR);
     for (int64_t i = 0; i < m; ++i)
       for (int g = 0; g < G; ++g)
         for (int j = 0; j < NR && jb * NR + j < H; ++j) {
@@ -501,8 +563,8 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
       const int npan = phase == 0 ? gp : 1;
       const uint16_t* half = phase == 0 ? a.packed.bf16_hh : a.packed.bf16_hn;
       block_product_panels(
-          n, H, [&](int64_t r) { return a_src + r * ldh; }, panels, half, jb0 * npan * pstride,
-          pstride, int(npan * count), tile, 4 * NR);
+          n, H, [&](int64_t r) { return a_src + r * ldh; }, panels, a.packed, half,
+          jb0 * npan * pstride, pstride, int(npan * count), tile, 4 * NR);
       for (int64_t jb = jb0; jb < jb0 + count; ++jb) {
         for (int64_t sb = 0; sb < n; ++sb) {
           const int64_t b = q.batch_of(sb), t = q.time_of(s, b);
@@ -902,18 +964,23 @@ inline T convert_to(T v, T*) {
 inline uint16_t convert_to(float v, uint16_t*) { return to_bf16(v); }
 inline uint16_t convert_to(double v, uint16_t*) { return to_bf16(float(v)); }
 
-// gates [g0, g0+ng) of w (rows g*H.., ld = K) as forward panels of OT (T, or bfloat16)
+// gates [g0, g0+ng) of w (rows g*H.., ld = K) as forward panels of OT (T, or bfloat16): element
+// (k, j) of a panel at k * NR + j, or with `pairs` at (k/2 * NR + j) * 2 + k%2 with K rounded up
+// to even (the bfloat16 dot-product layout, see ukernel_bf16_dot)
+inline int64_t panel_depth(int64_t K, bool pairs) { return pairs ? (K + 1) / 2 * 2 : K; }
+
 template <typename T, typename OT>
-void pack_forward(const T* w, int64_t K, int64_t H, int g0, int ng, OT* out) {
+void pack_forward(const T* w, int64_t K, int64_t H, int g0, int ng, OT* out, bool pairs = false) {
   constexpr int NR = Tile<T>::NR;
-  const int64_t nb = ceil_div(H, NR);
+  const int64_t nb = ceil_div(H, NR), depth = panel_depth(K, pairs);
   for (int64_t jb = 0; jb < nb; ++jb)
     for (int g = 0; g < ng; ++g) {
-      OT* dst = out + (jb * ng + g) * K * NR;
-      for (int64_t k = 0; k < K; ++k)
+      OT* dst = out + (jb * ng + g) * depth * NR;
+      for (int64_t k = 0; k < depth; ++k)
         for (int j = 0; j < NR; ++j) {
           const int64_t unit = jb * NR + j;
-          dst[k * NR + j] = convert_to(unit < H ? w[((g0 + g) * H + unit) * K + k] : T(0), dst);
+          const T v = unit < H && k < K ? w[((g0 + g) * H + unit) * K + k] : T(0);
+          dst[pairs ? (k / 2 * NR + j) * 2 + k % 2 : k * NR + j] = convert_to(v, dst);
         }
     }
 }
@@ -952,28 +1019,38 @@ void pack(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, T* out,
   v->bwd_hn = rb ? out + l.bwd_hn : nullptr;
 }
 
-// The same forward panels in bfloat16: [fwd_ih | fwd_hh | fwd_hn], offsets as in PackLayout.
-template <typename T>
-size_t packed_bf16_size(Cell cell, int64_t I, int64_t H) {
-  PackLayout<T> l(cell, I, H);
-  return size_t(l.bwd_hh - l.fwd_ih);
-}
+// The same forward panels in bfloat16: [fwd_ih | fwd_hh | fwd_hn]; on AVX-512 in the pair layout
+// (see ukernel_bf16_pairs). kDot: the products may use vdpbf16ps (the avx512_bf16 table).
+#if defined(FASTRNN_ISA_IS_avx512)
+constexpr bool kBf16Pairs = true;
+#else
+constexpr bool kBf16Pairs = false;
+#endif
 
 template <typename T>
+size_t packed_bf16_size(Cell cell, int64_t I, int64_t H) {
+  const int64_t panels = ceil_div(H, Tile<T>::NR) * num_gates(cell);
+  return size_t(panels * Tile<T>::NR * (panel_depth(I, kBf16Pairs) + panel_depth(H, kBf16Pairs)));
+}
+
+template <typename T, bool kDot>
 void pack_bf16(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, uint16_t* out,
                Packed<T>* v) {
-  PackLayout<T> l(cell, I, H);
+  constexpr int NR = Tile<T>::NR;
   const int G = num_gates(cell);
   const bool rb = cell == Cell::kGruResetBefore;
+  const int gp = rb ? 2 : G;  // gates in fwd_hh
+  const int64_t nb = ceil_div(H, NR);
   uint16_t* ih = out;
-  uint16_t* hh = out + (l.fwd_hh - l.fwd_ih);
-  uint16_t* hn = out + (l.fwd_hn - l.fwd_ih);
-  pack_forward(w_ih, I, H, 0, G, ih);
-  pack_forward(w_hh, H, H, 0, rb ? 2 : G, hh);
-  if (rb) pack_forward(w_hh, H, H, 2, 1, hn);
+  uint16_t* hh = ih + nb * G * panel_depth(I, kBf16Pairs) * NR;
+  uint16_t* hn = hh + nb * gp * panel_depth(H, kBf16Pairs) * NR;
+  pack_forward(w_ih, I, H, 0, G, ih, kBf16Pairs);
+  pack_forward(w_hh, H, H, 0, gp, hh, kBf16Pairs);
+  if (rb) pack_forward(w_hh, H, H, 2, 1, hn, kBf16Pairs);
   v->bf16_ih = ih;
   v->bf16_hh = hh;
   v->bf16_hn = rb ? hn : nullptr;
+  v->bf16_dot = kDot;
 }
 
 // which: 0 exp, 1 expm1, 2 sigmoid, 3 tanh
@@ -1023,7 +1100,7 @@ void gemm_entry(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, i
   gemm<T>(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, threads);
 }
 
-template <typename T>
+template <typename T, bool kBf16Dot = false>
 Kernels<T> make_kernels() {
   Kernels<T> k;
   k.tiling = Tiling{Tile<T>::MR, Tile<T>::NR};
@@ -1031,7 +1108,7 @@ Kernels<T> make_kernels() {
   k.pack = &pack<T>;
   if constexpr (sizeof(T) == 4) {
     k.packed_bf16_size = &packed_bf16_size<T>;
-    k.pack_bf16 = &pack_bf16<T>;
+    k.pack_bf16 = &pack_bf16<T, kBf16Dot>;
   } else {
     k.packed_bf16_size = nullptr;
     k.pack_bf16 = nullptr;
@@ -1055,6 +1132,14 @@ Kernels<T> make_kernels() {
 KernelTable table() {
   return KernelTable{FASTRNN_STR(FASTRNN_ISA_NS), make_kernels<float>(), make_kernels<double>()};
 }
+
+#if defined(FASTRNN_ISA_IS_avx512)
+// The same kernels; the reduced-precision inference uses bfloat16 dot products (AVX512_BF16) at
+// one or two rows.
+KernelTable table_bf16() {
+  return KernelTable{"avx512_bf16", make_kernels<float, true>(), make_kernels<double>()};
+}
+#endif
 
 }  // namespace FASTRNN_ISA_NS
 }  // namespace fastrnn
