@@ -99,8 +99,9 @@ def assert_close(got, want, rtol, what=""):
 
 # (T, B, I, H): odd sizes so that every vector tail, row remainder and thread split is hit
 # (20, 70, ...) spans three input-projection chunks (512 rows // B = 7 steps each)
+# the last two: one or two rows over several hidden-unit blocks
 SHAPES = [(1, 1, 1, 1), (6, 3, 5, 7), (5, 9, 17, 33), (4, 13, 8, 70), (20, 70, 6, 9),
-          (7, 1, 5, 100), (5, 2, 3, 170)]  # one or two rows over several hidden-unit blocks
+          (7, 1, 5, 100), (5, 2, 3, 170)]  # fmt: skip
 OPTIONS = [
     dict(lengths=False, bias=True, reverse=False),
     dict(lengths=True, bias=True, reverse=False),
