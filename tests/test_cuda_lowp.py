@@ -620,7 +620,11 @@ def test_gpu_layers_match_torch_cuda_in_16_bits(cell: str, cfg: dict, storage: s
         r.update({"d" + k: p.grad for k, p in tm.named_parameters()})
         return {k: v.detach().double().cpu().numpy() for k, v in r.items()}
 
-    ref32, tor16 = run_torch(t32, torch.float32), run_torch(t16, tdt)
+    ref32 = run_torch(t32, torch.float32)
+    try:
+        tor16 = run_torch(t16, tdt)
+    except RuntimeError as e:  # a torch / cuDNN build without this dtype for this module
+        pytest.skip(f"torch CUDA cannot run {torch_name} in {storage}: {e}")
     lens = None if lengths is None else lengths.numpy()
     if lstm:
         out_f, (hn_f, _) = fm(x, None if h0 is None else (h0, c0), lengths=lens)
