@@ -135,7 +135,8 @@ std::vector<uint16_t> storage_bits(const py::array& in, DType s, const char* nam
     case DType::kBF16:
     case DType::kF16: {
       const uint16_t* p = static_cast<const uint16_t*>(a.data());
-      for (int64_t i = 0; i < n; ++i) out[i] = from == s ? p[i] : narrow_bits(widen_bits(p[i], from), s);
+      for (int64_t i = 0; i < n; ++i)
+        out[i] = from == s ? p[i] : narrow_bits(widen_bits(p[i], from), s);
       break;
     }
     default:
