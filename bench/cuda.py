@@ -2,21 +2,26 @@
 
 Usage (on a machine with an NVIDIA GPU, fastrnn built with nvcc, and a CUDA build of torch):
     python bench/cuda.py                              # LSTM, GRU x B {1, 8, 64} x H {256, 1024}
+                                                      #   x float32, bfloat16
     python bench/cuda.py --cells lstm --batch 64 --hidden 1024 --steps 100 --repeat 50
-    python bench/cuda.py --dtype float64
+    python bench/cuda.py --dtypes float64
 
-Both libraries run one layer, one direction, I = H, T = --steps (100), float32 by default with
-TF32 off on both sides (fastrnn's products run on CUDA cores in the input dtype; cuDNN is kept to
-the same precision so the comparison is like for like). Inputs are torch CUDA tensors, passed to
+Both libraries run one layer, one direction, I = H, T = --steps (100), in each of --dtypes
+(float32 and bfloat16 by default) with TF32 off on both sides. float32 / float64: fastrnn's products
+run on CUDA cores in the input dtype and cuDNN is kept to the same precision, like for like.
+bfloat16 / float16 rows: both store 16 bits; fastrnn widens to float32 and runs its products on
+CUDA cores (no tensor cores), while cuDNN may use tensor cores - these rows show what 16-bit
+storage buys each library, not an equal-arithmetic comparison. Inputs are torch CUDA tensors, passed to
 fastrnn without copies. Modes: `fwd` (eval-mode forward; torch under no_grad) and `train` (training
 forward + backward of sum(out * d_out)). Every time is the median of --repeat timed calls after
 --warmup calls, each call ended by a device synchronization (fastrnn synchronizes before it
 returns).
 
 Prints, per case, milliseconds for each library, the ratio torch/fastrnn (above 1: fastrnn is
-faster), the achieved GFLOP/s and their percentage of the GPU's measured float32 matrix-multiply
-rate (torch.matmul on 8192 x 8192 operands, TF32 off, measured in the same run), and the largest
-difference between the two outputs as a sanity check. Writes the table to
+faster), the achieved GFLOP/s and their percentage of the GPU's measured matrix-multiply rate in
+that dtype (torch.matmul on 8192 x 8192 operands for float32, 4096 otherwise, TF32 off, measured in
+the same run; in bfloat16 that rate is a tensor-core rate), and the largest difference between the
+two outputs as a sanity check. Writes the table to
 bench/results/cuda.md and the raw numbers to bench/results/cuda.json.
 
 FLOPs: forward 2*G*H*(I+H)*B*T (G = 4 LSTM, 3 GRU); forward+backward counted as 3x that.
@@ -73,7 +78,7 @@ def run_case(torch: Any, cell: str, B: int, H: int, T: int, mode: str, dtype: st
     torch.manual_seed(0)
     tm = getattr(torch.nn, cell.upper())(H, H).to("cuda", tdt)
     fm = getattr(fastrnn, cell.upper())(H, H, dtype=dtype, device="cuda")
-    fm.load_state_dict({k: v.detach().cpu().numpy() for k, v in tm.state_dict().items()})
+    fm.load_state_dict(tm.state_dict())  # torch tensors, bfloat16 ones included
     x = torch.randn(T, B, H, device="cuda", dtype=tdt)
     d_out = torch.randn(T, B, H, device="cuda", dtype=tdt)
 
@@ -122,11 +127,16 @@ def main() -> None:
     ap.add_argument("--hidden", default="256,1024")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--modes", default="fwd,train")
-    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--dtypes", default="float32,bfloat16",
+                    help="comma-separated: float32, float64, bfloat16, float16")  # fmt: skip
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--out", default=str(HERE / "results" / "cuda"))
     args = ap.parse_args()
+    dtypes = parse_list(args.dtypes, str)
+    for dt in dtypes:
+        if dt not in ("float32", "float64", "bfloat16", "float16"):
+            sys.exit(f"--dtypes: unknown dtype {dt!r}")
 
     import torch
 
@@ -140,32 +150,34 @@ def main() -> None:
     torch.backends.cudnn.benchmark = False
 
     gpu = torch.cuda.get_device_name(0)
-    peak = matmul_rate(torch, getattr(torch, args.dtype))
+    peaks = {dt: matmul_rate(torch, getattr(torch, dt)) for dt in dtypes}
     rows = []
     for cell in parse_list(args.cells, str):
         for H in parse_list(args.hidden):
             for B in parse_list(args.batch):
                 for mode in parse_list(args.modes, str):
-                    r = run_case(torch, cell, B, H, args.steps, mode, args.dtype, args.repeat,
-                                 args.warmup)  # fmt: skip
-                    r["fastrnn_pct_peak"] = 100 * r["fastrnn_gflops"] / peak
-                    r["torch_pct_peak"] = 100 * r["torch_gflops"] / peak
-                    rows.append(r)
-                    print(
-                        f"{cell} H={H} B={B} {mode}: fastrnn {r['fastrnn_ms']:.3f} ms, "
-                        f"torch {r['torch_ms']:.3f} ms, ratio {r['ratio']:.2f}",
-                        file=sys.stderr,
-                    )
+                    for dt in dtypes:  # the dtypes of one case side by side
+                        r = run_case(torch, cell, B, H, args.steps, mode, dt, args.repeat,
+                                     args.warmup)  # fmt: skip
+                        r["fastrnn_pct_peak"] = 100 * r["fastrnn_gflops"] / peaks[dt]
+                        r["torch_pct_peak"] = 100 * r["torch_gflops"] / peaks[dt]
+                        rows.append(r)
+                        print(
+                            f"{cell} H={H} B={B} {mode} {dt}: fastrnn {r['fastrnn_ms']:.3f} ms, "
+                            f"torch {r['torch_ms']:.3f} ms, ratio {r['ratio']:.2f}",
+                            file=sys.stderr,
+                        )
 
     head = (
         f"GPU: {gpu}; torch {torch.__version__} (cuDNN {torch.backends.cudnn.version()}), "
-        f"fastrnn {fastrnn.__version__}; {args.dtype}, TF32 off, T={args.steps}, I=H; "
-        f"matmul reference rate {peak:.0f} GFLOP/s\n\n"
-        "| cell | H | B | mode | fastrnn ms | torch ms | torch/fastrnn | fastrnn % peak "
-        "| torch % peak | max diff |\n|---|---|---|---|---|---|---|---|---|---|\n"
+        f"fastrnn {fastrnn.__version__}; TF32 off, T={args.steps}, I=H; matmul reference rates "
+        + ", ".join(f"{dt} {p:.0f} GFLOP/s" for dt, p in peaks.items())
+        + "\n\n| cell | H | B | mode | dtype | fastrnn ms | torch ms | torch/fastrnn "
+        "| fastrnn % peak | torch % peak | max diff |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     table = head + "".join(
-        f"| {r['cell']} | {r['H']} | {r['B']} | {r['mode']} | {r['fastrnn_ms']:.3f} | "
+        f"| {r['cell']} | {r['H']} | {r['B']} | {r['mode']} | {r['dtype']} | "
+        f"{r['fastrnn_ms']:.3f} | "
         f"{r['torch_ms']:.3f} | {r['ratio']:.2f} | {r['fastrnn_pct_peak']:.1f} | "
         f"{r['torch_pct_peak']:.1f} | {r['max_diff']:.1e} |\n"
         for r in rows
@@ -174,7 +186,7 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(table)
-    meta = {"gpu": gpu, "torch": torch.__version__, "peak_gflops": peak, "rows": rows}
+    meta = {"gpu": gpu, "torch": torch.__version__, "peak_gflops": peaks, "rows": rows}
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
 
 

@@ -10,6 +10,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -19,6 +20,7 @@
 
 #include "cell_names.h"
 #include "cuda/dlpack.h"
+#include "cuda/half.h"
 #include "cuda/runtime.h"
 
 namespace py = pybind11;
@@ -32,7 +34,11 @@ namespace {
 // ------------------------------------------------------------------------------------------------
 // dtypes
 
-enum class DType { kF32, kF64, kI32, kI64 };
+// kBF16, kF16: 16-bit storage of the float types (cuda/half.h). NumPy has float16 but no
+// bfloat16: a bfloat16 array comes to NumPy through ml_dtypes (if installed) or widened to float32,
+// and its `dtype` is the string "bfloat16". __cuda_array_interface__ spells bfloat16 "<V2" (the
+// typestr of ml_dtypes and PyTorch); DLPack has a code of its own.
+enum class DType { kF32, kF64, kI32, kI64, kBF16, kF16 };
 
 struct DTypeInfo {
   const char* name;
@@ -45,15 +51,99 @@ const DTypeInfo& info(DType d) {
   static const DTypeInfo t[] = {{"float32", "<f4", 4, kFastrnnDLFloat},
                                 {"float64", "<f8", 8, kFastrnnDLFloat},
                                 {"int32", "<i4", 4, kFastrnnDLInt},
-                                {"int64", "<i8", 8, kFastrnnDLInt}};
+                                {"int64", "<i8", 8, kFastrnnDLInt},
+                                {"bfloat16", "<V2", 2, kFastrnnDLBfloat},
+                                {"float16", "<f2", 2, kFastrnnDLFloat}};
   return t[int(d)];
 }
 
+bool is_16bit(DType d) { return d == DType::kBF16 || d == DType::kF16; }
+
 DType dtype_from_name(const std::string& s, const char* what) {
-  for (DType d : {DType::kF32, DType::kF64, DType::kI32, DType::kI64})
+  for (DType d : {DType::kF32, DType::kF64, DType::kI32, DType::kI64, DType::kBF16, DType::kF16})
     if (s == info(d).name || s == info(d).typestr || s == info(d).typestr + 1) return d;
   throw py::type_error(std::string(what) + ": unsupported dtype " + s +
-                       " (expected float32, float64, int32 or int64)");
+                       " (expected float32, float64, bfloat16, float16, int32 or int64)");
+}
+
+// The dtype as Python sees it: a numpy.dtype, except "bfloat16", which NumPy lacks (a string).
+py::object dtype_object(DType d) {
+  if (d == DType::kBF16) return py::str("bfloat16");
+  return py::dtype(info(d).name);
+}
+
+// Calls f(T{}) with T the storage type of a float dtype.
+template <class F>
+auto dispatch_float(DType d, F&& f) {
+  switch (d) {
+    case DType::kF32:
+      return f(float{});
+    case DType::kF64:
+      return f(double{});
+    case DType::kBF16:
+      return f(fastrnn::bfloat16{});
+    case DType::kF16:
+      return f(fastrnn::float16{});
+    default:
+      throw py::type_error(std::string("expected a float dtype, got ") + info(d).name);
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Host-side conversions to and from the 16-bit types (the device kernels use the same functions).
+
+// double -> float rounded to odd: then rounding that float to 16 bits (<= 11 significant bits)
+// gives the correctly rounded result of the double, with no double-rounding error.
+float round_to_odd(double d) {
+  float f = float(d);
+  if (std::isfinite(f) && double(f) != d) {
+    uint32_t u = fastrnn::bits_of(f);
+    if (!(u & 1u)) u = std::fabs(d) > std::fabs(double(f)) ? u + 1 : u - 1;
+    f = fastrnn::float_of(u);
+  }
+  return f;
+}
+
+uint16_t narrow_bits(float v, DType s) {
+  return s == DType::kBF16 ? fastrnn::to_bfloat16(v).bits : fastrnn::to_float16(v).bits;
+}
+
+float widen_bits(uint16_t b, DType s) {
+  return s == DType::kBF16 ? fastrnn::to_float(fastrnn::bfloat16{b})
+                           : fastrnn::to_float(fastrnn::float16{b});
+}
+
+// A host float array (float64, float32, float16 or ml_dtypes' bfloat16) rounded to the 16-bit
+// storage type s (nearest even), as its bits.
+std::vector<uint16_t> storage_bits(const py::array& in, DType s, const char* name) {
+  py::array a = py::array::ensure(in, py::array::c_style);
+  if (!a) throw py::type_error(std::string(name) + ": expected an array");
+  const DType from = dtype_from_name(py::str(a.dtype()), name);
+  const int64_t n = a.size();
+  std::vector<uint16_t> out(size_t(n), 0);
+  switch (from) {
+    case DType::kF32: {
+      const float* p = static_cast<const float*>(a.data());
+      for (int64_t i = 0; i < n; ++i) out[i] = narrow_bits(p[i], s);
+      break;
+    }
+    case DType::kF64: {
+      const double* p = static_cast<const double*>(a.data());
+      for (int64_t i = 0; i < n; ++i) out[i] = narrow_bits(round_to_odd(p[i]), s);
+      break;
+    }
+    case DType::kBF16:
+    case DType::kF16: {
+      const uint16_t* p = static_cast<const uint16_t*>(a.data());
+      for (int64_t i = 0; i < n; ++i)
+        out[i] = from == s ? p[i] : narrow_bits(widen_bits(p[i], from), s);
+      break;
+    }
+    default:
+      throw py::type_error(std::string(name) + ": expected a float array, got dtype " +
+                           info(from).name);
+  }
+  return out;
 }
 
 DType dtype_of(const py::handle& obj) {  // a numpy dtype, a string, or torch.float32-like
@@ -210,35 +300,83 @@ class DeviceArray {
         gpu::strided_copy(device, out.data<int64_t>(), data<int64_t>(), int(shp.size()),
                           shp.data(), str.data());
         break;
+      case DType::kBF16:
+      case DType::kF16:
+        gpu::strided_copy(device, out.data<uint16_t>(), data<uint16_t>(), int(shp.size()),
+                          shp.data(), str.data());
+        break;
     }
     return out;
   }
 
-  py::array numpy() const {
+  // A host copy in this array's dtype, or (`as`) a 16-bit float array widened to "float32"
+  // (exact) or its bits as "uint16". bfloat16 in its own dtype needs ml_dtypes.
+  py::array numpy(const py::object& as = py::none()) const {
+    bool widen = false, bits = false;
+    if (!as.is_none()) {
+      std::string w = py::str(as);
+      if (w.rfind("torch.", 0) == 0) w = w.substr(6);
+      if (is_16bit(dtype) && w == "uint16")
+        bits = true;
+      else if (is_16bit(dtype) && w == "float32")
+        widen = true;
+      else if (w != info(dtype).name)
+        throw py::type_error(std::string("numpy: a ") + info(dtype).name +
+                             " array converts to its own dtype" +
+                             (is_16bit(dtype) ? ", float32 or uint16 (its bits)" : "") +
+                             ", not " + w);
+    }
+    py::dtype raw = is_16bit(dtype) ? py::dtype("uint16") : py::dtype(info(dtype).name);
+    if (dtype == DType::kF16 && !bits && !widen) raw = py::dtype("float16");
+    if (dtype == DType::kBF16 && !bits && !widen) {
+      try {
+        raw = py::dtype::from_args(py::module_::import("ml_dtypes").attr("bfloat16"));
+      } catch (py::error_already_set&) {
+        throw py::type_error(
+            "numpy: NumPy has no bfloat16 dtype; use .numpy('float32') (exact) or "
+            ".numpy('uint16') (the bits), or install ml_dtypes");
+      }
+    }
     DeviceArray c = contiguous_copy();
-    py::array out(py::dtype(info(dtype).name), shape);
+    py::array out(raw, shape);
     const size_t bytes = size_t(size()) * itemsize();
     void* dst = out.mutable_data();
     {
       py::gil_scoped_release nogil;
       gpu::copy(device, dst, c.ptr, bytes, gpu::Copy::kDeviceToHost);
     }
-    return out;
+    if (!widen) return out;
+    py::array_t<float> f(shape);
+    const uint16_t* b = static_cast<const uint16_t*>(out.data());
+    float* o = f.mutable_data();
+    for (int64_t i = 0, n = size(); i < n; ++i) o[i] = widen_bits(b[i], dtype);
+    return f;
   }
 };
 
-DeviceArray from_numpy(const py::array& arr_in, int device) {
+DeviceArray upload(const void* src, const std::vector<int64_t>& shape, DType dt, int device) {
+  DeviceArray a = DeviceArray::empty(shape, dt, device);
+  const size_t bytes = size_t(a.size()) * a.itemsize();
+  py::gil_scoped_release nogil;
+  gpu::copy(device, a.ptr, src, bytes, gpu::Copy::kHostToDevice);
+  return a;
+}
+
+// A device copy of a host array; `as` bfloat16 or float16 rounds a float array (nearest even).
+DeviceArray from_numpy(const py::array& arr_in, int device, const py::object& as = py::none()) {
   py::array arr = py::array::ensure(arr_in, py::array::c_style);
   if (!arr) throw py::type_error("expected an array");
   std::vector<int64_t> shape(arr.shape(), arr.shape() + arr.ndim());
-  DeviceArray a = DeviceArray::empty(shape, dtype_of(arr.dtype()), device);
-  const size_t bytes = size_t(a.size()) * a.itemsize();
-  const void* src = arr.data();
-  {
-    py::gil_scoped_release nogil;
-    gpu::copy(device, a.ptr, src, bytes, gpu::Copy::kHostToDevice);
+  const DType given = dtype_of(arr.dtype());
+  const DType dt = as.is_none() ? given : dtype_of(as);
+  if (dt != given) {
+    if (!is_16bit(dt))
+      throw py::type_error(std::string("dtype: converts only to bfloat16 or float16, not ") +
+                           info(dt).name + " (convert the array on the host)");
+    const std::vector<uint16_t> bits = storage_bits(arr, dt, "array");
+    return upload(bits.data(), shape, dt, device);
   }
-  return a;
+  return upload(arr.data(), shape, dt, device);
 }
 
 // Fills lo/hi of a borrowed array from its reach.
@@ -324,6 +462,10 @@ DeviceArray from_dlpack(const py::object& obj) {
   if (t.dtype.lanes != 1) throw py::type_error("DLPack: vector dtypes are not supported");
   if (t.dtype.code == kFastrnnDLFloat && t.dtype.bits == 32)
     a.dtype = DType::kF32;
+  else if (t.dtype.code == kFastrnnDLFloat && t.dtype.bits == 16)
+    a.dtype = DType::kF16;
+  else if (t.dtype.code == kFastrnnDLBfloat && t.dtype.bits == 16)
+    a.dtype = DType::kBF16;
   else if (t.dtype.code == kFastrnnDLFloat && t.dtype.bits == 64)
     a.dtype = DType::kF64;
   else if (t.dtype.code == kFastrnnDLInt && t.dtype.bits == 32)
@@ -496,16 +638,26 @@ struct ContextHandle {
 
 class Weights {
  public:
+  // dtype: the storage type, by default w_hh's. bfloat16 / float16 round float weights once here
+  // (nearest even); the input-side bias sum b_ih + b_hh is then formed in float from the rounded
+  // values and kept in float (the compute type), so a 16-bit layer computes exactly what a
+  // float32 layer with the rounded weights computes.
   Weights(const std::string& cell_name_, const py::object& w_ih, const py::object& w_hh,
-          const py::object& b_ih, const py::object& b_hh, const py::object& peephole, int device)
+          const py::object& b_ih, const py::object& b_hh, const py::object& peephole, int device,
+          const py::object& dtype)
       : cell_(parse_cell(cell_name_)), device_(device) {
     if (device < 0) throw std::invalid_argument("device: expected an ordinal >= 0");
-    py::array wi = host_copy(w_ih, "w_ih"), wh = host_copy(w_hh, "w_hh");
+    DType given = DType::kF32;
+    py::array wi = host_copy(w_ih, "w_ih"), wh = host_copy(w_hh, "w_hh", &given);
     if (wi.ndim() != 2 || wh.ndim() != 2)
       throw std::invalid_argument("w_ih and w_hh must be 2-D (G*H, I) and (G*H, H)");
-    dtype_ = dtype_of(wh.dtype());
-    if (dtype_ != DType::kF32 && dtype_ != DType::kF64)
-      throw py::type_error("w_hh: expected dtype float32 or float64");
+    dtype_ = dtype.is_none() ? given : dtype_of(dtype);
+    if (dtype_ == DType::kI32 || dtype_ == DType::kI64)
+      throw py::type_error("w_hh: expected dtype float32, float64, bfloat16 or float16");
+    if (is_16bit(dtype_)) {
+      init_16bit(wi, wh, b_ih, b_hh, peephole);
+      return;
+    }
     const int64_t G = fastrnn::num_gates(cell_);
     hidden_ = wh.shape(1);
     input_ = wi.shape(1);
@@ -543,7 +695,7 @@ class Weights {
   std::string cell() const { return cell_name(cell_); }
   int64_t input_size() const { return input_; }
   int64_t hidden_size() const { return hidden_; }
-  py::dtype dtype() const { return py::dtype(info(dtype_).name); }
+  py::object dtype() const { return dtype_object(dtype_); }
   int device() const { return device_; }
   bool has_bias() const { return has_bias_; }
   bool has_peephole() const { return bool(peep_); }
@@ -582,13 +734,10 @@ class Weights {
         throw std::invalid_argument("lengths: expected " + std::to_string(B) + " integers");
       len.assign(l.data(), l.data() + B);
     }
-    gpu::Context ctx;
-    if (dtype_ == DType::kF32)
-      ctx = run_forward<float>(xa, h0a.get(), c0a.get(), len, reverse, training, ya, hna,
-                               cna.get());
-    else
-      ctx = run_forward<double>(xa, h0a.get(), c0a.get(), len, reverse, training, ya, hna,
-                                cna.get());
+    const gpu::Context ctx = dispatch_float(dtype_, [&](auto tag) {
+      return run_forward<decltype(tag)>(xa, h0a.get(), c0a.get(), len, reverse, training, ya, hna,
+                                        cna.get());
+    });
     if (!training) return py::none();
     return py::cast(ContextHandle{ctx});
   }
@@ -627,12 +776,11 @@ class Weights {
       db_hh = std::make_unique<DeviceArray>(DeviceArray::empty({GH}, dtype_, device_));
     }
     if (peep_) dpeep = std::make_unique<DeviceArray>(DeviceArray::empty({3 * H}, dtype_, device_));
-    if (dtype_ == DType::kF32)
-      run_backward<float>(ctx, dya.get(), dhna.get(), dcna.get(), dxa, dx_accumulate, dh0a,
-                          dc0a.get(), dw_ih, dw_hh, db_ih.get(), db_hh.get(), dpeep.get());
-    else
-      run_backward<double>(ctx, dya.get(), dhna.get(), dcna.get(), dxa, dx_accumulate, dh0a,
-                           dc0a.get(), dw_ih, dw_hh, db_ih.get(), db_hh.get(), dpeep.get());
+    dispatch_float(dtype_, [&](auto tag) {
+      run_backward<decltype(tag)>(ctx, dya.get(), dhna.get(), dcna.get(), dxa, dx_accumulate,
+                                  dh0a, dc0a.get(), dw_ih, dw_hh, db_ih.get(), db_hh.get(),
+                                  dpeep.get());
+    });
     py::dict g;
     g["w_ih"] = dw_ih;
     g["w_hh"] = dw_hh;
@@ -643,14 +791,68 @@ class Weights {
   }
 
  private:
-  static py::array host_copy(const py::object& obj, const char* name) {
+  // A host array of a weight given as NumPy, a torch CPU tensor or a device array (16-bit device
+  // arrays come back widened to float32, exactly); `dt` gets the dtype as given.
+  static py::array host_copy(const py::object& obj, const char* name, DType* dt = nullptr) {
     if (!py::isinstance<py::array>(obj) &&
         (py::isinstance<DeviceArray>(obj) || py::hasattr(obj, "__cuda_array_interface__") ||
-         is_dlpack_device_array(obj)))
-      return as_device_array(obj, name).numpy();
+         is_dlpack_device_array(obj))) {
+      DeviceArray d = as_device_array(obj, name);
+      if (dt) *dt = d.dtype;
+      return is_16bit(d.dtype) ? d.numpy(py::str("float32")) : d.numpy();
+    }
     py::array a = py::array::ensure(obj, py::array::c_style);
     if (!a) throw py::type_error(std::string(name) + ": expected an array");
+    if (dt) *dt = dtype_from_name(py::str(a.dtype()), name);
     return a;
+  }
+
+  void check_shape(const py::array& a, const char* name, const std::vector<int64_t>& shape) const {
+    std::vector<int64_t> got(a.shape(), a.shape() + a.ndim());
+    if (got != shape)
+      throw std::invalid_argument(std::string(name) + ": expected shape " + shape_str(shape) +
+                                  ", got " + shape_str(got));
+  }
+
+  // The constructor for bfloat16 / float16 storage: any float host array is rounded once.
+  void init_16bit(const py::array& wi, const py::array& wh, const py::object& b_ih,
+                  const py::object& b_hh, const py::object& peephole) {
+    const int64_t G = fastrnn::num_gates(cell_);
+    hidden_ = wh.shape(1);
+    input_ = wi.shape(1);
+    if (hidden_ < 1 || input_ < 1)
+      throw std::invalid_argument("w_ih, w_hh: input and hidden sizes must be >= 1");
+    const int64_t GH = G * hidden_, H = hidden_;
+    check_shape(wi, "w_ih", {GH, input_});
+    check_shape(wh, "w_hh", {GH, hidden_});
+    w_ih_ = upload(storage_bits(wi, dtype_, "w_ih").data(), {GH, input_}, dtype_, device_);
+    w_hh_ = upload(storage_bits(wh, dtype_, "w_hh").data(), {GH, hidden_}, dtype_, device_);
+    const bool has_bi = !b_ih.is_none(), has_bh = !b_hh.is_none();
+    if (has_bi != has_bh) throw std::invalid_argument("b_ih, b_hh: give both biases or neither");
+    if (has_bi) {
+      py::array bi = host_copy(b_ih, "b_ih"), bh = host_copy(b_hh, "b_hh");
+      check_shape(bi, "b_ih", {GH});
+      check_shape(bh, "b_hh", {GH});
+      const std::vector<uint16_t> i16 = storage_bits(bi, dtype_, "b_ih");
+      const std::vector<uint16_t> h16 = storage_bits(bh, dtype_, "b_hh");
+      std::vector<float> bx(size_t(GH), 0.0f);  // in float, from the rounded values
+      for (int64_t i = 0; i < GH; ++i) {
+        bx[i] = widen_bits(i16[i], dtype_);
+        if (!(cell_ == Cell::kGru && i >= 2 * H)) bx[i] += widen_bits(h16[i], dtype_);
+      }
+      bias_x_ = std::make_unique<DeviceArray>(upload(bx.data(), {GH}, DType::kF32, device_));
+      if (cell_ == Cell::kGru)
+        b_hn_ = std::make_unique<DeviceArray>(upload(h16.data() + 2 * H, {H}, dtype_, device_));
+      has_bias_ = true;
+    }
+    if (!peephole.is_none()) {
+      if (cell_ != Cell::kLstm)
+        throw std::invalid_argument("peephole: only the LSTM has peephole weights");
+      py::array p = host_copy(peephole, "peephole");
+      check_shape(p, "peephole", {3 * H});
+      peep_ = std::make_unique<DeviceArray>(
+          upload(storage_bits(p, dtype_, "peephole").data(), {3 * H}, dtype_, device_));
+    }
   }
 
   void check_host(const py::array& a, const char* name, const std::vector<int64_t>& shape) const {
@@ -685,7 +887,7 @@ class Weights {
     w.hidden = hidden_;
     w.w_ih = w_ih_.data<T>();
     w.w_hh = w_hh_.data<T>();
-    w.bias_x = ptr_or_null<T>(bias_x_.get());
+    w.bias_x = ptr_or_null<fastrnn::accum_t<T>>(bias_x_.get());
     w.b_hn = ptr_or_null<T>(b_hn_.get());
     w.peep = ptr_or_null<T>(peep_.get());
     return w;
@@ -750,7 +952,7 @@ class Weights {
   int64_t input_ = 0, hidden_ = 0;
   bool has_bias_ = false;
   DeviceArray w_ih_, w_hh_;
-  std::unique_ptr<DeviceArray> bias_x_, b_hn_, peep_;
+  std::unique_ptr<DeviceArray> bias_x_, b_hn_, peep_;  // bias_x_: float for the 16-bit types
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -778,16 +980,16 @@ py::dict probe_dict() {
 
 DeviceArray dropout(const py::object& x_obj, double p, uint64_t seed) {
   DeviceArray x = as_device_array(x_obj, "x").contiguous_copy();
-  if (x.dtype != DType::kF32 && x.dtype != DType::kF64)
-    throw py::type_error("x: expected dtype float32 or float64");
+  if (x.dtype == DType::kI32 || x.dtype == DType::kI64)
+    throw py::type_error("x: expected a float dtype, got " + std::string(info(x.dtype).name));
   if (!(p >= 0.0 && p < 1.0)) throw std::invalid_argument("p: expected 0 <= p < 1");
   DeviceArray y = DeviceArray::empty(x.shape, x.dtype, x.device);
   const int64_t n = x.size();
   py::gil_scoped_release nogil;
-  if (x.dtype == DType::kF32)
-    gpu::dropout(x.device, y.data<float>(), x.data<float>(), n, p, seed);
-  else
-    gpu::dropout(x.device, y.data<double>(), x.data<double>(), n, p, seed);
+  dispatch_float(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    gpu::dropout(x.device, y.data<T>(), x.data<T>(), n, p, seed);
+  });
   return y;
 }
 
@@ -835,8 +1037,8 @@ void register_gpu_module(py::module_& m) {
                              [](const DeviceArray& a) { return py::tuple(py::cast(a.shape)); })
       .def_property_readonly("strides",
                              [](const DeviceArray& a) { return py::tuple(py::cast(a.strides)); })
-      .def_property_readonly("dtype",
-                             [](const DeviceArray& a) { return py::dtype(info(a.dtype).name); })
+      .def_property_readonly("dtype", [](const DeviceArray& a) { return dtype_object(a.dtype); },
+                             "A numpy.dtype, or the string 'bfloat16' (NumPy has none).")
       .def_property_readonly("device", [](const DeviceArray& a) { return a.device; })
       .def_property_readonly("ndim", [](const DeviceArray& a) { return a.shape.size(); })
       .def_property_readonly("size", &DeviceArray::size)
@@ -850,7 +1052,9 @@ void register_gpu_module(py::module_& m) {
            [](const DeviceArray& a) {
              return py::make_tuple(gpu::dlpack_device_type(), gpu::emulated() ? 0 : a.device);
            })
-      .def("numpy", &DeviceArray::numpy, "A host copy (numpy.ndarray).")
+      .def("numpy", &DeviceArray::numpy, py::arg("dtype") = py::none(),
+           "A host copy (numpy.ndarray). 16-bit arrays: dtype='float32' widens (exactly), "
+           "'uint16' gives the bits; bfloat16 in its own dtype needs ml_dtypes.")
       .def("contiguous", [](const DeviceArray& a) { return a.contiguous_copy(); },
            "This array if C-contiguous, else a contiguous copy.")
       .def("copy", [](const DeviceArray& a) { return a.contiguous_copy(true); })
@@ -865,10 +1069,19 @@ void register_gpu_module(py::module_& m) {
                            std::vector<int64_t>(a.shape.begin() + 1, a.shape.end()),
                            std::vector<int64_t>(a.strides.begin() + 1, a.strides.end()));
            })
-      .def(py::pickle(  // through a host copy, back onto the same device ordinal
-          [](const DeviceArray& a) { return py::make_tuple(a.numpy(), a.device); },
+      .def(py::pickle(  // through a host copy (16-bit types: their bits), back onto the same
+                        // device ordinal
+          [](const DeviceArray& a) -> py::tuple {
+            if (is_16bit(a.dtype))
+              return py::make_tuple(a.numpy(py::str("uint16")), a.device, info(a.dtype).name);
+            return py::make_tuple(a.numpy(), a.device);
+          },
           [](const py::tuple& t) {
-            return from_numpy(t[0].cast<py::array>(), t[1].cast<int>());
+            py::array arr = t[0].cast<py::array>();
+            if (t.size() < 3) return from_numpy(arr, t[1].cast<int>());
+            arr = py::array::ensure(arr, py::array::c_style);
+            std::vector<int64_t> shape(arr.shape(), arr.shape() + arr.ndim());
+            return upload(arr.data(), shape, dtype_of(t[2]), t[1].cast<int>());
           }))
       .def("__len__", [](const DeviceArray& a) {
         if (a.shape.empty()) throw py::type_error("len() of a 0-d array");
@@ -885,9 +1098,10 @@ void register_gpu_module(py::module_& m) {
   py::class_<Weights>(m, "Weights", py::module_local(),
                       "One layer and direction's weights, copied to one device once.")
       .def(py::init<const std::string&, const py::object&, const py::object&, const py::object&,
-                    const py::object&, const py::object&, int>(),
+                    const py::object&, const py::object&, int, const py::object&>(),
            py::arg("cell"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih") = py::none(),
-           py::arg("b_hh") = py::none(), py::arg("peephole") = py::none(), py::arg("device") = 0)
+           py::arg("b_hh") = py::none(), py::arg("peephole") = py::none(), py::arg("device") = 0,
+           py::arg("dtype") = py::none())
       .def_property_readonly("cell", &Weights::cell)
       .def_property_readonly("input_size", &Weights::input_size)
       .def_property_readonly("hidden_size", &Weights::hidden_size)
@@ -922,7 +1136,9 @@ void register_gpu_module(py::module_& m) {
       },
       py::arg("shape"), py::arg("dtype"), py::arg("device") = 0);
   m.def("to_device", &from_numpy, py::arg("array"), py::arg("device") = 0,
-        "A device copy of a host (NumPy) array.");
+        py::arg("dtype") = py::none(),
+        "A device copy of a host (NumPy) array; dtype='bfloat16' or 'float16' rounds a float "
+        "array to that type (nearest even).");
   m.def("as_device_array",
         [](const py::object& obj) { return as_device_array(obj, "array"); }, py::arg("array"),
         "A DeviceArray viewing a device array's memory (no copy), or TypeError.");

@@ -16,6 +16,7 @@ enum FastrnnDLDataTypeCode : uint8_t {
   kFastrnnDLInt = 0,
   kFastrnnDLUInt = 1,
   kFastrnnDLFloat = 2,
+  kFastrnnDLBfloat = 4,  // bfloat16 (bits 16)
 };
 
 typedef struct {

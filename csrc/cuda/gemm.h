@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "cuda/half.h"
 #include "gates.h"  // FASTRNN_HD
 
 #if defined(__CUDA_ARCH__)
@@ -26,11 +27,13 @@
 namespace fastrnn {
 namespace gpu_kernels {
 
-template <typename T>
+// T: C, A, the bias and the sums. TB: the right operand, which may be a 16-bit storage type
+// (the weights of a bfloat16 / float16 layer), widened to T as it is loaded.
+template <typename T, typename TB = T>
 struct GemmArgs {
   T* c;              // [M, ldc]
   const T* a;        // [M, lda] or, trans_a, [K, lda]
-  const T* b;        // [K, ldb] or, trans_b, [N, ldb]
+  const TB* b;       // [K, ldb] or, trans_b, [N, ldb]
   const T* bias;     // [N] or null
   int64_t m, n, k;
   int64_t lda, ldb, ldc;
@@ -50,7 +53,7 @@ using GemmLarge = GemmConfig<64, 64, 16, 4, 4>;  // 256 threads, 16 entries each
 // Short tiles for the per-step recurrent products, whose M is the number of running sequences.
 using GemmSmall = GemmConfig<16, 64, 16, 1, 4>;  // 256 threads, 4 entries each
 
-template <typename T, class Cfg>
+template <typename T, class Cfg, typename TB = T>
 struct GemmTile {
   struct Acc {
     T v[Cfg::TM][Cfg::TN];
@@ -58,7 +61,7 @@ struct GemmTile {
 
   // The block's tiles of op(A) (As[kk * BM + mm]) and op(B) (Bs[kk * BN + nn]) for depth k0,
   // zero-padded past M, N, K. Consecutive threads read consecutive addresses in each layout.
-  FASTRNN_HD static void load(const GemmArgs<T>& g, int64_t m0, int64_t n0, int64_t k0, int tid,
+  FASTRNN_HD static void load(const GemmArgs<T, TB>& g, int64_t m0, int64_t n0, int64_t k0, int tid,
                               T* As, T* Bs) {
     constexpr int BM = Cfg::BM, BN = Cfg::BN, BK = Cfg::BK, NT = Cfg::NT;
     for (int e = tid; e < BK * BM; e += NT) {
@@ -86,7 +89,8 @@ struct GemmTile {
       }
       const int64_t cidx = n0 + nn, q = k0 + kk;
       T v = T(0);
-      if (cidx < g.n && q < g.k) v = g.trans_b ? g.b[cidx * g.ldb + q] : g.b[q * g.ldb + cidx];
+      if (cidx < g.n && q < g.k)
+        v = T(widen(g.trans_b ? g.b[cidx * g.ldb + q] : g.b[q * g.ldb + cidx]));
       Bs[kk * BN + nn] = v;
     }
   }
@@ -108,7 +112,7 @@ struct GemmTile {
     }
   }
 
-  FASTRNN_HD static void store(const GemmArgs<T>& g, int64_t m0, int64_t n0, int tid,
+  FASTRNN_HD static void store(const GemmArgs<T, TB>& g, int64_t m0, int64_t n0, int tid,
                                const Acc& acc) {
     const int tx = tid % Cfg::TX, ty = tid / Cfg::TX;
     for (int i = 0; i < Cfg::TM; ++i) {
@@ -126,8 +130,8 @@ struct GemmTile {
   }
 
   // Tiles of C: blocks are numbered with M fastest (M can be T*B rows).
-  static int64_t blocks_m(const GemmArgs<T>& g) { return (g.m + Cfg::BM - 1) / Cfg::BM; }
-  static int64_t blocks(const GemmArgs<T>& g) {
+  static int64_t blocks_m(const GemmArgs<T, TB>& g) { return (g.m + Cfg::BM - 1) / Cfg::BM; }
+  static int64_t blocks(const GemmArgs<T, TB>& g) {
     return blocks_m(g) * ((g.n + Cfg::BN - 1) / Cfg::BN);
   }
 };

@@ -8,10 +8,17 @@
 // step by step: P = row0(s) + sb, with row_t[P], row_b[P] its time and batch index. The input
 // projection, the training cache and the gate gradients are stored in packed rows, so padded
 // steps have no rows at all.
+//
+// Storage and compute types: T is what a kernel computes in and what the internal buffers hold
+// (state, input projection, cache, gate gradients); S is the storage type of what the caller
+// passes in and gets out (x, y, states, dy, weights, gradients). They differ only for the 16-bit
+// types (S = bfloat16 / float16, T = float): values are widened on load and rounded once on store
+// (cuda/half.h); the state is never rounded between steps.
 #pragma once
 
 #include <stdint.h>
 
+#include "cuda/half.h"
 #include "fastrnn.h"
 #include "gates.h"
 
@@ -21,12 +28,12 @@ namespace gpu_kernels {
 // ------------------------------------------------------------------------------------------------
 // Forward pointwise of one step: gates, state update, output, cache. One thread per (sb, j),
 // sb < n running rows, j < H. phase 1 is the second half of a reset-before GRU step.
-template <typename T>
+template <typename T, typename S = T>
 struct FwdStep {
   // outputs
-  T* y;              // y[t * y_st + b * y_sb + j]
-  T* h_n;            // [B, H] batch order, written at each row's last step (may be null)
-  T* c_n;            // [B, H] (LSTM, may be null)
+  S* y;              // y[t * y_st + b * y_sb + j]
+  S* h_n;            // [B, H] batch order, written at each row's last step (may be null)
+  S* c_n;            // [B, H] (LSTM, may be null)
   T* h;              // [B, H] sorted rows: h_s
   T* c;              // [B, H] sorted rows: c_{s-1} in, c_s out (LSTM)
   T* cache;          // [R, cw * H] packed rows, or null (inference)
@@ -38,8 +45,8 @@ struct FwdStep {
   const T* h_prev;   // [B, H] sorted rows
   const int64_t* row_t;  // [R]
   const int64_t* row_b;  // [R]
-  const T* b_hn;     // [H] PyTorch GRU's b_hn, or null
-  const T* peep;     // [3*H] or null
+  const S* b_hn;     // [H] PyTorch GRU's b_hn, or null
+  const S* peep;     // [3*H] or null
   // sizes
   int64_t y_st, y_sb;
   int64_t row0;      // packed row of (s, 0)
@@ -72,10 +79,10 @@ struct FwdStep {
         const bool pp = peep != nullptr;
         const gates::LstmForward<T> g = gates::lstm_forward(
             xr[j] + hr[j], xr[H + j] + hr[H + j], xr[2 * H + j] + hr[2 * H + j],
-            xr[3 * H + j] + hr[3 * H + j], cp, pp, pp ? peep[j] : T(0), pp ? peep[H + j] : T(0),
-            pp ? peep[2 * H + j] : T(0));
+            xr[3 * H + j] + hr[3 * H + j], cp, pp, pp ? T(widen(peep[j])) : T(0),
+            pp ? T(widen(peep[H + j])) : T(0), pp ? T(widen(peep[2 * H + j])) : T(0));
         c[u] = g.c;
-        if (last && c_n) c_n[b * H + j] = g.c;
+        if (last && c_n) c_n[b * H + j] = narrow<S>(g.c);
         if (k) {
           k[j] = hp;
           k[H + j] = g.i;
@@ -89,7 +96,7 @@ struct FwdStep {
         break;
       }
       case Cell::kGru: {
-        const T hn = hr[2 * H + j] + (b_hn ? b_hn[j] : T(0));
+        const T hn = hr[2 * H + j] + (b_hn ? T(widen(b_hn[j])) : T(0));
         const gates::GruForward<T> g =
             gates::gru_forward(xr[j], xr[H + j], xr[2 * H + j], hr[j], hr[H + j], hn, hp);
         if (k) {
@@ -125,8 +132,8 @@ struct FwdStep {
       }
     }
     h[u] = out;
-    y[t * y_st + b * y_sb + j] = out;
-    if (last && h_n) h_n[b * H + j] = out;
+    y[t * y_st + b * y_sb + j] = narrow<S>(out);
+    if (last && h_n) h_n[b * H + j] = narrow<S>(out);
   }
 };
 
@@ -135,18 +142,18 @@ struct FwdStep {
 // dh holds dL/dh_s from later steps (without dy, which is added here); on return it holds the
 // part of dL/dh_{s-1} that bypasses W_hh (GRU) and the recurrent product then adds dG W_hh to it
 // (or, RNN and LSTM, overwrites it). phase 1 is the second half of a reset-before GRU step.
-template <typename T>
+template <typename T, typename S = T>
 struct BwdStep {
   T* dgi;            // [R, G*H] packed rows: pre-activation gradients, input side
   T* dgh;            // [R, G*H] packed rows: hidden side (differs for PyTorch's GRU only)
   T* dh;             // [B, H] sorted rows
   T* dc;             // [B, H] sorted rows: dc_s in, dc_{s-1} out (LSTM)
   const T* cache;    // [R, cw * H] packed rows
-  const T* dy;       // dy[t * dy_st + b * dy_sb + j], or null
+  const S* dy;       // dy[t * dy_st + b * dy_sb + j], or null
   const T* drh;      // [n, H] reset-before GRU, phase 1: da_n W_hn
   const int64_t* row_t;
   const int64_t* row_b;
-  const T* peep;     // [3*H] or null
+  const S* peep;     // [3*H] or null
   int64_t dy_st, dy_sb;
   int64_t row0, H, GH, cw;
   Cell cell;
@@ -164,7 +171,7 @@ struct BwdStep {
       return;
     }
     T d = dh[u];
-    if (dy) d += dy[row_t[P] * dy_st + row_b[P] * dy_sb + j];
+    if (dy) d += T(widen(dy[row_t[P] * dy_st + row_b[P] * dy_sb + j]));
     switch (cell) {
       case Cell::kRnnTanh:
       case Cell::kRnnRelu:
@@ -174,8 +181,8 @@ struct BwdStep {
         const bool pp = peep != nullptr;
         const gates::LstmBackward<T> g = gates::lstm_backward(
             d, dc[u], k[H + j], k[2 * H + j], k[3 * H + j], k[4 * H + j], k[5 * H + j],
-            k[6 * H + j], pp, pp ? peep[j] : T(0), pp ? peep[H + j] : T(0),
-            pp ? peep[2 * H + j] : T(0));
+            k[6 * H + j], pp, pp ? T(widen(peep[j])) : T(0), pp ? T(widen(peep[H + j])) : T(0),
+            pp ? T(widen(peep[2 * H + j])) : T(0));
         dc[u] = g.dc_prev;
         gi[j] = g.da_i;
         gi[H + j] = g.da_f;
@@ -209,69 +216,80 @@ struct BwdStep {
 };
 
 // ------------------------------------------------------------------------------------------------
-// Moving rows between layouts. One thread per element of the destination (or source).
+// Moving rows between layouts. One thread per element of the destination (or source). D and Src
+// are the destination's and source's element types (one is the storage type of a 16-bit layer,
+// the other float; convert<D> is the identity when they are the same).
 
 // dst[P, :] = src[row_t[P] * st + row_b[P] * sb + :]   (a [T, B, F] view into packed rows)
-template <typename T>
+template <typename D, typename Src = D>
 struct GatherRows {
-  T* dst;  // [R, F]
-  const T* src;
+  D* dst;  // [R, F]
+  const Src* src;
   const int64_t* row_t;
   const int64_t* row_b;
   int64_t st, sb, F;
   FASTRNN_HD void operator()(int64_t i) const {
     const int64_t P = i / F, f = i - P * F;
-    dst[i] = src[row_t[P] * st + row_b[P] * sb + f];
+    dst[i] = convert<D>(src[row_t[P] * st + row_b[P] * sb + f]);
   }
 };
 
 // dst[row_t[P] * st + row_b[P] * sb + :] (+)= src[P, :]   (packed rows back into a [T, B, F] view)
-template <typename T>
+template <typename D, typename Src = D>
 struct ScatterRows {
-  T* dst;
-  const T* src;  // [R, F]
+  D* dst;
+  const Src* src;  // [R, F]
   const int64_t* row_t;
   const int64_t* row_b;
   int64_t st, sb, F;
   bool accumulate;
   FASTRNN_HD void operator()(int64_t i) const {
     const int64_t P = i / F, f = i - P * F;
-    T* d = dst + row_t[P] * st + row_b[P] * sb + f;
-    *d = accumulate ? *d + src[i] : src[i];
+    D* d = dst + row_t[P] * st + row_b[P] * sb + f;
+    *d = narrow<D>(accumulate ? widen(*d) + widen(src[i]) : widen(src[i]));
   }
 };
 
 // Batch order <-> sorted rows of a [B, H] state: to_sorted: dst[sb] = src[order[sb]] (zeros
 // when src is null); else dst[order[sb]] = src[sb].
-template <typename T>
+template <typename D, typename Src = D>
 struct PermuteRows {
-  T* dst;
-  const T* src;
+  D* dst;
+  const Src* src;
   const int64_t* order;
   int64_t H;
   bool to_sorted;
   FASTRNN_HD void operator()(int64_t i) const {
     const int64_t sb = i / H, j = i - sb * H, b = order[sb];
     if (to_sorted)
-      dst[i] = src ? src[b * H + j] : T(0);
+      dst[i] = src ? convert<D>(src[b * H + j]) : D{};  // D{}: +0 for every type
     else
-      dst[b * H + j] = src[i];
+      dst[b * H + j] = convert<D>(src[i]);
   }
 };
 
 // out[j] = sum over rows r of a[r * lda + j] * (b ? b[r * ldb + j] : 1): bias and peephole
-// gradients. One thread per column, rows in order: deterministic (no atomics).
-template <typename T>
+// gradients. One thread per column, rows in order: deterministic (no atomics). The sum is kept
+// in T and rounded once into out's type O.
+template <typename T, typename O = T>
 struct ColumnDot {
-  T* out;
+  O* out;
   const T* a;
   const T* b;
   int64_t rows, lda, ldb;
   FASTRNN_HD void operator()(int64_t j) const {
     T s = T(0);
     for (int64_t r = 0; r < rows; ++r) s += b ? a[r * lda + j] * b[r * ldb + j] : a[r * lda + j];
-    out[j] = s;
+    out[j] = narrow<O>(s);
   }
+};
+
+// dst[i] = src[i] rounded to D (weight gradients of a 16-bit layer, summed in float)
+template <typename D, typename Src>
+struct Convert {
+  D* dst;
+  const Src* src;
+  FASTRNN_HD void operator()(int64_t i) const { dst[i] = convert<D>(src[i]); }
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -293,9 +311,9 @@ struct Dropout {
   const T* x;
   uint64_t seed;
   double p;
-  T scale;
+  accum_t<T> scale;
   FASTRNN_HD void operator()(int64_t i) const {
-    y[i] = dropout_uniform(seed, uint64_t(i)) >= p ? x[i] * scale : T(0);
+    y[i] = dropout_uniform(seed, uint64_t(i)) >= p ? narrow<T>(widen(x[i]) * scale) : T{};
   }
 };
 

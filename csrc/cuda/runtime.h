@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/half.h"
 #include "fastrnn.h"
 
 namespace fastrnn {
@@ -64,14 +65,17 @@ int device_of(const void* p);
 void wait_for_stream(int device, int64_t stream);
 void synchronize(int device);
 
-// One layer and direction's weights on the device (pointers to device memory).
+// One layer and direction's weights on the device (pointers to device memory). T is the storage
+// type: float, double, or bfloat16 / float16 (cuda/half.h), which compute in float.
 template <typename T>
 struct Weights {
   Cell cell = Cell::kLstm;
   int64_t input = 0, hidden = 0;
   const T* w_ih = nullptr;    // [G*H, I]
   const T* w_hh = nullptr;    // [G*H, H]
-  const T* bias_x = nullptr;  // [G*H] b_ih + b_hh, except b_hn for PyTorch's GRU; null: no bias
+  // [G*H] b_ih + b_hh, except b_hn for PyTorch's GRU; null: no bias. Summed once on the host
+  // and kept in the compute type (float for the 16-bit types: the sum is not rounded).
+  const accum_t<T>* bias_x = nullptr;
   const T* b_hn = nullptr;    // [H] PyTorch's GRU only, or null
   const T* peep = nullptr;    // [3*H] or null
 };
@@ -116,6 +120,7 @@ struct Context {
   bool reverse = false;
   int device = 0;
   int itemsize = 0;
+  int storage = 0;  // storage_id<T>(): bfloat16 and float16 have the same itemsize
   std::shared_ptr<void> impl;
 };
 

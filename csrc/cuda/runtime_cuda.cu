@@ -77,9 +77,9 @@ __global__ void __launch_bounds__(kThreads) for_each_kernel(Op op, int64_t count
   if (i < count) op(i);
 }
 
-template <typename T, class Cfg>
-__global__ void __launch_bounds__(Cfg::NT) gemm_kernel(gpu_kernels::GemmArgs<T> g, int64_t mt) {
-  using Tile = gpu_kernels::GemmTile<T, Cfg>;
+template <typename T, class Cfg, typename TB>
+__global__ void __launch_bounds__(Cfg::NT) gemm_kernel(gpu_kernels::GemmArgs<T, TB> g, int64_t mt) {
+  using Tile = gpu_kernels::GemmTile<T, Cfg, TB>;
   __shared__ T As[Cfg::BK * Cfg::BM];
   __shared__ T Bs[Cfg::BK * Cfg::BN];
   const int64_t blk = blockIdx.x;
@@ -133,13 +133,13 @@ struct DeviceExec {
     for_each_kernel<Op><<<unsigned(blocks), kThreads, 0, kStream>>>(op, count);
     check(cudaGetLastError(), "kernel launch");
   }
-  template <typename T, class Cfg>
-  void gemm(const gpu_kernels::GemmArgs<T>& g) const {
-    using Tile = gpu_kernels::GemmTile<T, Cfg>;
+  template <typename T, class Cfg, typename TB>
+  void gemm(const gpu_kernels::GemmArgs<T, TB>& g) const {
+    using Tile = gpu_kernels::GemmTile<T, Cfg, TB>;
     const int64_t blocks = Tile::blocks(g);
     if (blocks <= 0) return;
     if (blocks > 0x7fffffffLL) throw Error("CUDA matrix product: too many tiles");
-    gemm_kernel<T, Cfg><<<unsigned(blocks), Cfg::NT, 0, kStream>>>(g, Tile::blocks_m(g));
+    gemm_kernel<T, Cfg, TB><<<unsigned(blocks), Cfg::NT, 0, kStream>>>(g, Tile::blocks_m(g));
     check(cudaGetLastError(), "matrix product launch");
   }
 };
@@ -260,7 +260,8 @@ void backward(int device, const Weights<T>& w, const Context& ctx, const Backwar
 template <typename T>
 void dropout(int device, T* y, const T* x, int64_t n, double p, uint64_t seed) {
   DeviceGuard g(device);
-  DeviceExec{device}.for_each(gpu_kernels::Dropout<T>{y, x, seed, p, T(1.0 / (1.0 - p))}, n);
+  DeviceExec{device}.for_each(
+      gpu_kernels::Dropout<T>{y, x, seed, p, accum_t<T>(1.0 / (1.0 - p))}, n);
   check(cudaStreamSynchronize(kStream), "dropout");
 }
 
@@ -286,10 +287,14 @@ void strided_copy(int device, T* dst, const T* src, int ndim, const int64_t* sha
   template void dropout<T>(int, T*, const T*, int64_t, double, uint64_t);
 FASTRNN_INSTANTIATE(float)
 FASTRNN_INSTANTIATE(double)
+FASTRNN_INSTANTIATE(bfloat16)  // storage only: computes in float (cuda/half.h)
+FASTRNN_INSTANTIATE(float16)
 #undef FASTRNN_INSTANTIATE
 template void strided_copy<float>(int, float*, const float*, int, const int64_t*, const int64_t*);
 template void strided_copy<double>(int, double*, const double*, int, const int64_t*,
                                    const int64_t*);
+template void strided_copy<uint16_t>(int, uint16_t*, const uint16_t*, int, const int64_t*,
+                                     const int64_t*);  // bfloat16, float16: bits only
 template void strided_copy<int32_t>(int, int32_t*, const int32_t*, int, const int64_t*,
                                     const int64_t*);
 template void strided_copy<int64_t>(int, int64_t*, const int64_t*, int, const int64_t*,

@@ -36,9 +36,9 @@ struct HostExec {
     for (int64_t i = 0; i < count; ++i) op(i);
   }
   // Every block, every thread, with the barriers of the kernel between the phases.
-  template <typename T, class Cfg>
-  void gemm(const gpu_kernels::GemmArgs<T>& g) const {
-    using Tile = gpu_kernels::GemmTile<T, Cfg>;
+  template <typename T, class Cfg, typename TB>
+  void gemm(const gpu_kernels::GemmArgs<T, TB>& g) const {
+    using Tile = gpu_kernels::GemmTile<T, Cfg, TB>;
     std::vector<T> As(Cfg::BK * Cfg::BM), Bs(Cfg::BK * Cfg::BN);
     std::vector<typename Tile::Acc> acc(Cfg::NT);
     const int64_t mt = Tile::blocks_m(g), blocks = Tile::blocks(g);
@@ -94,7 +94,7 @@ void backward(int, const Weights<T>& w, const Context& ctx, const BackwardIO<T>&
 
 template <typename T>
 void dropout(int, T* y, const T* x, int64_t n, double p, uint64_t seed) {
-  HostExec{}.for_each(gpu_kernels::Dropout<T>{y, x, seed, p, T(1.0 / (1.0 - p))}, n);
+  HostExec{}.for_each(gpu_kernels::Dropout<T>{y, x, seed, p, accum_t<T>(1.0 / (1.0 - p))}, n);
 }
 
 template <typename T>
@@ -117,10 +117,14 @@ void strided_copy(int, T* dst, const T* src, int ndim, const int64_t* shape,
   template void dropout<T>(int, T*, const T*, int64_t, double, uint64_t);
 FASTRNN_INSTANTIATE(float)
 FASTRNN_INSTANTIATE(double)
+FASTRNN_INSTANTIATE(bfloat16)  // storage only: computes in float (cuda/half.h)
+FASTRNN_INSTANTIATE(float16)
 #undef FASTRNN_INSTANTIATE
 template void strided_copy<float>(int, float*, const float*, int, const int64_t*, const int64_t*);
 template void strided_copy<double>(int, double*, const double*, int, const int64_t*,
                                    const int64_t*);
+template void strided_copy<uint16_t>(int, uint16_t*, const uint16_t*, int, const int64_t*,
+                                     const int64_t*);  // bfloat16, float16: bits only
 template void strided_copy<int32_t>(int, int32_t*, const int32_t*, int, const int64_t*,
                                     const int64_t*);
 template void strided_copy<int64_t>(int, int64_t*, const int64_t*, int, const int64_t*,

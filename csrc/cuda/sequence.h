@@ -15,6 +15,17 @@
 // Lengths: the batch is sorted by decreasing length on the host (stable), so the rows running at
 // step s are sorted rows [0, n_s) and every product covers exactly those; padded steps have no
 // packed rows and are never computed. All sums run in a fixed order: results are deterministic.
+//
+// Storage and compute (cuda/half.h): T below is the storage type of the caller's arrays and the
+// weights, A = accum_t<T> the type everything inside runs in. For float and double A is T. For
+// bfloat16 / float16 A is float: every internal buffer is float - the gathered input Xg (an exact
+// widening of x), the input projection, the state h and c carried between steps, the training
+// cache, the gate gradients dG and the dh / dc carried backward - and a value is rounded only as
+// it is written to an output (y, h_n, c_n, dx, dh0, dc0, the weight gradients). So a 16-bit run
+// computes exactly what the float32 run computes on the widened inputs and weights, and its
+// outputs are that run's outputs rounded once. Memory: the cache and dG cost what they cost in
+// float32 (4 bytes x cw*H and x G*H per packed row), and Xg costs 4 bytes per input element
+// instead of 2; the 16-bit saving is in the inputs, outputs and weights.
 #pragma once
 
 #include <algorithm>
@@ -23,9 +34,11 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cuda/gemm.h"
+#include "cuda/half.h"
 #include "cuda/pointwise.h"
 #include "cuda/runtime.h"
 #include "fastrnn.h"
@@ -68,20 +81,21 @@ class Buf {
   size_t n_ = 0;
 };
 
-// The saved state of a training forward, in device memory.
+// The saved state of a training forward, in device memory (T the storage type).
 template <class Exec, typename T>
 struct SeqContext {
+  using A = accum_t<T>;
   std::vector<int64_t> active;    // [T] sequences running at step s
   std::vector<int64_t> rowstart;  // [T + 1] packed row of (s, 0)
   Buf<Exec, int64_t> order;       // [B] sorted row -> batch row
   Buf<Exec, int64_t> row_t, row_b;  // [R] time and batch index of each packed row
-  Buf<Exec, T> xg;                // [R, I] the input in packed rows
-  Buf<Exec, T> cache;             // [R, cw * H]
+  Buf<Exec, A> xg;                // [R, I] the input in packed rows
+  Buf<Exec, A> cache;             // [R, cw * H]
   int64_t rows = 0;               // R
 };
 
-template <class Exec, typename T>
-void run_gemm(const Exec& ex, const gpu_kernels::GemmArgs<T>& g) {
+template <class Exec, typename T, typename TB>
+void run_gemm(const Exec& ex, const gpu_kernels::GemmArgs<T, TB>& g) {
   if (g.m <= 0 || g.n <= 0) return;
   if (g.m <= gpu_kernels::GemmSmall::BM)
     ex.template gemm<T, gpu_kernels::GemmSmall>(g);
@@ -89,11 +103,12 @@ void run_gemm(const Exec& ex, const gpu_kernels::GemmArgs<T>& g) {
     ex.template gemm<T, gpu_kernels::GemmLarge>(g);
 }
 
-template <typename T>
-gpu_kernels::GemmArgs<T> gemm_args(T* c, int64_t ldc, const T* a, int64_t lda, bool ta, const T* b,
-                                   int64_t ldb, bool tb, int64_t m, int64_t n, int64_t k,
-                                   bool accumulate = false, const T* bias = nullptr) {
-  gpu_kernels::GemmArgs<T> g;
+template <typename T, typename TB>
+gpu_kernels::GemmArgs<T, TB> gemm_args(T* c, int64_t ldc, const T* a, int64_t lda, bool ta,
+                                       const TB* b, int64_t ldb, bool tb, int64_t m, int64_t n,
+                                       int64_t k, bool accumulate = false,
+                                       const T* bias = nullptr) {
+  gpu_kernels::GemmArgs<T, TB> g;
   g.c = c;
   g.a = a;
   g.b = b;
@@ -116,6 +131,7 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
                                                       const int64_t* lengths, bool reverse,
                                                       bool training) {
   using namespace gpu_kernels;
+  using A = accum_t<T>;
   const Cell cell = w.cell;
   const int64_t Tn = io.steps, B = io.batch, I = w.input, H = w.hidden;
   const int64_t G = num_gates(cell), GH = G * H, cw = cache_width(cell);
@@ -157,26 +173,26 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   ex.upload(ctx->row_b.get(), row_b.data(), sizeof(int64_t) * R);
 
   // Input projection of every packed row: XP = Xg W_ih^T + biases.
-  ctx->xg = Buf<Exec, T>(ex, size_t(R * I));
-  ex.for_each(GatherRows<T>{ctx->xg.get(), io.x, ctx->row_t.get(), ctx->row_b.get(), io.x_st,
+  ctx->xg = Buf<Exec, A>(ex, size_t(R * I));
+  ex.for_each(GatherRows<A, T>{ctx->xg.get(), io.x, ctx->row_t.get(), ctx->row_b.get(), io.x_st,
                             io.x_sb, I},
               R * I);
-  Buf<Exec, T> xp(ex, size_t(R * GH));
-  run_gemm(ex, gemm_args<T>(xp.get(), GH, ctx->xg.get(), I, false, w.w_ih, I, true, R, GH, I,
+  Buf<Exec, A> xp(ex, size_t(R * GH));
+  run_gemm(ex, gemm_args<A>(xp.get(), GH, ctx->xg.get(), I, false, w.w_ih, I, true, R, GH, I,
                             false, w.bias_x));
   if (!training) ctx->xg.reset();
 
   // State in sorted rows.
-  Buf<Exec, T> hbuf0(ex, size_t(B * H)), hbuf1(ex, size_t(B * H));
-  Buf<Exec, T> c(ex, lstm ? size_t(B * H) : 0);
-  Buf<Exec, T> rh(ex, rb ? size_t(B * H) : 0), z(ex, rb ? size_t(B * H) : 0);
+  Buf<Exec, A> hbuf0(ex, size_t(B * H)), hbuf1(ex, size_t(B * H));
+  Buf<Exec, A> c(ex, lstm ? size_t(B * H) : 0);
+  Buf<Exec, A> rh(ex, rb ? size_t(B * H) : 0), z(ex, rb ? size_t(B * H) : 0);
   const int64_t ldhh = rb ? 2 * H : GH;
-  Buf<Exec, T> hh(ex, size_t(B * ldhh)), hn(ex, rb ? size_t(B * H) : 0);
-  ex.for_each(PermuteRows<T>{hbuf0.get(), io.h0, ctx->order.get(), H, true}, B * H);
-  if (lstm) ex.for_each(PermuteRows<T>{c.get(), io.c0, ctx->order.get(), H, true}, B * H);
-  if (training) ctx->cache = Buf<Exec, T>(ex, size_t(R * cw * H));
+  Buf<Exec, A> hh(ex, size_t(B * ldhh)), hn(ex, rb ? size_t(B * H) : 0);
+  ex.for_each(PermuteRows<A, T>{hbuf0.get(), io.h0, ctx->order.get(), H, true}, B * H);
+  if (lstm) ex.for_each(PermuteRows<A, T>{c.get(), io.c0, ctx->order.get(), H, true}, B * H);
+  if (training) ctx->cache = Buf<Exec, A>(ex, size_t(R * cw * H));
 
-  FwdStep<T> f;
+  FwdStep<A, T> f;
   f.y = io.y;
   f.h_n = io.h_n;
   f.c_n = lstm ? io.c_n : nullptr;
@@ -195,23 +211,23 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   f.GH = GH;
   f.cw = cw;
   f.cell = cell;
-  T* hb[2] = {hbuf0.get(), hbuf1.get()};
+  A* hb[2] = {hbuf0.get(), hbuf1.get()};
   for (int64_t s = 0; s < Tn; ++s) {
     const int64_t n = ctx->active[s];
     if (n == 0) continue;
-    const T* hp = hb[s & 1];
+    const A* hp = hb[s & 1];
     f.h = hb[(s + 1) & 1];
     f.h_prev = hp;
     f.row0 = ctx->rowstart[s];
     f.n_next = s + 1 < Tn ? ctx->active[s + 1] : 0;
     // HH = h_{s-1} W_hh^T (the (r, z) rows only for the reset-before GRU)
-    run_gemm(ex, gemm_args<T>(hh.get(), ldhh, hp, H, false, w.w_hh, H, true, n, ldhh, H));
+    run_gemm(ex, gemm_args<A>(hh.get(), ldhh, hp, H, false, w.w_hh, H, true, n, ldhh, H));
     f.hh = hh.get();
     f.ldhh = ldhh;
     f.phase = 0;
     ex.for_each(f, n * H);
     if (rb) {  // HN = (r h_{s-1}) W_hn^T
-      run_gemm(ex, gemm_args<T>(hn.get(), H, rh.get(), H, false, w.w_hh + 2 * H * H, H, true, n,
+      run_gemm(ex, gemm_args<A>(hn.get(), H, rh.get(), H, false, w.w_hh + 2 * H * H, H, true, n,
                                 H, H));
       f.hh = hn.get();
       f.ldhh = H;
@@ -226,20 +242,21 @@ template <class Exec, typename T>
 void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
                        const SeqContext<Exec, T>& ctx, const BackwardIO<T>& io) {
   using namespace gpu_kernels;
+  using A = accum_t<T>;
   const Cell cell = w.cell;
   const int64_t Tn = meta.steps, B = meta.batch, I = w.input, H = w.hidden;
   const int64_t G = num_gates(cell), GH = G * H, cw = cache_width(cell), R = ctx.rows;
   const bool rb = cell == Cell::kGruResetBefore, lstm = cell == Cell::kLstm;
   const bool gru = cell == Cell::kGru;
 
-  Buf<Exec, T> dgi(ex, size_t(R * GH)), dgh_own(ex, gru ? size_t(R * GH) : 0);
-  T* dgh = gru ? dgh_own.get() : dgi.get();
-  Buf<Exec, T> dh(ex, size_t(B * H)), dc(ex, lstm ? size_t(B * H) : 0);
-  Buf<Exec, T> drh(ex, rb ? size_t(B * H) : 0);
-  ex.for_each(PermuteRows<T>{dh.get(), io.dh_n, ctx.order.get(), H, true}, B * H);
-  if (lstm) ex.for_each(PermuteRows<T>{dc.get(), io.dc_n, ctx.order.get(), H, true}, B * H);
+  Buf<Exec, A> dgi(ex, size_t(R * GH)), dgh_own(ex, gru ? size_t(R * GH) : 0);
+  A* dgh = gru ? dgh_own.get() : dgi.get();
+  Buf<Exec, A> dh(ex, size_t(B * H)), dc(ex, lstm ? size_t(B * H) : 0);
+  Buf<Exec, A> drh(ex, rb ? size_t(B * H) : 0);
+  ex.for_each(PermuteRows<A, T>{dh.get(), io.dh_n, ctx.order.get(), H, true}, B * H);
+  if (lstm) ex.for_each(PermuteRows<A, T>{dc.get(), io.dc_n, ctx.order.get(), H, true}, B * H);
 
-  BwdStep<T> k;
+  BwdStep<A, T> k;
   k.dgi = dgi.get();
   k.dgh = dgh;
   k.dh = dh.get();
@@ -266,48 +283,60 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
     k.phase = 0;
     ex.for_each(k, n * H);
     if (rb) {  // drh = da_n W_hn, then r's gradient
-      run_gemm(ex, gemm_args<T>(drh.get(), H, dgi.get() + row0 * GH + 2 * H, GH, false,
+      run_gemm(ex, gemm_args<A>(drh.get(), H, dgi.get() + row0 * GH + 2 * H, GH, false,
                                 w.w_hh + 2 * H * H, H, false, n, H, H));
       k.phase = 1;
       ex.for_each(k, n * H);
     }
-    run_gemm(ex, gemm_args<T>(dh.get(), H, dgh + row0 * GH, GH, false, w.w_hh, H, false, n, H, K,
+    run_gemm(ex, gemm_args<A>(dh.get(), H, dgh + row0 * GH, GH, false, w.w_hh, H, false, n, H, K,
                               carry));
   }
-  if (io.dh0) ex.for_each(PermuteRows<T>{io.dh0, dh.get(), ctx.order.get(), H, false}, B * H);
+  if (io.dh0) ex.for_each(PermuteRows<T, A>{io.dh0, dh.get(), ctx.order.get(), H, false}, B * H);
   if (lstm && io.dc0)
-    ex.for_each(PermuteRows<T>{io.dc0, dc.get(), ctx.order.get(), H, false}, B * H);
+    ex.for_each(PermuteRows<T, A>{io.dc0, dc.get(), ctx.order.get(), H, false}, B * H);
 
   // Products over all steps.
   if (io.dx) {
-    Buf<Exec, T> dxg(ex, size_t(R * I));
-    run_gemm(ex, gemm_args<T>(dxg.get(), I, dgi.get(), GH, false, w.w_ih, I, false, R, I, GH));
-    ex.for_each(ScatterRows<T>{io.dx, dxg.get(), ctx.row_t.get(), ctx.row_b.get(), io.dx_st,
+    Buf<Exec, A> dxg(ex, size_t(R * I));
+    run_gemm(ex, gemm_args<A>(dxg.get(), I, dgi.get(), GH, false, w.w_ih, I, false, R, I, GH));
+    ex.for_each(ScatterRows<T, A>{io.dx, dxg.get(), ctx.row_t.get(), ctx.row_b.get(), io.dx_st,
                                io.dx_sb, I, io.dx_accumulate},
                 R * I);
   }
-  if (io.dw_ih)
-    run_gemm(ex, gemm_args<T>(io.dw_ih, I, dgi.get(), GH, true, ctx.xg.get(), I, false, GH, I, R));
+  // Weight gradients are summed in A: in place when T is A, else in a scratch rounded after.
+  constexpr bool in_place = std::is_same<T, A>::value;
+  Buf<Exec, A> dw_sum(ex, in_place ? 0 : size_t(GH * std::max(I, H)));
+  auto sum_into = [&](T* dw) { return in_place ? reinterpret_cast<A*>(dw) : dw_sum.get(); };
+  auto round_out = [&](T* dw, int64_t count) {
+    if constexpr (!in_place) ex.for_each(Convert<T, A>{dw, dw_sum.get()}, count);
+  };
+  if (io.dw_ih) {
+    run_gemm(ex, gemm_args<A>(sum_into(io.dw_ih), I, dgi.get(), GH, true, ctx.xg.get(), I, false,
+                              GH, I, R));
+    round_out(io.dw_ih, GH * I);
+  }
   if (io.dw_hh) {
-    const T* h_prev = ctx.cache.get();  // cache column 0
+    A* dw_hh = sum_into(io.dw_hh);
+    const A* h_prev = ctx.cache.get();  // cache column 0
     if (rb) {
-      run_gemm(ex, gemm_args<T>(io.dw_hh, H, dgi.get(), GH, true, h_prev, cw * H, false, 2 * H, H,
+      run_gemm(ex, gemm_args<A>(dw_hh, H, dgi.get(), GH, true, h_prev, cw * H, false, 2 * H, H,
                                 R));
       // W_hn's input is rh (cache column 4)
-      run_gemm(ex, gemm_args<T>(io.dw_hh + 2 * H * H, H, dgi.get() + 2 * H, GH, true,
+      run_gemm(ex, gemm_args<A>(dw_hh + 2 * H * H, H, dgi.get() + 2 * H, GH, true,
                                 h_prev + 4 * H, cw * H, false, H, H, R));
     } else {
-      run_gemm(ex, gemm_args<T>(io.dw_hh, H, dgh, GH, true, h_prev, cw * H, false, GH, H, R));
+      run_gemm(ex, gemm_args<A>(dw_hh, H, dgh, GH, true, h_prev, cw * H, false, GH, H, R));
     }
+    round_out(io.dw_hh, GH * H);
   }
-  if (io.db_ih) ex.for_each(ColumnDot<T>{io.db_ih, dgi.get(), nullptr, R, GH, 0}, GH);
-  if (io.db_hh) ex.for_each(ColumnDot<T>{io.db_hh, dgh, nullptr, R, GH, 0}, GH);
+  if (io.db_ih) ex.for_each(ColumnDot<A, T>{io.db_ih, dgi.get(), nullptr, R, GH, 0}, GH);
+  if (io.db_hh) ex.for_each(ColumnDot<A, T>{io.db_hh, dgh, nullptr, R, GH, 0}, GH);
   if (lstm && io.dpeep) {
-    const T* cache = ctx.cache.get();
+    const A* cache = ctx.cache.get();
     // i and f see c_prev (cache column 6), o sees c (column 5)
-    ex.for_each(ColumnDot<T>{io.dpeep, dgi.get(), cache + 6 * H, R, GH, cw * H}, H);
-    ex.for_each(ColumnDot<T>{io.dpeep + H, dgi.get() + H, cache + 6 * H, R, GH, cw * H}, H);
-    ex.for_each(ColumnDot<T>{io.dpeep + 2 * H, dgi.get() + 3 * H, cache + 5 * H, R, GH, cw * H},
+    ex.for_each(ColumnDot<A, T>{io.dpeep, dgi.get(), cache + 6 * H, R, GH, cw * H}, H);
+    ex.for_each(ColumnDot<A, T>{io.dpeep + H, dgi.get() + H, cache + 6 * H, R, GH, cw * H}, H);
+    ex.for_each(ColumnDot<A, T>{io.dpeep + 2 * H, dgi.get() + 3 * H, cache + 5 * H, R, GH, cw * H},
                 H);
   }
 }
@@ -326,13 +355,14 @@ Context run_forward(const Exec& ex, int device, const Weights<T>& w, const Forwa
   c.reverse = reverse;
   c.device = device;
   c.itemsize = int(sizeof(T));
+  c.storage = storage_id<T>();
   if (training) c.impl = seq;
   return c;
 }
 
 template <class Exec, typename T>
 void run_backward(const Exec& ex, const Weights<T>& w, const Context& c, const BackwardIO<T>& io) {
-  if (!c.impl || c.itemsize != int(sizeof(T)))
+  if (!c.impl || c.itemsize != int(sizeof(T)) || c.storage != storage_id<T>())
     throw std::invalid_argument("ctx: not the context of a training forward of this dtype");
   if (c.cell != w.cell || c.input != w.input || c.hidden != w.hidden)
     throw std::invalid_argument("ctx: it comes from a different layer");

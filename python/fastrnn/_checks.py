@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ._lowp import storage_name
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 CELL_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "gru_reset_before": 3, "lstm": 4}
 
@@ -28,8 +30,32 @@ def _shape(shape: Sequence[int]) -> str:
 # --- constructor arguments -------------------------------------------------------------------
 
 
+def cpu_storage_error(storage: str) -> ValueError:
+    """The error for a 16-bit dtype where the CPU path would run it."""
+    return ValueError(
+        f"dtype: {storage!r} storage runs on the GPU path only (device='cuda'); the CPU path "
+        "computes in float32 or float64. For bfloat16 weights on the CPU use dtype='float32' "
+        "with inference_dtype='bfloat16' (bfloat16 weight copies, float32 sums and state)"
+    )
+
+
+def layer_dtype_arg(dtype: Any, on_gpu: bool) -> tuple[np.dtype, str | None]:
+    """A layer's dtype: (the dtype of its host parameters, its 16-bit storage name or None).
+
+    float32 / float64 as in `dtype_arg`; 'bfloat16' / 'float16' (or torch's and NumPy's spellings)
+    only with a CUDA device, with float32 host parameters (see fastrnn._lowp)."""
+    storage = storage_name(dtype)
+    if storage is None:
+        return dtype_arg(dtype), None
+    if not on_gpu:
+        raise cpu_storage_error(storage)
+    return FLOAT_DTYPES[0], storage
+
+
 def dtype_arg(dtype: Any) -> np.dtype:
     """The layer dtype: 'float32' or 'float64' (NumPy dtypes, torch.float32/64 and None accepted)."""
+    if storage_name(dtype) is not None:
+        raise cpu_storage_error(str(storage_name(dtype)))
     spec = "float32" if dtype is None else dtype  # None: torch's default dtype
     if not isinstance(dtype, str) and str(dtype).startswith("torch."):
         spec = str(dtype)[len("torch.") :]
@@ -80,7 +106,10 @@ def proj_size_arg(proj_size: Any) -> None:
 def to_numpy(a: Any) -> Any:
     """Accept torch tensors (CPU, with or without grad) wherever arrays are expected."""
     if not isinstance(a, np.ndarray) and hasattr(a, "detach") and hasattr(a, "cpu"):
-        return a.detach().cpu().numpy()
+        t = a.detach().cpu()
+        if str(getattr(t, "dtype", "")) == "torch.bfloat16":
+            t = t.float()  # NumPy has no bfloat16; float32 holds every value exactly
+        return t.numpy()
     return a
 
 

@@ -155,7 +155,12 @@ def _require(module: Any) -> tuple[Any, int]:
     return _backend, dev
 
 
-def _device_arg(b: Any, name: str, obj: Any, dev: int, dtype: np.dtype) -> Any:
+def _device_dtype(module: Any) -> Any:
+    """The dtype of a layer's device arrays: its 16-bit storage name, or its float dtype."""
+    return getattr(module, "_storage", None) or module._dtype
+
+
+def _device_arg(b: Any, name: str, obj: Any, dev: int, dtype: Any) -> Any:
     if not is_device_array(obj):
         raise TypeError(
             f"{name}: expected a CUDA array on cuda:{dev} like x, got {type(obj).__name__}"
@@ -166,13 +171,13 @@ def _device_arg(b: Any, name: str, obj: Any, dev: int, dtype: np.dtype) -> Any:
             f"{name}: the array is on cuda:{a.device} but the layer is on cuda:{dev} "
             "(mismatched devices)"
         )
-    if a.dtype != dtype:
+    if str(a.dtype) != str(dtype):  # by name: NumPy has no bfloat16 dtype object
         raise TypeError(f"{name}: expected dtype {dtype}, got {a.dtype}")
     return a
 
 
 def _states(
-    b: Any, name: str, obj: Any, lead: int, B: int, H: int, dev: int, dtype: np.dtype, batched: bool
+    b: Any, name: str, obj: Any, lead: int, B: int, H: int, dev: int, dtype: Any, batched: bool
 ) -> Any:
     """A state (L*D, B, H) (or (L*D, H) unbatched) as a contiguous (L*D, B, H) device array."""
     if obj is None:
@@ -196,10 +201,14 @@ def _cuda_weights(module: Any, b: Any, dev: int) -> list[list[Any]]:
     w = getattr(module, "_cuda_weights", None)
     if w is None or w[0] is not b or w[1] != dev:
         p = module._params
+        storage = getattr(module, "_storage", None)  # 16-bit: the float32 params, rounded once
         layers = [
             [
                 b.Weights(
-                    module._cell, device=dev, **{key: p[name] for key, (name, _) in keys.items()}
+                    module._cell,
+                    device=dev,
+                    dtype=storage,
+                    **{key: p[name] for key, (name, _) in keys.items()},
                 )
                 for keys in per_dir
             ]
@@ -245,7 +254,7 @@ def layer_forward(module: Any, x: Any, h0: Any, c0: Any, lengths: Any) -> tuple[
     """_RNNBase._run on device arrays: returns out, h_n, c_n in the caller's layout and kind."""
     b, dev = _require(module)
     H, D, L, I = module.hidden_size, module._num_dirs, module.num_layers, module.input_size
-    dtype = module._dtype
+    dtype = _device_dtype(module)
     kind = _kind(x)
     xa = _device_arg(b, "x", x, dev, dtype)
     layout = "(B, T, I={})" if module.batch_first else "(T, B, I={})"
@@ -326,7 +335,7 @@ def layer_backward(
     if b is None:  # pragma: no cover - the cache could not exist
         raise RuntimeError("the CUDA module is gone")
     H, D, L = module.hidden_size, module._num_dirs, module.num_layers
-    dtype, T, B, batched = module._dtype, cache.steps, cache.batch, cache.batched
+    dtype, T, B, batched = _device_dtype(module), cache.steps, cache.batch, cache.batched
     dy = None
     if d_out is not None:
         shape: tuple[int, ...]

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _C, _checks, _cuda
+from . import _C, _checks, _cuda, _lowp
 from ._weights import cell_names, init_params, layer_names
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
@@ -41,6 +41,9 @@ class _Parameters:
 
     _transient: tuple[str, ...] = ()  # compiled objects, rebuilt on demand; never pickled
     _bf16 = False  # inference reads bfloat16 copies of the weights (see inference_dtype)
+    # GPU-path layers only: "bfloat16" / "float16" device storage, with float32 host parameters
+    # holding values exact in that type (see fastrnn._lowp); None otherwise
+    _storage: str | None = None
 
     def _invalidate(self) -> None:
         raise NotImplementedError
@@ -57,8 +60,13 @@ class _Parameters:
         self._params = {k: _checks.as_canonical(v) for k, v in self._params.items()}
 
     @property
-    def dtype(self) -> np.dtype:
-        """The dtype of every parameter, input, state and output (float32 or float64)."""
+    def dtype(self) -> Any:
+        """The dtype of every parameter, input, state and output: float32 or float64, or on the
+        GPU path float16 or the string "bfloat16" (NumPy has no bfloat16 dtype)."""
+        if self._storage == "bfloat16":
+            return "bfloat16"
+        if self._storage is not None:
+            return np.dtype(self._storage)
         return self._dtype
 
     @property
@@ -70,10 +78,19 @@ class _Parameters:
         small-batch step streams; sums, states and outputs stay float32 (error vs float32 about
         1e-3 relative over 100 steps). Training forwards and backward always use the full weights.
         """
+        if self._storage is not None:
+            return self._storage
         return "bfloat16" if self._bf16 else str(self._dtype)
 
     @inference_dtype.setter
     def inference_dtype(self, value: str) -> None:
+        if self._storage is not None:
+            if _lowp.storage_name(value) != self._storage:
+                raise ValueError(
+                    f"inference_dtype: a {self._storage} module always computes with its "
+                    f"{self._storage} weights; expected {self._storage!r}, got {value!r}"
+                )
+            return
         name = str(np.dtype(value)) if value != "bfloat16" else value
         if name == "bfloat16":
             if self._dtype != np.float32:
@@ -113,6 +130,8 @@ class _Parameters:
             given = {k: state_dict[k] for k in self._expected if k in state_dict}
             expected = {k: self._expected[k] for k in given}
             new = {**self._params, **_checks.load_state_dict(given, expected, self._dtype)}
+        if self._storage is not None:  # what torch's copy into a bfloat16 parameter does
+            new = _lowp.round_params(new, self._storage)
         self._params = {k: new[k] for k in self._expected}
         self._invalidate()
         return IncompatibleKeys(missing, unexpected)
@@ -163,7 +182,7 @@ class _RNNBase(_Parameters):
         self.bias = bool(bias)
         self.batch_first = bool(batch_first)
         self.bidirectional = bool(bidirectional)
-        self._dtype = _checks.dtype_arg(dtype)
+        self._dtype, self._storage = _checks.layer_dtype_arg(dtype, self._cuda_device is not None)
         self._cell = cell
         self._num_dirs = 2 if self.bidirectional else 1
         self._names = layer_names(
@@ -178,6 +197,8 @@ class _RNNBase(_Parameters):
         }
         self._rng = np.random.default_rng(seed)
         self._params = init_params(self._expected, self.hidden_size, self._rng, self._dtype)
+        if self._storage is not None:
+            self._params = _lowp.round_params(self._params, self._storage)
         self._weights: list[list[Any]] | None = None
         self._cache: _Cache | None = None
         self._last_forward_eval = False
@@ -208,7 +229,10 @@ class _RNNBase(_Parameters):
     def to(self, device: Any) -> _RNNBase:
         """Run CUDA-array inputs on `device` ("cuda", "cuda:N") or nowhere ("cpu"); returns self.
         The weights are copied to the device once, on its first forward there."""
-        self._cuda_device = _cuda.parse_device(device)
+        index = _cuda.parse_device(device)
+        if index is None and self._storage is not None:
+            raise _checks.cpu_storage_error(self._storage)
+        self._cuda_device = index
         self._invalidate()
         return self
 
@@ -243,8 +267,8 @@ class _RNNBase(_Parameters):
             if getattr(self, name) != default:
                 args.append(f"{name}={getattr(self, name)}")
         args.extend(self._extra_repr())
-        if self._dtype != np.float32:
-            args.append(f"dtype='{self._dtype}'")
+        if self._storage is not None or self._dtype != np.float32:
+            args.append(f"dtype='{self._storage or self._dtype}'")
         return f"{type(self).__name__}({', '.join(args)})"
 
     def _extra_repr(self) -> list[str]:
@@ -258,6 +282,12 @@ class _RNNBase(_Parameters):
         """Returns out, h_n, c_n in the caller's layout (batch-first / unbatched as given)."""
         if type(x) is not np.ndarray and _cuda.is_device_array(x):
             return _cuda.layer_forward(self, x, h0, c0, lengths)  # type: ignore[no-any-return]
+        if self._storage is not None:
+            raise TypeError(
+                f"x: this {type(self).__name__} stores {self._storage} and runs on CUDA arrays "
+                f"only (got {type(x).__name__}); the CPU path has no {self._storage} storage: "
+                "use a float32 module there, with inference_dtype='bfloat16' for bfloat16 weights"
+            )
         H, D, L, dtype = self.hidden_size, self._num_dirs, self.num_layers, self._dtype
         xs, batched = _checks.layer_input(x, self.input_size, self.batch_first, dtype)
         T, B = xs.shape[0], xs.shape[1]
@@ -405,8 +435,14 @@ _LAYER_DOC = """
         from the layer's generator; backward uses the same mask.
     bidirectional : bool
         D = 2: a reverse direction per layer; out concatenates (forward, reverse) features.
-    dtype : {"float32", "float64"}
+    dtype : {"float32", "float64", "bfloat16", "float16"}
         The dtype of parameters, inputs and outputs; inputs of another dtype are a TypeError.
+        "bfloat16" and "float16" need device="cuda": inputs, outputs, states and gradients are
+        device arrays of that type (a torch bfloat16 tensor in, bfloat16 out and bfloat16 grads,
+        as torch does), the weights are rounded to it once, and every sum, the gate math and
+        the state carried between steps are float32; only what is written out is rounded. The
+        host parameters (`state_dict()`) are float32 arrays holding the rounded values. On the
+        CPU, dtype="float32" with inference_dtype="bfloat16" is the bfloat16-weights mode.
     seed : int, SeedSequence or None
         Seeds the numpy Generator used for initialization and dropout masks.
     device : "cpu" (default), "cuda" or "cuda:N"
