@@ -7,6 +7,7 @@
 //            per step s: HH[n, G*H] = h_{s-1} W_hh^T (n = sequences still running)
 //                        FwdStep: gates, h_s, c_s, y, h_n at each row's last step, cache
 //            (reset-before GRU: HH for r, z; FwdStep half 1; HN = (r h) W_hn^T; FwdStep half 2)
+//            or, B <= 8 where it fits, all steps in one persistent launch (persistent.h)
 // Backward:  per step s from the last: BwdStep (gate gradients dG into packed rows, dc_{s-1},
 //            the direct part of dh_{s-1}), then dh_{s-1} (+)= dG_s W_hh      (one product)
 //            after the loop: dXg = dG W_ih (scattered into dx), dW_ih = dG^T Xg,
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "cuda/gemm.h"
+#include "cuda/persistent.h"
 #include "cuda/pointwise.h"
 #include "cuda/runtime.h"
 #include "fastrnn.h"
@@ -121,6 +123,7 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   const int64_t G = num_gates(cell), GH = G * H, cw = cache_width(cell);
   const bool rb = cell == Cell::kGruResetBefore, lstm = cell == Cell::kLstm;
   if (Tn < 1 || B < 1) throw std::invalid_argument("x: T and B must be >= 1");
+  const PersistentPlan persist = choose_persistent<T>(ex, cell, H, B, io.persistent);
 
   // Sorting and the packed-row maps, on the host.
   auto ctx = std::make_shared<SeqContext<Exec, T>>();
@@ -196,6 +199,12 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   f.cw = cw;
   f.cell = cell;
   T* hb[2] = {hbuf0.get(), hbuf1.get()};
+  if (persist.fits) {  // all steps in one launch
+    Buf<Exec, int64_t> meta(ex, size_t(2 * Tn + 1));
+    persistent_forward(ex, persist, f, hb, hh.get(), hn.get(), w.w_hh, ctx->active, ctx->rowstart,
+                       B, meta.get());
+    return ctx;
+  }
   for (int64_t s = 0; s < Tn; ++s) {
     const int64_t n = ctx->active[s];
     if (n == 0) continue;

@@ -1,0 +1,354 @@
+// persistent.h: the persistent small-batch forward recurrence of the GPU path (B <= 8), the
+// persistent-RNN idea: one cooperative launch runs every step; each block (CTA) owns a slice of
+// hidden units, keeps the rows of W_hh of those units (all G gates) in shared memory for the whole
+// sequence, and the blocks meet at a grid-wide barrier after each step. Per step a block
+//   stages   h_{s-1} [n_s, H] (every unit, from global memory) into shared memory,
+//   dots     each thread sums a strided part of k for one unit, all its gates and all n_s rows,
+//   finish   one thread per (unit, row) adds up the parts in a fixed order, writes the unit's
+//            pre-activations into the step's product buffer (hh, as the standard path's matrix
+//            product does) and runs FwdStep (pointwise.h) on them: the same gate math, outputs
+//            and training cache as the standard path, so its backward runs unchanged.
+// The reset-before GRU takes two phases per step (r, z from h_{s-1}; then n from r * h_{s-1}),
+// with a grid barrier after each. Used in place of the per-step loop of sequence_forward; the
+// input projection before the loop is the standard path's.
+//
+// The per-(block, step, phase) work is written as the work of one thread between two block
+// barriers (stage / dots / finish), like gemm.h, so the host build runs exactly this code with
+// loops for threads and blocks and loop boundaries for the barriers (run_persistent_on_host); the
+// CUDA kernel below (compiled by nvcc only) adds __syncthreads and cooperative_groups'
+// grid.sync(). Not here: the backward recurrence (the standard path's), bfloat16/float16.
+#pragma once
+
+#include <stdint.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cuda/gemm.h"  // FASTRNN_UNROLL
+#include "cuda/pointwise.h"
+#include "cuda/runtime.h"
+#include "fastrnn.h"
+
+#if defined(__CUDACC__)
+#include <cooperative_groups.h>
+#endif
+
+namespace fastrnn {
+namespace gpu_kernels {
+
+constexpr int kPersistMaxRows = 8;    // largest batch the kernel takes (rows kept in registers)
+constexpr int kPersistSplit = 32;     // threads per unit, each summing every 32nd k
+constexpr int kPersistUnitsPerPass = 8;  // units a block works on at once (256 threads)
+constexpr int kPersistMaxThreads = kPersistSplit * kPersistUnitsPerPass;
+
+// A read of data that other blocks wrote before the last grid barrier: not through L1, which
+// is not coherent across SMs and may hold the same buffer from two steps ago.
+template <typename T>
+FASTRNN_HD inline T load_from_other_blocks(const T* p) {
+#if defined(__CUDA_ARCH__)
+  return __ldcg(p);
+#else
+  return *p;
+#endif
+}
+
+// Everything the kernel sees. Shared memory of a block, in elements of T:
+//   ws   [G * U, H]            W_hh rows of the block's units, row (g * U + ul) = W_hh[g*H + j0+ul]
+//   hs   [B, H]                this phase's right operand: h_{s-1} (or r * h_{s-1}), rows < n_s
+//   part [upp * ngmax * B, KS + 1]  the threads' partial sums (padded: conflict-free reads)
+template <typename T>
+struct PersistFwd {
+  FwdStep<T> step;            // pointers and sizes of the pointwise; per-step fields set here
+  T* hb[2];                   // [B, H] sorted rows: h_s lives in hb[(s + 1) & 1]
+  T* hh;                      // [B, ngmax * H] the product of phase 0, w_hh's row order
+  T* hn;                      // [B, H] reset-before GRU: the product of phase 1
+  const T* w_hh;              // [G*H, H]
+  const int64_t* active;      // [steps + 1] rows running at step s (active[steps] = 0)
+  const int64_t* rowstart;    // [steps] packed row of (s, 0)
+  int64_t steps;              // steps with at least one row running
+  int64_t H, B;
+  int G, ngmax, phases;       // ngmax: most gates in one phase's product
+  int units, upp, passes;     // units per block, units per pass (upp * KS threads), passes
+  int ctas, threads;
+  int64_t smem_elems;
+
+  FASTRNN_HD int64_t part_off() const { return int64_t(G) * units * H + B * H; }
+
+  // W_hh rows of block `cta`'s units; zeros for units past H (the last block may have fewer).
+  FASTRNN_HD void load_weights(int cta, int tid, T* smem) const {
+    const int64_t j0 = int64_t(cta) * units, n = int64_t(G) * units * H;
+    for (int64_t e = tid; e < n; e += threads) {
+      const int64_t row = e / H, k = e - row * H;
+      const int64_t g = row / units, j = j0 + (row - g * units);
+      smem[e] = j < H ? w_hh[(g * H + j) * H + k] : T(0);
+    }
+  }
+
+  // hs <- this phase's right operand, rows [0, n_s)
+  FASTRNN_HD void stage(int64_t s, int phase, int tid, T* smem) const {
+    const T* src = phase == 0 ? hb[s & 1] : step.rh;
+    T* hs = smem + int64_t(G) * units * H;
+    const int64_t n = active[s] * H;
+    for (int64_t e = tid; e < n; e += threads) hs[e] = load_from_other_blocks(src + e);
+  }
+
+  // Gates [g0, g0 + ng) of this phase: W_hh's (r, z) then n for the reset-before GRU, all else.
+  FASTRNN_HD void phase_gates(int phase, int* g0, int* ng) const {
+    *g0 = phase == 0 ? 0 : 2;
+    *ng = phases == 1 ? G : (phase == 0 ? 2 : 1);
+  }
+
+  // Thread (ulp, q) of pass `pass`: sum over k = q, q + KS, ... of W[g, unit] h[sb] for the
+  // phase's gates and every running row.
+  FASTRNN_HD void dots(int cta, int64_t s, int phase, int pass, int tid, T* smem) const {
+    const int ulp = tid / kPersistSplit, q = tid - ulp * kPersistSplit;
+    const int ul = pass * upp + ulp;
+    if (ul >= units || int64_t(cta) * units + ul >= H) return;
+    int g0, ng;
+    phase_gates(phase, &g0, &ng);
+    const int n = int(active[s]);
+    const T* ws = smem;
+    const T* hs = smem + int64_t(G) * units * H;
+    T acc[4][kPersistMaxRows];
+    FASTRNN_UNROLL
+    for (int g = 0; g < 4; ++g)
+      FASTRNN_UNROLL
+      for (int r = 0; r < kPersistMaxRows; ++r) acc[g][r] = T(0);
+    for (int64_t k = q; k < H; k += kPersistSplit) {
+      T hv[kPersistMaxRows];
+      FASTRNN_UNROLL
+      for (int r = 0; r < kPersistMaxRows; ++r) hv[r] = r < n ? hs[r * H + k] : T(0);
+      FASTRNN_UNROLL
+      for (int g = 0; g < 4; ++g) {
+        if (g >= ng) break;
+        const T w = ws[(int64_t(g0 + g) * units + ul) * H + k];
+        FASTRNN_UNROLL
+        for (int r = 0; r < kPersistMaxRows; ++r)
+          if (r < n) acc[g][r] += w * hv[r];
+      }
+    }
+    T* part = smem + part_off();
+    FASTRNN_UNROLL
+    for (int g = 0; g < 4; ++g) {
+      if (g >= ng) break;
+      FASTRNN_UNROLL
+      for (int r = 0; r < kPersistMaxRows; ++r)
+        if (r < n) part[((int64_t(ulp) * ngmax + g) * B + r) * (kPersistSplit + 1) + q] = acc[g][r];
+    }
+  }
+
+  // One thread per (unit, row): the parts in order of q, into hh, then the pointwise.
+  FASTRNN_HD void finish(int cta, int64_t s, int phase, int pass, int tid, const T* smem) const {
+    const int64_t n = active[s];
+    const int64_t item = tid;  // (ulp, row), upp * B <= threads
+    if (item >= int64_t(upp) * B) return;
+    const int ulp = int(item / B);
+    const int64_t r = item - int64_t(ulp) * B, j = int64_t(cta) * units + pass * upp + ulp;
+    if (r >= n || pass * upp + ulp >= units || j >= H) return;
+    int g0, ng;
+    phase_gates(phase, &g0, &ng);
+    FwdStep<T> f = step;
+    f.h = hb[(s + 1) & 1];
+    f.h_prev = hb[s & 1];
+    f.row0 = rowstart[s];
+    f.n_next = active[s + 1];
+    f.phase = phase;
+    T* prod = phase == 0 ? hh : hn;
+    f.hh = prod;
+    f.ldhh = phase == 0 ? int64_t(ngmax) * H : H;
+    const T* part = smem + part_off();
+    T* out = prod + r * f.ldhh + j;
+    for (int g = 0; g < ng; ++g) {
+      const T* p = part + ((int64_t(ulp) * ngmax + g) * B + r) * (kPersistSplit + 1);
+      T sum = T(0);
+      for (int i = 0; i < kPersistSplit; ++i) sum += p[i];
+      out[int64_t(g) * H] = sum;
+    }
+    f(r * H + j);
+  }
+};
+
+// The host build's launch: every block's shared memory lives for the whole run; each grid
+// barrier is the end of a loop over all blocks, each block barrier the end of a loop over its
+// threads.
+template <typename T>
+void run_persistent_on_host(const PersistFwd<T>& p) {
+  std::vector<std::vector<T>> smem(p.ctas, std::vector<T>(size_t(p.smem_elems)));
+  for (int b = 0; b < p.ctas; ++b)
+    for (int t = 0; t < p.threads; ++t) p.load_weights(b, t, smem[b].data());
+  for (int64_t s = 0; s < p.steps; ++s)
+    for (int phase = 0; phase < p.phases; ++phase) {
+      for (int b = 0; b < p.ctas; ++b) {
+        T* sm = smem[b].data();
+        for (int t = 0; t < p.threads; ++t) p.stage(s, phase, t, sm);
+        for (int pass = 0; pass < p.passes; ++pass) {
+          for (int t = 0; t < p.threads; ++t) p.dots(b, s, phase, pass, t, sm);
+          for (int t = 0; t < p.threads; ++t) p.finish(b, s, phase, pass, t, sm);
+        }
+      }
+      // grid barrier
+    }
+}
+
+#if defined(__CUDACC__)
+template <typename T>
+__global__ void __launch_bounds__(kPersistMaxThreads) persistent_forward_kernel(PersistFwd<T> p) {
+  extern __shared__ __align__(16) unsigned char persist_smem[];
+  T* smem = reinterpret_cast<T*>(persist_smem);
+  cooperative_groups::grid_group grid = cooperative_groups::this_grid();
+  const int cta = blockIdx.x, tid = threadIdx.x;
+  p.load_weights(cta, tid, smem);  // the first stage's barrier orders it before the dots
+  for (int64_t s = 0; s < p.steps; ++s)
+    for (int phase = 0; phase < p.phases; ++phase) {
+      p.stage(s, phase, tid, smem);
+      __syncthreads();
+      for (int pass = 0; pass < p.passes; ++pass) {
+        p.dots(cta, s, phase, pass, tid, smem);
+        __syncthreads();
+        p.finish(cta, s, phase, pass, tid, smem);
+        __syncthreads();
+      }
+      grid.sync();  // h_s (or r * h_{s-1}) complete in global memory for every block
+    }
+}
+
+// Allows the plan's shared memory and says how many blocks fit on one multiprocessor.
+template <typename T>
+cudaError_t persistent_blocks_per_sm(const gpu::PersistentPlan& plan, int* blocks) {
+  *blocks = 0;
+  cudaError_t e = cudaFuncSetAttribute(persistent_forward_kernel<T>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       int(plan.shared_bytes));
+  if (e != cudaSuccess) return e;
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, persistent_forward_kernel<T>,
+                                                       plan.threads, size_t(plan.shared_bytes));
+}
+
+template <typename T>
+cudaError_t persistent_launch(const PersistFwd<T>& p, cudaStream_t stream) {
+  PersistFwd<T> arg = p;
+  void* args[] = {&arg};
+  return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(persistent_forward_kernel<T>),
+                                     dim3(unsigned(p.ctas)), dim3(unsigned(p.threads)), args,
+                                     size_t(p.smem_elems) * sizeof(T), stream);
+}
+#endif
+
+}  // namespace gpu_kernels
+
+namespace gpu {
+
+// The launch shape for a layer on a device; `fits` false with the reason when it cannot run.
+inline PersistentPlan plan_persistent(Cell cell, int64_t H, int64_t B, int itemsize,
+                                      const PersistentDevice& d) {
+  PersistentPlan p;
+  const int64_t G = num_gates(cell);
+  const int64_t ngmax = cell == Cell::kGruResetBefore ? 2 : G;
+  using namespace gpu_kernels;
+  if (B > kPersistMaxRows) {
+    p.reason = "B=" + std::to_string(B) + " rows; the persistent kernel takes at most " +
+               std::to_string(kPersistMaxRows);
+    return p;
+  }
+  if (!d.cooperative) {
+    p.reason = "the device does not support cooperative launches";
+    return p;
+  }
+  if (d.multiprocessors < 1) {
+    p.reason = "the device reports no multiprocessors";
+    return p;
+  }
+  // One block per multiprocessor at most, so that all blocks are resident (the grid barrier
+  // needs them to be); the fewest units per block that covers H.
+  const int64_t units = (H + d.multiprocessors - 1) / d.multiprocessors;
+  const int64_t upp = std::min<int64_t>(units, kPersistUnitsPerPass);
+  p.units = int(std::min<int64_t>(units, 1 << 30));
+  p.ctas = int((H + units - 1) / units);
+  p.threads = int(upp * kPersistSplit);
+  p.passes = int((units + upp - 1) / upp);
+  const int64_t w = G * units * H, hs = B * H, part = upp * ngmax * B * (kPersistSplit + 1);
+  p.shared_bytes = (w + hs + part) * itemsize;
+  if (p.shared_bytes > d.shared_per_block) {
+    auto kib = [](int64_t b) { return std::to_string((b + 1023) / 1024) + " KiB"; };
+    p.reason = "needs " + kib(p.shared_bytes) + " of shared memory per block (W_hh rows of " +
+               std::to_string(units) + " units x " + std::to_string(G) + " gates x H=" +
+               std::to_string(H) + ": " + kib(w * itemsize) + ", B rows of h: " +
+               kib(hs * itemsize) + ", partial sums: " + kib(part * itemsize) + "; " +
+               std::to_string(p.ctas) + " blocks on " + std::to_string(d.multiprocessors) +
+               " multiprocessors); the device allows " + kib(d.shared_per_block);
+    return p;
+  }
+  p.fits = true;
+  return p;
+}
+
+// Picks the path for a forward: mode 1 (forced on) throws with the reason when the persistent
+// kernel cannot run; mode 0 never runs it; mode -1 (auto) runs it wherever it fits.
+template <typename T, class Exec>
+PersistentPlan choose_persistent(const Exec& ex, Cell cell, int64_t H, int64_t B, int mode) {
+  PersistentPlan p;
+  if (mode == 0) {
+    p.reason = "turned off";
+    return p;
+  }
+  const PersistentDevice d = ex.persistent_device();
+  p = plan_persistent(cell, H, B, int(sizeof(T)), d);
+  if (p.fits) {
+    const int per_sm = ex.template persistent_blocks_per_sm<T>(p);
+    if (int64_t(per_sm) * d.multiprocessors < p.ctas) {
+      p.fits = false;
+      p.reason = std::to_string(p.ctas) + " blocks of " + std::to_string(p.threads) +
+                 " threads and " + std::to_string(p.shared_bytes) +
+                 " bytes of shared memory cannot all be resident (" + std::to_string(per_sm) +
+                 " per multiprocessor)";
+    }
+  }
+  if (!p.fits && mode == 1)
+    throw std::invalid_argument(
+        "persistent: the persistent kernel was asked for (persistent='on' or "
+        "FASTRNN_CUDA_PERSISTENT=1) but cannot run this layer: " + p.reason);
+  return p;
+}
+
+// The forward recurrence of sequence_forward as one persistent launch. `f` is the standard
+// path's FwdStep with its per-layer fields set; hb, hh, hn are its state and product buffers
+// (hb[0] holding h0 in sorted rows); meta is device scratch of 2 * T + 1 int64.
+template <class Exec, typename T>
+void persistent_forward(const Exec& ex, const PersistentPlan& plan, const gpu_kernels::FwdStep<T>& f,
+                        T* const hb[2], T* hh, T* hn, const T* w_hh,
+                        const std::vector<int64_t>& active, const std::vector<int64_t>& rowstart,
+                        int64_t B, int64_t* meta) {
+  const int64_t Tn = int64_t(active.size());
+  std::vector<int64_t> m(size_t(2 * Tn + 1), 0);
+  std::copy(active.begin(), active.end(), m.begin());  // m[Tn] = 0: no rows after the last step
+  std::copy(rowstart.begin(), rowstart.begin() + Tn, m.begin() + Tn + 1);
+  ex.upload(meta, m.data(), sizeof(int64_t) * m.size());
+  gpu_kernels::PersistFwd<T> p;
+  p.step = f;
+  p.hb[0] = hb[0];
+  p.hb[1] = hb[1];
+  p.hh = hh;
+  p.hn = hn;
+  p.w_hh = w_hh;
+  p.active = meta;
+  p.rowstart = meta + Tn + 1;
+  p.steps = 0;  // rows run a prefix of the steps (lengths >= 1, sorted)
+  while (p.steps < Tn && active[size_t(p.steps)] > 0) ++p.steps;
+  p.H = f.H;
+  p.B = B;
+  p.G = num_gates(f.cell);
+  p.phases = f.cell == Cell::kGruResetBefore ? 2 : 1;
+  p.ngmax = p.phases == 2 ? 2 : p.G;
+  p.units = plan.units;
+  p.upp = plan.threads / gpu_kernels::kPersistSplit;
+  p.passes = plan.passes;
+  p.ctas = plan.ctas;
+  p.threads = plan.threads;
+  p.smem_elems = plan.shared_bytes / int64_t(sizeof(T));
+  ex.template persistent_run<T>(p);
+}
+
+}  // namespace gpu
+}  // namespace fastrnn
