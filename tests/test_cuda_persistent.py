@@ -324,4 +324,3 @@ def test_gpu_persistent_layers_match_torch_cuda(
     close("dx", dx_f, xt.grad)
     for k, prm in tm.named_parameters():
         close(k, fm.grads[k], prm.grad)
-
