@@ -1,14 +1,15 @@
-"""The persistent small-batch forward kernel of the GPU path (csrc/cuda/persistent.h).
+"""The persistent small-batch kernels of the GPU path (csrc/cuda/persistent.h).
 
 For B <= 8 one cooperative launch runs every step of the forward recurrence, each block keeping
-its hidden units' rows of W_hh in shared memory. Tiers as in test_cuda.py:
+its hidden units' rows of W_hh in shared memory; likewise the backward recurrence with the
+units' columns of W_hh. Tiers as in test_cuda.py:
 
-1. The host build (fastrnn._C._cuda_host) runs the kernel's per-(block, step, phase) code with
+1. The host build (fastrnn._C._cuda_host) runs the kernels' per-(block, step, phase) code with
    loops for blocks and threads and loop boundaries for the barriers. Checked against the
-   standard per-step path (float64 1e-12, float32 1e-6 relative), tests/reference.py, and the
-   backward of the standard path fed by the persistent path's training cache; on two emulated
-   devices: an H100 (one unit per block at these sizes) and a 4-multiprocessor device (several
-   units per block, two passes over them, a shorter last block).
+   standard per-step path (float64 1e-12, float32 1e-6 relative) and tests/reference.py, with
+   either path's training cache feeding either path's backward; on two emulated devices: an
+   H100 (one unit per block at these sizes) and a 4-multiprocessor device (several units per
+   block, two passes over them, a shorter last block).
 2. The selection: what fits where, the forced modes (argument and FASTRNN_CUDA_PERSISTENT) and
    their errors, auto choosing exactly where the plan fits.
 3. GPU tests (skipped where no CUDA device is usable): the two paths on the device, and the
@@ -101,6 +102,49 @@ def test_persistent_float32_matches_standard_path(emulate: Any, cell: str) -> No
     got = run_backend(HOST, cell, p, True, persistent="on")
     std = run_backend(HOST, cell, p, True, persistent="off")
     assert_close(got, std, 1e-6, f"float32 persistent vs standard/{cell}: ")
+
+
+def train_mixed(cell: str, p: dict, reverse: bool, fwd: bool, bwd: bool) -> dict[str, Any]:
+    """Forward on one path and backward on the other (persistent where fwd / bwd): with
+    persistent='auto' the backward plans again, and an emulated device without cooperative
+    launches makes the plan fail."""
+    b = HOST
+    w = b.Weights(cell, p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["peephole"], 0)
+    T, B, I = p["x"].shape
+    H = p["w_hh"].shape[1]
+    lstm = cell == "lstm"
+    dev = lambda a: None if a is None else b.to_device(a)  # noqa: E731
+    y, hn = b.zeros((T, B, H), "float64"), b.zeros((B, H), "float64")
+    cn = b.zeros((B, H), "float64") if lstm else None
+    HOST._emulated_device(cooperative=fwd)
+    ctx = w.forward(dev(p["x"]), dev(p["h0"]), dev(p["c0"]), p["lengths"], reverse, True, y, hn,
+                    cn, persistent="auto")  # fmt: skip
+    HOST._emulated_device(cooperative=bwd)
+    dx, dh0 = b.zeros((T, B, I), "float64"), b.zeros((B, H), "float64")
+    dc0 = b.zeros((B, H), "float64") if lstm else None
+    g = w.backward(ctx, dev(p["dy"]), dev(p["dh_n"]), dev(p["dc_n"]), dx, False, dh0, dc0)
+    out = {"y": y.numpy(), "h_n": hn.numpy(), "dx": dx.numpy(), "dh0": dh0.numpy()}
+    out.update({"d" + k: v.numpy() for k, v in g.items() if v is not None})
+    if lstm:
+        out.update(c_n=cn.numpy(), dc0=dc0.numpy())
+    return out
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_each_path_backward_on_the_other_path_cache(emulate: Any, cell: str) -> None:
+    """The persistent forward writes the standard path's training cache (and the persistent
+    backward reads it): every mix agrees, and the persistent runs are not the standard ones."""
+    emulate(**SMALL)
+    cell, peephole = split_cell(cell)
+    p = make_problem(cell, 5, 4, 3, 40, lengths=True, bias=True, peephole=peephole, seed=12)
+    std = train_mixed(cell, p, True, False, False)
+    for fwd, bwd in ((True, False), (False, True), (True, True)):
+        got = train_mixed(cell, p, True, fwd, bwd)
+        assert_close(got, std, 1e-12, f"{cell} forward {fwd}, backward {bwd}: ")
+        if fwd:  # the paths sum in different orders at H=40
+            assert not np.array_equal(got["y"], std["y"])
+        if bwd:
+            assert not np.array_equal(got["dh0"], std["dh0"])
 
 
 def test_persistent_padded_steps_and_all_rows_ending_early(emulate: Any) -> None:

@@ -170,6 +170,126 @@ struct PersistFwd {
   }
 };
 
+// The backward recurrence, one launch for all steps (from the last). Block `cta` owns the
+// same units j as in the forward and keeps the columns j of W_hh; per step s it
+//   pointwise  runs BwdStep (pointwise.h) for its units: gate gradients dG_s into packed rows,
+//              dc_{s-1}, the direct part of dh_{s-1};                        grid barrier
+//   (reset-before GRU: drh = da_n W_hn for its units, then BwdStep's second half;  grid barrier)
+//   product    dh_{s-1}[:, j] (+)= dG_s[:, :K] W_hh[:K, j], staging dG_s one gate (H columns)
+//              at a time; the parts of each thread accumulate in its own slots of `part`.
+// No barrier after the product: the next step's pointwise reads only the block's own units.
+// Shared memory: wt [U, G*H] (wt[ul * G*H + m] = W_hh[m, j0 + ul]), stage [B, H],
+// part [upp * B, KS + 1].
+template <typename T>
+struct PersistBwd {
+  BwdStep<T> step;          // pointers and sizes of the pointwise; row0 and phase set here
+  T* dh;                    // [B, H] sorted rows
+  T* drh;                   // [B, H] reset-before GRU: da_n W_hn
+  const T* dg;              // [R, G*H] packed rows: the hidden side's gate gradients
+  const T* w_hh;            // [G*H, H]
+  const int64_t* active;    // [steps + 1]
+  const int64_t* rowstart;  // [steps]
+  int64_t steps;
+  int64_t H, B;
+  int G;
+  bool rb, carry;           // carry: the product adds to dh (which holds the direct part)
+  int units, upp, passes, ctas, threads;
+  int64_t smem_elems;
+
+  FASTRNN_HD int64_t stage_off() const { return int64_t(units) * G * H; }
+  FASTRNN_HD int64_t part_off() const { return stage_off() + B * H; }
+
+  FASTRNN_HD void load_weights(int cta, int tid, T* smem) const {
+    const int64_t j0 = int64_t(cta) * units, GH = int64_t(G) * H, n = int64_t(units) * GH;
+    for (int64_t e = tid; e < n; e += threads) {
+      const int64_t ul = e / GH, m = e - ul * GH, j = j0 + ul;
+      smem[e] = j < H ? w_hh[m * H + j] : T(0);
+    }
+  }
+
+  // BwdStep's first half for the block's units and the running rows.
+  FASTRNN_HD void pointwise(int cta, int64_t s, int tid) const {
+    const int64_t n = active[s];
+    for (int64_t it = tid; it < int64_t(units) * B; it += threads) {
+      const int64_t ul = it / B, r = it - ul * B, j = int64_t(cta) * units + ul;
+      if (r >= n || j >= H) continue;
+      BwdStep<T> k = step;
+      k.row0 = rowstart[s];
+      k.phase = 0;
+      k(r * H + j);
+    }
+  }
+
+  // Gates of a product: drh = da_n W_hn (n only), dh (all gates; r, z for the reset-before GRU).
+  FASTRNN_HD void product_gates(bool to_drh, int* g0, int* ng) const {
+    *g0 = to_drh ? 2 : 0;
+    *ng = to_drh ? 1 : (rb ? 2 : G);
+  }
+
+  // stage <- dG_s[:, g*H : (g+1)*H], running rows
+  FASTRNN_HD void stage(int64_t s, int g, int tid, T* smem) const {
+    const int64_t n = active[s] * H, GH = int64_t(G) * H;
+    const T* src = dg + rowstart[s] * GH + int64_t(g) * H;
+    T* st = smem + stage_off();
+    for (int64_t e = tid; e < n; e += threads) {
+      const int64_t r = e / H, m = e - r * H;
+      st[e] = load_from_other_blocks(src + r * GH + m);
+    }
+  }
+
+  // Thread (ulp, q): sum over m = q, q + KS, ... < H of stage[r, m] wt[unit, g*H + m], added to
+  // its slots (set on the first gate of the product).
+  FASTRNN_HD void dots(int cta, int64_t s, int g, bool first, int pass, int tid, T* smem) const {
+    const int ulp = tid / kPersistSplit, q = tid - ulp * kPersistSplit;
+    const int ul = pass * upp + ulp;
+    if (ul >= units || int64_t(cta) * units + ul >= H) return;
+    const int n = int(active[s]);
+    const T* w = smem + int64_t(ul) * G * H + int64_t(g) * H;
+    const T* st = smem + stage_off();
+    T acc[kPersistMaxRows];
+    FASTRNN_UNROLL
+    for (int r = 0; r < kPersistMaxRows; ++r) acc[r] = T(0);
+    for (int64_t m = q; m < H; m += kPersistSplit) {
+      const T wv = w[m];
+      FASTRNN_UNROLL
+      for (int r = 0; r < kPersistMaxRows; ++r)
+        if (r < n) acc[r] += st[r * H + m] * wv;
+    }
+    T* part = smem + part_off();
+    FASTRNN_UNROLL
+    for (int r = 0; r < kPersistMaxRows; ++r) {
+      if (r >= n) break;
+      T* slot = part + (int64_t(ulp) * B + r) * (kPersistSplit + 1) + q;
+      *slot = first ? acc[r] : *slot + acc[r];
+    }
+  }
+
+  // One thread per (unit, row): the parts in order of q, into dh (or drh, then BwdStep's
+  // second half).
+  FASTRNN_HD void finish(int cta, int64_t s, bool to_drh, int pass, int tid,
+                         const T* smem) const {
+    const int64_t n = active[s];
+    const int64_t item = tid;
+    if (item >= int64_t(upp) * B) return;
+    const int ulp = int(item / B);
+    const int64_t r = item - int64_t(ulp) * B, j = int64_t(cta) * units + pass * upp + ulp;
+    if (r >= n || pass * upp + ulp >= units || j >= H) return;
+    const T* p = smem + part_off() + (int64_t(ulp) * B + r) * (kPersistSplit + 1);
+    T sum = T(0);
+    for (int i = 0; i < kPersistSplit; ++i) sum += p[i];
+    const int64_t u = r * H + j;
+    if (!to_drh) {
+      dh[u] = carry ? dh[u] + sum : sum;
+      return;
+    }
+    drh[u] = sum;
+    BwdStep<T> k = step;
+    k.row0 = rowstart[s];
+    k.phase = 1;
+    k(u);
+  }
+};
+
 // The host build's launch: every block's shared memory lives for the whole run; each grid
 // barrier is the end of a loop over all blocks, each block barrier the end of a loop over its
 // threads.
@@ -190,6 +310,40 @@ void run_persistent_on_host(const PersistFwd<T>& p) {
       }
       // grid barrier
     }
+}
+
+template <typename T>
+void persistent_product_on_host(const PersistBwd<T>& p, std::vector<std::vector<T>>& smem,
+                                int64_t s, bool to_drh) {
+  int g0, ng;
+  p.product_gates(to_drh, &g0, &ng);
+  for (int b = 0; b < p.ctas; ++b) {
+    T* sm = smem[b].data();
+    for (int pass = 0; pass < p.passes; ++pass) {
+      for (int g = g0; g < g0 + ng; ++g) {
+        for (int t = 0; t < p.threads; ++t) p.stage(s, g, t, sm);
+        for (int t = 0; t < p.threads; ++t) p.dots(b, s, g, g == g0, pass, t, sm);
+      }
+      for (int t = 0; t < p.threads; ++t) p.finish(b, s, to_drh, pass, t, sm);
+    }
+  }
+}
+
+template <typename T>
+void run_persistent_on_host(const PersistBwd<T>& p) {
+  std::vector<std::vector<T>> smem(p.ctas, std::vector<T>(size_t(p.smem_elems)));
+  for (int b = 0; b < p.ctas; ++b)
+    for (int t = 0; t < p.threads; ++t) p.load_weights(b, t, smem[b].data());
+  for (int64_t s = p.steps - 1; s >= 0; --s) {
+    for (int b = 0; b < p.ctas; ++b)
+      for (int t = 0; t < p.threads; ++t) p.pointwise(b, s, t);
+    // grid barrier
+    if (p.rb) {
+      persistent_product_on_host(p, smem, s, true);
+      // grid barrier
+    }
+    persistent_product_on_host(p, smem, s, false);
+  }
 }
 
 #if defined(__CUDACC__)
@@ -214,16 +368,52 @@ __global__ void __launch_bounds__(kPersistMaxThreads) persistent_forward_kernel(
     }
 }
 
+template <typename T>
+__device__ void persistent_product(const PersistBwd<T>& p, int cta, int64_t s, bool to_drh,
+                                   int tid, T* smem) {
+  int g0, ng;
+  p.product_gates(to_drh, &g0, &ng);
+  for (int pass = 0; pass < p.passes; ++pass) {
+    for (int g = g0; g < g0 + ng; ++g) {
+      p.stage(s, g, tid, smem);
+      __syncthreads();
+      p.dots(cta, s, g, g == g0, pass, tid, smem);
+      __syncthreads();
+    }
+    p.finish(cta, s, to_drh, pass, tid, smem);
+    __syncthreads();
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kPersistMaxThreads) persistent_backward_kernel(PersistBwd<T> p) {
+  extern __shared__ __align__(16) unsigned char persist_smem[];
+  T* smem = reinterpret_cast<T*>(persist_smem);
+  cooperative_groups::grid_group grid = cooperative_groups::this_grid();
+  const int cta = blockIdx.x, tid = threadIdx.x;
+  p.load_weights(cta, tid, smem);  // the first stage's barrier orders it before the dots
+  for (int64_t s = p.steps - 1; s >= 0; --s) {
+    p.pointwise(cta, s, tid);
+    grid.sync();  // dG_s complete for every unit
+    if (p.rb) {
+      persistent_product(p, cta, s, true, tid, smem);
+      grid.sync();  // da_r complete
+    }
+    persistent_product(p, cta, s, false, tid, smem);  // ends with a block barrier
+  }
+}
+
 // Allows the plan's shared memory and says how many blocks fit on one multiprocessor.
 template <typename T>
-cudaError_t persistent_blocks_per_sm(const gpu::PersistentPlan& plan, int* blocks) {
+cudaError_t persistent_blocks_per_sm(const gpu::PersistentPlan& plan, bool backward, int* blocks) {
   *blocks = 0;
-  cudaError_t e = cudaFuncSetAttribute(persistent_forward_kernel<T>,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+  const void* kernel = backward ? reinterpret_cast<const void*>(persistent_backward_kernel<T>)
+                                : reinterpret_cast<const void*>(persistent_forward_kernel<T>);
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        int(plan.shared_bytes));
   if (e != cudaSuccess) return e;
-  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, persistent_forward_kernel<T>,
-                                                       plan.threads, size_t(plan.shared_bytes));
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, plan.threads,
+                                                       size_t(plan.shared_bytes));
 }
 
 template <typename T>
@@ -231,6 +421,15 @@ cudaError_t persistent_launch(const PersistFwd<T>& p, cudaStream_t stream) {
   PersistFwd<T> arg = p;
   void* args[] = {&arg};
   return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(persistent_forward_kernel<T>),
+                                     dim3(unsigned(p.ctas)), dim3(unsigned(p.threads)), args,
+                                     size_t(p.smem_elems) * sizeof(T), stream);
+}
+
+template <typename T>
+cudaError_t persistent_launch(const PersistBwd<T>& p, cudaStream_t stream) {
+  PersistBwd<T> arg = p;
+  void* args[] = {&arg};
+  return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(persistent_backward_kernel<T>),
                                      dim3(unsigned(p.ctas)), dim3(unsigned(p.threads)), args,
                                      size_t(p.smem_elems) * sizeof(T), stream);
 }
@@ -242,7 +441,7 @@ namespace gpu {
 
 // The launch shape for a layer on a device; `fits` false with the reason when it cannot run.
 inline PersistentPlan plan_persistent(Cell cell, int64_t H, int64_t B, int itemsize,
-                                      const PersistentDevice& d) {
+                                      const PersistentDevice& d, bool backward = false) {
   PersistentPlan p;
   const int64_t G = num_gates(cell);
   const int64_t ngmax = cell == Cell::kGruResetBefore ? 2 : G;
@@ -268,7 +467,10 @@ inline PersistentPlan plan_persistent(Cell cell, int64_t H, int64_t B, int items
   p.ctas = int((H + units - 1) / units);
   p.threads = int(upp * kPersistSplit);
   p.passes = int((units + upp - 1) / upp);
-  const int64_t w = G * units * H, hs = B * H, part = upp * ngmax * B * (kPersistSplit + 1);
+  // the same shared memory in both directions, but for the partial sums (one product per
+  // unit in backward, one per gate in forward)
+  const int64_t w = G * units * H, hs = B * H;
+  const int64_t part = upp * (backward ? 1 : ngmax) * B * (kPersistSplit + 1);
   p.shared_bytes = (w + hs + part) * itemsize;
   if (p.shared_bytes > d.shared_per_block) {
     auto kib = [](int64_t b) { return std::to_string((b + 1023) / 1024) + " KiB"; };
@@ -287,16 +489,17 @@ inline PersistentPlan plan_persistent(Cell cell, int64_t H, int64_t B, int items
 // Picks the path for a forward: mode 1 (forced on) throws with the reason when the persistent
 // kernel cannot run; mode 0 never runs it; mode -1 (auto) runs it wherever it fits.
 template <typename T, class Exec>
-PersistentPlan choose_persistent(const Exec& ex, Cell cell, int64_t H, int64_t B, int mode) {
+PersistentPlan choose_persistent(const Exec& ex, Cell cell, int64_t H, int64_t B, int mode,
+                                 bool backward = false) {
   PersistentPlan p;
   if (mode == 0) {
     p.reason = "turned off";
     return p;
   }
   const PersistentDevice d = ex.persistent_device();
-  p = plan_persistent(cell, H, B, int(sizeof(T)), d);
+  p = plan_persistent(cell, H, B, int(sizeof(T)), d, backward);
   if (p.fits) {
-    const int per_sm = ex.template persistent_blocks_per_sm<T>(p);
+    const int per_sm = ex.template persistent_blocks_per_sm<T>(p, backward);
     if (int64_t(per_sm) * d.multiprocessors < p.ctas) {
       p.fits = false;
       p.reason = std::to_string(p.ctas) + " blocks of " + std::to_string(p.threads) +
@@ -307,8 +510,9 @@ PersistentPlan choose_persistent(const Exec& ex, Cell cell, int64_t H, int64_t B
   }
   if (!p.fits && mode == 1)
     throw std::invalid_argument(
-        "persistent: the persistent kernel was asked for (persistent='on' or "
-        "FASTRNN_CUDA_PERSISTENT=1) but cannot run this layer: " + p.reason);
+        std::string("persistent: the persistent kernel was asked for (persistent='on' or "
+                    "FASTRNN_CUDA_PERSISTENT=1) but cannot run this layer") +
+        (backward ? "'s backward: " : ": ") + p.reason);
   return p;
 }
 
@@ -341,6 +545,43 @@ void persistent_forward(const Exec& ex, const PersistentPlan& plan, const gpu_ke
   p.G = num_gates(f.cell);
   p.phases = f.cell == Cell::kGruResetBefore ? 2 : 1;
   p.ngmax = p.phases == 2 ? 2 : p.G;
+  p.units = plan.units;
+  p.upp = plan.threads / gpu_kernels::kPersistSplit;
+  p.passes = plan.passes;
+  p.ctas = plan.ctas;
+  p.threads = plan.threads;
+  p.smem_elems = plan.shared_bytes / int64_t(sizeof(T));
+  ex.template persistent_run<T>(p);
+}
+
+// The backward recurrence of sequence_backward as one persistent launch. `k` is the standard
+// path's BwdStep with its per-layer fields set; dh holds dh_n in sorted rows; dg is the hidden
+// side's gate gradients (dgh); carry: dh (+)= dG W_hh adds (GRU cells).
+template <class Exec, typename T>
+void persistent_backward(const Exec& ex, const PersistentPlan& plan,
+                         const gpu_kernels::BwdStep<T>& k, T* dh, T* drh, const T* dg,
+                         const T* w_hh, bool carry, const std::vector<int64_t>& active,
+                         const std::vector<int64_t>& rowstart, int64_t B, int64_t* meta) {
+  const int64_t Tn = int64_t(active.size());
+  std::vector<int64_t> m(size_t(2 * Tn + 1), 0);
+  std::copy(active.begin(), active.end(), m.begin());
+  std::copy(rowstart.begin(), rowstart.begin() + Tn, m.begin() + Tn + 1);
+  ex.upload(meta, m.data(), sizeof(int64_t) * m.size());
+  gpu_kernels::PersistBwd<T> p;
+  p.step = k;
+  p.dh = dh;
+  p.drh = drh;
+  p.dg = dg;
+  p.w_hh = w_hh;
+  p.active = meta;
+  p.rowstart = meta + Tn + 1;
+  p.steps = 0;
+  while (p.steps < Tn && active[size_t(p.steps)] > 0) ++p.steps;
+  p.H = k.H;
+  p.B = B;
+  p.G = num_gates(k.cell);
+  p.rb = k.cell == Cell::kGruResetBefore;
+  p.carry = carry;
   p.units = plan.units;
   p.upp = plan.threads / gpu_kernels::kPersistSplit;
   p.passes = plan.passes;

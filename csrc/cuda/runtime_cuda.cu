@@ -164,14 +164,19 @@ struct DeviceExec {
   }
   PersistentDevice persistent_device() const { return persistent_device_of(device); }
   template <typename T>
-  int persistent_blocks_per_sm(const PersistentPlan& plan) const {
+  int persistent_blocks_per_sm(const PersistentPlan& plan, bool backward) const {
     int n = 0;
-    check(gpu_kernels::persistent_blocks_per_sm<T>(plan, &n), "persistent kernel occupancy");
+    check(gpu_kernels::persistent_blocks_per_sm<T>(plan, backward, &n),
+          "persistent kernel occupancy");
     return n;
   }
   template <typename T>
   void persistent_run(const gpu_kernels::PersistFwd<T>& p) const {
     check(gpu_kernels::persistent_launch(p, kStream), "persistent kernel launch");
+  }
+  template <typename T>
+  void persistent_run(const gpu_kernels::PersistBwd<T>& p) const {
+    check(gpu_kernels::persistent_launch(p, kStream), "persistent kernel launch (backward)");
   }
 };
 

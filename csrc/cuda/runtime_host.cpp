@@ -61,11 +61,15 @@ struct HostExec {
   // The persistent kernel: blocks and threads as loops, barriers as loop boundaries.
   PersistentDevice persistent_device() const { return emulated_device(); }
   template <typename T>
-  int persistent_blocks_per_sm(const PersistentPlan&) const {
+  int persistent_blocks_per_sm(const PersistentPlan&, bool) const {
     return 1;
   }
   template <typename T>
   void persistent_run(const gpu_kernels::PersistFwd<T>& p) const {
+    gpu_kernels::run_persistent_on_host(p);
+  }
+  template <typename T>
+  void persistent_run(const gpu_kernels::PersistBwd<T>& p) const {
     gpu_kernels::run_persistent_on_host(p);
   }
 };

@@ -10,6 +10,7 @@
 //            or, B <= 8 where it fits, all steps in one persistent launch (persistent.h)
 // Backward:  per step s from the last: BwdStep (gate gradients dG into packed rows, dc_{s-1},
 //            the direct part of dh_{s-1}), then dh_{s-1} (+)= dG_s W_hh      (one product)
+//            (B <= 8 where it fits: all steps in one persistent launch, persistent.h)
 //            after the loop: dXg = dG W_ih (scattered into dx), dW_ih = dG^T Xg,
 //            dW_hh = dG^T H_prev, db = column sums of dG, dpeep = column dots with c
 //
@@ -80,6 +81,7 @@ struct SeqContext {
   Buf<Exec, T> xg;                // [R, I] the input in packed rows
   Buf<Exec, T> cache;             // [R, cw * H]
   int64_t rows = 0;               // R
+  int persistent = -1;            // the forward's ForwardIO::persistent, for the backward
 };
 
 template <class Exec, typename T>
@@ -145,6 +147,7 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   for (int64_t s = 0; s < Tn; ++s) ctx->rowstart[s + 1] = ctx->rowstart[s] + ctx->active[s];
   const int64_t R = ctx->rowstart[Tn];
   ctx->rows = R;
+  ctx->persistent = io.persistent;
   std::vector<int64_t> row_t(R), row_b(R);
   for (int64_t s = 0; s < Tn; ++s)
     for (int64_t sb = 0; sb < ctx->active[s]; ++sb) {
@@ -267,7 +270,13 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
   k.cell = cell;
   const int64_t K = rb ? 2 * H : GH;  // depth of dh = dG W_hh
   const bool carry = gru || rb;       // dh already holds the direct part
-  for (int64_t s = Tn - 1; s >= 0; --s) {
+  const PersistentPlan persist = choose_persistent<T>(ex, cell, H, B, ctx.persistent, true);
+  if (persist.fits) {  // all steps in one launch
+    Buf<Exec, int64_t> meta(ex, size_t(2 * Tn + 1));
+    persistent_backward(ex, persist, k, dh.get(), drh.get(), dgh, w.w_hh, carry, ctx.active,
+                        ctx.rowstart, B, meta.get());
+  }
+  for (int64_t s = persist.fits ? -1 : Tn - 1; s >= 0; --s) {  // the per-step path
     const int64_t n = ctx.active[s];
     if (n == 0) continue;
     const int64_t row0 = ctx.rowstart[s];
