@@ -279,6 +279,14 @@ def test_bad_mode_values(monkeypatch: pytest.MonkeyPatch) -> None:
 # 3. On a GPU (skipped where none is usable)
 
 
+@pytest.mark.skipif(_C_cuda is None, reason="fastrnn._C_cuda is not built")
+def test_gpu_module_plan_without_a_device_raises() -> None:
+    if _C_cuda.probe()["devices"]:
+        pytest.skip("a CUDA device is visible")
+    with pytest.raises(_C_cuda.CudaError, match="CUDA error"):
+        _C_cuda.persistent_plan("lstm", 256, 8, "float32")
+
+
 def _gpu_plan_or_skip(cell: str, H: int, B: int, dtype: str) -> None:
     plan = _C_cuda.persistent_plan(cell, H, B, dtype)
     if not plan["fits"]:

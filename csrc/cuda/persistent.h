@@ -1,22 +1,27 @@
-// persistent.h: the persistent small-batch forward recurrence of the GPU path (B <= 8), the
+// persistent.h: the persistent small-batch recurrences of the GPU path (B <= 8), the
 // persistent-RNN idea: one cooperative launch runs every step; each block (CTA) owns a slice of
-// hidden units, keeps the rows of W_hh of those units (all G gates) in shared memory for the whole
-// sequence, and the blocks meet at a grid-wide barrier after each step. Per step a block
+// hidden units, keeps its part of W_hh in shared memory for the whole sequence, and the blocks
+// meet at grid-wide barriers. Used in place of the per-step loops of sequence.h; the big
+// products before (input projection) and after (weight and input gradients) are the standard
+// path's.
+//
+// Forward (PersistFwd): a block keeps the rows of W_hh of its units (all G gates). Per step it
 //   stages   h_{s-1} [n_s, H] (every unit, from global memory) into shared memory,
 //   dots     each thread sums a strided part of k for one unit, all its gates and all n_s rows,
 //   finish   one thread per (unit, row) adds up the parts in a fixed order, writes the unit's
 //            pre-activations into the step's product buffer (hh, as the standard path's matrix
 //            product does) and runs FwdStep (pointwise.h) on them: the same gate math, outputs
-//            and training cache as the standard path, so its backward runs unchanged.
-// The reset-before GRU takes two phases per step (r, z from h_{s-1}; then n from r * h_{s-1}),
-// with a grid barrier after each. Used in place of the per-step loop of sequence_forward; the
-// input projection before the loop is the standard path's.
+//            and training cache as the standard path, so either backward can follow it.
+// then a grid barrier. The reset-before GRU takes two phases per step (r, z from h_{s-1}; then n
+// from r * h_{s-1}), with a grid barrier after each.
+// Backward (PersistBwd): a block keeps the columns of W_hh of its units; per step BwdStep for its
+// units, a grid barrier, then its units' part of dh_{s-1} = dG_s W_hh (see PersistBwd).
 //
 // The per-(block, step, phase) work is written as the work of one thread between two block
 // barriers (stage / dots / finish), like gemm.h, so the host build runs exactly this code with
 // loops for threads and blocks and loop boundaries for the barriers (run_persistent_on_host); the
-// CUDA kernel below (compiled by nvcc only) adds __syncthreads and cooperative_groups'
-// grid.sync(). Not here: the backward recurrence (the standard path's), bfloat16/float16.
+// CUDA kernels below (compiled by nvcc only) add __syncthreads and cooperative_groups'
+// grid.sync(). Not here: bfloat16/float16 storage.
 #pragma once
 
 #include <stdint.h>
@@ -474,7 +479,8 @@ inline PersistentPlan plan_persistent(Cell cell, int64_t H, int64_t B, int items
   p.shared_bytes = (w + hs + part) * itemsize;
   if (p.shared_bytes > d.shared_per_block) {
     auto kib = [](int64_t b) { return std::to_string((b + 1023) / 1024) + " KiB"; };
-    p.reason = "needs " + kib(p.shared_bytes) + " of shared memory per block (W_hh rows of " +
+    p.reason = "needs " + kib(p.shared_bytes) + " of shared memory per block (W_hh " +
+               (backward ? "columns" : "rows") + " of " +
                std::to_string(units) + " units x " + std::to_string(G) + " gates x H=" +
                std::to_string(H) + ": " + kib(w * itemsize) + ", B rows of h: " +
                kib(hs * itemsize) + ", partial sums: " + kib(part * itemsize) + "; " +
@@ -486,8 +492,9 @@ inline PersistentPlan plan_persistent(Cell cell, int64_t H, int64_t B, int items
   return p;
 }
 
-// Picks the path for a forward: mode 1 (forced on) throws with the reason when the persistent
-// kernel cannot run; mode 0 never runs it; mode -1 (auto) runs it wherever it fits.
+// Picks the path for a forward (or backward) recurrence: mode 1 (forced on) throws with the
+// reason when the persistent kernel cannot run; mode 0 never runs it; mode -1 (auto) runs it
+// wherever it fits. The backward inherits the mode of its forward.
 template <typename T, class Exec>
 PersistentPlan choose_persistent(const Exec& ex, Cell cell, int64_t H, int64_t B, int mode,
                                  bool backward = false) {
