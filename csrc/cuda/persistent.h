@@ -525,17 +525,18 @@ PersistentPlan choose_persistent(const Exec& ex, Cell cell, int64_t H, int64_t B
 
 // The forward recurrence of sequence_forward as one persistent launch. `f` is the standard
 // path's FwdStep with its per-layer fields set; hb, hh, hn are its state and product buffers
-// (hb[0] holding h0 in sorted rows); meta is device scratch of 2 * T + 1 int64.
+// (hb[0] holding h0 in sorted rows); step_sizes is device scratch of 2 * T + 1 int64.
 template <class Exec, typename T>
-void persistent_forward(const Exec& ex, const PersistentPlan& plan, const gpu_kernels::FwdStep<T>& f,
-                        T* const hb[2], T* hh, T* hn, const T* w_hh,
+void persistent_forward(const Exec& ex, const PersistentPlan& plan,
+                        const gpu_kernels::FwdStep<T>& f, T* const hb[2], T* hh, T* hn,
+                        const T* w_hh,
                         const std::vector<int64_t>& active, const std::vector<int64_t>& rowstart,
-                        int64_t B, int64_t* meta) {
+                        int64_t B, int64_t* step_sizes) {
   const int64_t Tn = int64_t(active.size());
   std::vector<int64_t> m(size_t(2 * Tn + 1), 0);
   std::copy(active.begin(), active.end(), m.begin());  // m[Tn] = 0: no rows after the last step
   std::copy(rowstart.begin(), rowstart.begin() + Tn, m.begin() + Tn + 1);
-  ex.upload(meta, m.data(), sizeof(int64_t) * m.size());
+  ex.upload(step_sizes, m.data(), sizeof(int64_t) * m.size());
   gpu_kernels::PersistFwd<T> p;
   p.step = f;
   p.hb[0] = hb[0];
@@ -543,8 +544,8 @@ void persistent_forward(const Exec& ex, const PersistentPlan& plan, const gpu_ke
   p.hh = hh;
   p.hn = hn;
   p.w_hh = w_hh;
-  p.active = meta;
-  p.rowstart = meta + Tn + 1;
+  p.active = step_sizes;
+  p.rowstart = step_sizes + Tn + 1;
   p.steps = 0;  // rows run a prefix of the steps (lengths >= 1, sorted)
   while (p.steps < Tn && active[size_t(p.steps)] > 0) ++p.steps;
   p.H = f.H;
@@ -568,20 +569,21 @@ template <class Exec, typename T>
 void persistent_backward(const Exec& ex, const PersistentPlan& plan,
                          const gpu_kernels::BwdStep<T>& k, T* dh, T* drh, const T* dg,
                          const T* w_hh, bool carry, const std::vector<int64_t>& active,
-                         const std::vector<int64_t>& rowstart, int64_t B, int64_t* meta) {
+                         const std::vector<int64_t>& rowstart, int64_t B,
+                         int64_t* step_sizes) {
   const int64_t Tn = int64_t(active.size());
   std::vector<int64_t> m(size_t(2 * Tn + 1), 0);
   std::copy(active.begin(), active.end(), m.begin());
   std::copy(rowstart.begin(), rowstart.begin() + Tn, m.begin() + Tn + 1);
-  ex.upload(meta, m.data(), sizeof(int64_t) * m.size());
+  ex.upload(step_sizes, m.data(), sizeof(int64_t) * m.size());
   gpu_kernels::PersistBwd<T> p;
   p.step = k;
   p.dh = dh;
   p.drh = drh;
   p.dg = dg;
   p.w_hh = w_hh;
-  p.active = meta;
-  p.rowstart = meta + Tn + 1;
+  p.active = step_sizes;
+  p.rowstart = step_sizes + Tn + 1;
   p.steps = 0;
   while (p.steps < Tn && active[size_t(p.steps)] > 0) ++p.steps;
   p.H = k.H;

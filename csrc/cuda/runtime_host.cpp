@@ -102,6 +102,7 @@ PersistentPlan persistent_plan(int, Cell cell, int64_t hidden, int64_t batch, in
   return itemsize == 4 ? choose_persistent<float>(HostExec{}, cell, hidden, batch, -1)
                        : choose_persistent<double>(HostExec{}, cell, hidden, batch, -1);
 }
+
 int dlpack_device_type() { return 1; }  // kDLCPU
 
 void* alloc(int, size_t bytes) { return HostExec{}.alloc(bytes); }

@@ -203,9 +203,9 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   f.cell = cell;
   T* hb[2] = {hbuf0.get(), hbuf1.get()};
   if (persist.fits) {  // all steps in one launch
-    Buf<Exec, int64_t> meta(ex, size_t(2 * Tn + 1));
+    Buf<Exec, int64_t> step_sizes(ex, size_t(2 * Tn + 1));
     persistent_forward(ex, persist, f, hb, hh.get(), hn.get(), w.w_hh, ctx->active, ctx->rowstart,
-                       B, meta.get());
+                       B, step_sizes.get());
     return ctx;
   }
   for (int64_t s = 0; s < Tn; ++s) {
@@ -272,9 +272,9 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
   const bool carry = gru || rb;       // dh already holds the direct part
   const PersistentPlan persist = choose_persistent<T>(ex, cell, H, B, ctx.persistent, true);
   if (persist.fits) {  // all steps in one launch
-    Buf<Exec, int64_t> meta(ex, size_t(2 * Tn + 1));
+    Buf<Exec, int64_t> step_sizes(ex, size_t(2 * Tn + 1));
     persistent_backward(ex, persist, k, dh.get(), drh.get(), dgh, w.w_hh, carry, ctx.active,
-                        ctx.rowstart, B, meta.get());
+                        ctx.rowstart, B, step_sizes.get());
   }
   for (int64_t s = persist.fits ? -1 : Tn - 1; s >= 0; --s) {  // the per-step path
     const int64_t n = ctx.active[s];
