@@ -17,22 +17,29 @@ forward + backward of sum(out * d_out)). Every time is the median of --repeat ti
 --warmup calls, each call ended by a device synchronization (fastrnn synchronizes before it
 returns).
 
-Prints, per case, milliseconds for each library, the ratio torch/fastrnn (above 1: fastrnn is
-faster), the achieved GFLOP/s and their percentage of the GPU's measured matrix-multiply rate in
-that dtype (torch.matmul on 8192 x 8192 operands for float32, 4096 otherwise, TF32 off, measured in
-the same run; in bfloat16 that rate is a tensor-core rate), and the largest difference between the
-two outputs as a sanity check. Writes the table to
+fastrnn runs its standard per-step path (FASTRNN_CUDA_PERSISTENT=0) and, where B <= 8, the dtype
+is float32 or float64 and the persistent kernels fit the GPU (`_C_cuda.persistent_plan`), its
+persistent small-batch kernels (FASTRNN_CUDA_PERSISTENT=1: one cooperative launch per recurrence,
+W_hh slices kept in shared memory); "-" where they do not run.
+
+Prints, per case, milliseconds for each library and path, the ratio torch/fastrnn (fastrnn's
+faster path; above 1: fastrnn is faster), the achieved GFLOP/s and their percentage of the GPU's
+measured matrix-multiply rate in that dtype (torch.matmul on 8192 x 8192 operands for float32,
+4096 otherwise, TF32 off, measured in the same run; in bfloat16 that rate is a tensor-core rate),
+and the largest difference between torch's output and either fastrnn path's as a sanity check.
+Writes the table to
 bench/results/cuda.md and the raw numbers to bench/results/cuda.json.
 
 FLOPs: forward 2*G*H*(I+H)*B*T (G = 4 LSTM, 3 GRU); forward+backward counted as 3x that.
 fastrnn's matrix products are its own tiled shared-memory kernels (csrc/cuda/gemm.h), not
-cuBLAS; there is no persistent small-batch kernel yet.
+cuBLAS.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,6 +68,10 @@ def median_ms(f: Any, torch: Any, repeat: int, warmup: int) -> float:
         end[i].record()
         torch.cuda.synchronize()
     return float(np.median([s.elapsed_time(e) for s, e in zip(start, end)]))
+
+
+def fmt_ms(t: float | None) -> str:
+    return "-" if t is None else f"{t:.3f}"
 
 
 def matmul_rate(torch: Any, dtype: Any) -> float:
@@ -108,14 +119,35 @@ def run_case(torch: Any, cell: str, B: int, H: int, T: int, mode: str, dtype: st
             (out * d_out).sum().backward()
             return out
 
-    diff = float((run_fast().double() - run_torch().detach().double()).abs().max())
-    t_fast = median_ms(run_fast, torch, repeat, warmup)
+    from fastrnn import _cuda
+
+    want = run_torch().detach().double()
+    if dtype in ("float32", "float64"):
+        plan = _cuda._backend.persistent_plan(cell, H, B, dtype)
+    else:  # the persistent kernels keep float32 or float64 weights only
+        plan = {"fits": False, "reason": "16-bit storage"}
+    paths = {"standard": "0", "persistent": "1"} if plan["fits"] else {"standard": "0"}
+    times: dict[str, float | None] = {"standard": None, "persistent": None}
+    diff = 0.0
+    saved = os.environ.get("FASTRNN_CUDA_PERSISTENT")
+    try:
+        for path, env in paths.items():
+            os.environ["FASTRNN_CUDA_PERSISTENT"] = env
+            diff = max(diff, float((run_fast().double() - want).abs().max()))
+            times[path] = median_ms(run_fast, torch, repeat, warmup)
+    finally:
+        if saved is None:
+            os.environ.pop("FASTRNN_CUDA_PERSISTENT", None)
+        else:
+            os.environ["FASTRNN_CUDA_PERSISTENT"] = saved
+    t_fast = min(t for t in times.values() if t is not None)
     t_torch = median_ms(run_torch, torch, repeat, warmup)
     flops = 2.0 * GATES[cell] * H * (H + H) * B * T * (3 if mode == "train" else 1)
     return {
         "cell": cell, "B": B, "H": H, "T": T, "mode": mode, "dtype": dtype,
-        "fastrnn_ms": t_fast, "torch_ms": t_torch, "ratio": t_torch / t_fast,
-        "fastrnn_gflops": flops / (t_fast * 1e-3) / 1e9,
+        "standard_ms": times["standard"], "persistent_ms": times["persistent"],
+        "persistent_plan": plan, "fastrnn_ms": t_fast, "torch_ms": t_torch,
+        "ratio": t_torch / t_fast, "fastrnn_gflops": flops / (t_fast * 1e-3) / 1e9,
         "torch_gflops": flops / (t_torch * 1e-3) / 1e9, "max_diff": diff,
     }  # fmt: skip
 
@@ -163,7 +195,8 @@ def main() -> None:
                         r["torch_pct_peak"] = 100 * r["torch_gflops"] / peaks[dt]
                         rows.append(r)
                         print(
-                            f"{cell} H={H} B={B} {mode} {dt}: fastrnn {r['fastrnn_ms']:.3f} ms, "
+                            f"{cell} H={H} B={B} {mode} {dt}: fastrnn {r['standard_ms']:.3f} ms, "
+                            f"persistent {fmt_ms(r['persistent_ms'])} ms, "
                             f"torch {r['torch_ms']:.3f} ms, ratio {r['ratio']:.2f}",
                             file=sys.stderr,
                         )
@@ -172,13 +205,14 @@ def main() -> None:
         f"GPU: {gpu}; torch {torch.__version__} (cuDNN {torch.backends.cudnn.version()}), "
         f"fastrnn {fastrnn.__version__}; TF32 off, T={args.steps}, I=H; matmul reference rates "
         + ", ".join(f"{dt} {p:.0f} GFLOP/s" for dt, p in peaks.items())
-        + "\n\n| cell | H | B | mode | dtype | fastrnn ms | torch ms | torch/fastrnn "
-        "| fastrnn % peak | torch % peak | max diff |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+        + "\n\n| cell | H | B | mode | dtype | fastrnn ms | persistent ms | torch ms "
+        "| torch/fastrnn | fastrnn % peak | torch % peak | max diff |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     table = head + "".join(
         f"| {r['cell']} | {r['H']} | {r['B']} | {r['mode']} | {r['dtype']} | "
-        f"{r['fastrnn_ms']:.3f} | "
-        f"{r['torch_ms']:.3f} | {r['ratio']:.2f} | {r['fastrnn_pct_peak']:.1f} | "
+        f"{r['standard_ms']:.3f} | {fmt_ms(r['persistent_ms'])} | {r['torch_ms']:.3f} | "
+        f"{r['ratio']:.2f} | {r['fastrnn_pct_peak']:.1f} | "
         f"{r['torch_pct_peak']:.1f} | {r['max_diff']:.1e} |\n"
         for r in rows
     )

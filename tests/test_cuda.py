@@ -60,9 +60,17 @@ def split_cell(cell: str) -> tuple[str, bool]:
 
 
 def run_backend(
-    b: Any, cell: str, p: dict[str, Any], reverse: bool, training: bool = True
+    b: Any,
+    cell: str,
+    p: dict[str, Any],
+    reverse: bool,
+    training: bool = True,
+    persistent: str | None = "off",
 ) -> dict[str, Any]:
-    """Forward (and backward when training) of one layer/direction through backend module b."""
+    """Forward (and backward when training) of one layer/direction through backend module b.
+    `persistent`: the small-batch persistent kernel, 'off' (the standard per-step path, which
+    this file checks; test_cuda_persistent.py checks the other), 'on', 'auto' or None (the
+    environment variable FASTRNN_CUDA_PERSISTENT, else auto)."""
     w = b.Weights(cell, p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["peephole"], 0)
     T, B, I = p["x"].shape
     H = p["w_hh"].shape[1]
@@ -72,8 +80,9 @@ def run_backend(
     y, hn = b.zeros((T, B, H), dt), b.zeros((B, H), dt)
     cn = b.zeros((B, H), dt) if lstm else None
     ctx = w.forward(
-        dev(p["x"]), dev(p["h0"]), dev(p["c0"]), p["lengths"], reverse, training, y, hn, cn
-    )
+        dev(p["x"]), dev(p["h0"]), dev(p["c0"]), p["lengths"], reverse, training, y, hn, cn,
+        persistent=persistent,
+    )  # fmt: skip
     host = lambda a: None if a is None else a.numpy()  # noqa: E731
     if not training:
         assert ctx is None

@@ -641,3 +641,22 @@ def test_gpu_layers_match_torch_cuda_in_16_bits(cell: str, cfg: dict, storage: s
         e_torch = float(np.abs(tor16[k] - want).max())
         e_round = float(np.abs(_lowp.round_to(want, storage) - want).max())
         assert e_ours <= max(3 * e_torch, 2 * e_round) + 1e-6, (k, e_ours, e_torch, e_round)
+
+
+@pytest.mark.parametrize("storage", ["bfloat16", "float16"])
+def test_16bit_storage_runs_the_standard_path_not_the_persistent_kernel(storage: str) -> None:
+    """The persistent kernels keep float32/float64 weights on chip: with 16-bit storage 'auto'
+    is the per-step path (bitwise), and asking for the persistent kernel is a clear error."""
+    p = round_problem(make_problem("gru", 4, 2, 3, 5, lengths=True, bias=True, peephole=False,
+                                   seed=1, dtype=np.float32), storage)  # fmt: skip
+    w = HOST.Weights("gru", p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], None, 0, storage)
+    x = HOST.to_device(p["x"], dtype=storage)
+    outs = {}
+    for mode in ("auto", "off"):
+        y, hn = HOST.zeros((4, 2, 5), storage), HOST.zeros((2, 5), storage)
+        w.forward(x, None, None, p["lengths"], False, False, y, hn, None, persistent=mode)
+        outs[mode] = y.numpy("uint16")
+    np.testing.assert_array_equal(outs["auto"], outs["off"])
+    y, hn = HOST.zeros((4, 2, 5), storage), HOST.zeros((2, 5), storage)
+    with pytest.raises(ValueError, match="float32 and float64 layers only"):
+        w.forward(x, None, None, p["lengths"], False, False, y, hn, None, persistent="on")

@@ -10,7 +10,9 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -629,6 +631,39 @@ const T* ptr_or_null(const DeviceArray* a) {
   return a ? a->data<T>() : nullptr;
 }
 
+// The persistent kernel's mode (ForwardIO::persistent): the argument, else the environment
+// variable FASTRNN_CUDA_PERSISTENT, else auto. -1 auto, 0 off, 1 on.
+int persistent_mode(const py::object& arg) {
+  auto parse = [](std::string v, const std::string& what) {
+    std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (v == "auto" || v.empty()) return -1;
+    if (v == "0" || v == "off" || v == "false") return 0;
+    if (v == "1" || v == "on" || v == "true") return 1;
+    throw std::invalid_argument(what + ": expected 'auto', 'on' (1) or 'off' (0), got '" + v +
+                                "'");
+  };
+  if (arg.is_none()) {
+    const char* env = std::getenv("FASTRNN_CUDA_PERSISTENT");
+    return env ? parse(env, "FASTRNN_CUDA_PERSISTENT") : -1;
+  }
+  if (py::isinstance<py::bool_>(arg)) return arg.cast<bool>() ? 1 : 0;
+  if (!py::isinstance<py::str>(arg))
+    throw py::type_error("persistent: expected None, a bool or 'auto' / 'on' / 'off'");
+  return parse(arg.cast<std::string>(), "persistent");
+}
+
+py::dict plan_dict(const gpu::PersistentPlan& p) {
+  py::dict d;
+  d["fits"] = p.fits;
+  d["reason"] = p.fits ? py::object(py::none()) : py::object(py::str(p.reason));
+  d["blocks"] = p.ctas;
+  d["units_per_block"] = p.units;
+  d["threads"] = p.threads;
+  d["passes"] = p.passes;
+  d["shared_bytes"] = p.shared_bytes;
+  return d;
+}
+
 // ------------------------------------------------------------------------------------------------
 // One layer and direction's weights on one device.
 
@@ -704,8 +739,9 @@ class Weights {
   // training forward, else None.
   py::object forward(const py::object& x, const py::object& h0, const py::object& c0,
                      const py::object& lengths, bool reverse, bool training, const py::object& y,
-                     const py::object& h_n, const py::object& c_n) {
+                     const py::object& h_n, const py::object& c_n, const py::object& persistent) {
     const Expect ex{dtype_, device_};
+    const int mode = persistent_mode(persistent);
     DeviceArray xa = as_device_array(x, "x");
     if (xa.shape.size() != 3)
       throw std::invalid_argument("x: expected a 3-D array (T, B, I=" + std::to_string(input_) +
@@ -736,7 +772,7 @@ class Weights {
     }
     const gpu::Context ctx = dispatch_float(dtype_, [&](auto tag) {
       return run_forward<decltype(tag)>(xa, h0a.get(), c0a.get(), len, reverse, training, ya, hna,
-                                        cna.get());
+                                        cna.get(), mode);
     });
     if (!training) return py::none();
     return py::cast(ContextHandle{ctx});
@@ -896,8 +932,10 @@ class Weights {
   template <typename T>
   gpu::Context run_forward(const DeviceArray& x, const DeviceArray* h0, const DeviceArray* c0,
                            const std::vector<int64_t>& len, bool reverse, bool training,
-                           const DeviceArray& y, const DeviceArray& h_n, const DeviceArray* c_n) {
+                           const DeviceArray& y, const DeviceArray& h_n, const DeviceArray* c_n,
+                           int persistent) {
     gpu::ForwardIO<T> io;
+    io.persistent = persistent;
     io.x = x.data<T>();
     io.x_st = x.strides[0];
     io.x_sb = x.strides[1];
@@ -1111,11 +1149,34 @@ void register_gpu_module(py::module_& m) {
       .def_property_readonly("has_peephole", &Weights::has_peephole)
       .def("forward", &Weights::forward, py::arg("x"), py::arg("h0"), py::arg("c0"),
            py::arg("lengths"), py::arg("reverse"), py::arg("training"), py::arg("y"),
-           py::arg("h_n"), py::arg("c_n") = py::none())
+           py::arg("h_n"), py::arg("c_n") = py::none(), py::arg("persistent") = py::none(),
+           "persistent: the small-batch persistent kernel, 'auto' (where it fits), 'on' (error "
+           "where it cannot run) or 'off'; None reads FASTRNN_CUDA_PERSISTENT (default auto).")
       .def("backward", &Weights::backward, py::arg("ctx"), py::arg("dy"), py::arg("dh_n"),
            py::arg("dc_n"), py::arg("dx"), py::arg("dx_accumulate"), py::arg("dh0"),
            py::arg("dc0") = py::none());
 
+  m.def(
+      "persistent_plan",
+      [](const std::string& cell, int64_t hidden, int64_t batch, const py::object& dtype,
+         int device) {
+        const DType dt = dtype_of(dtype);
+        if (dt != DType::kF32 && dt != DType::kF64)
+          throw py::type_error("dtype: expected float32 or float64");
+        if (hidden < 1 || batch < 1)
+          throw std::invalid_argument("hidden, batch: expected sizes >= 1");
+        const Cell c = parse_cell(cell);
+        gpu::PersistentPlan p;
+        {
+          py::gil_scoped_release nogil;
+          p = gpu::persistent_plan(device, c, hidden, batch, info(dt).itemsize);
+        }
+        return plan_dict(p);
+      },
+      py::arg("cell"), py::arg("hidden"), py::arg("batch"), py::arg("dtype"), py::arg("device") = 0,
+      "The launch the persistent small-batch kernel would make for a layer: {'fits', 'reason', "
+      "'blocks', 'units_per_block', 'threads', 'passes', 'shared_bytes'}; with "
+      "persistent='auto' a forward uses it exactly where 'fits'.");
   m.def("probe", &probe_dict,
         "{'emulated', 'devices': [{'index', 'name', 'capability', 'total_memory', "
         "'multiprocessors'}], 'error': why there are none, 'runtime_version', 'driver_version'}");
@@ -1169,6 +1230,25 @@ void register_cuda_host(py::module_& m) {
   py::module_ sub = m.def_submodule(
       "_cuda_host", "The GPU path's driver and kernels run on the CPU (tests only; slow).");
   register_gpu_module(sub);
+  sub.def(
+      "_emulated_device",
+      [](const py::object& multiprocessors, const py::object& shared_per_block,
+         const py::object& cooperative) {
+        gpu::PersistentDevice d = gpu::emulated_device();
+        py::dict old;
+        old["multiprocessors"] = d.multiprocessors;
+        old["shared_per_block"] = d.shared_per_block;
+        old["cooperative"] = d.cooperative;
+        if (!multiprocessors.is_none()) d.multiprocessors = multiprocessors.cast<int>();
+        if (!shared_per_block.is_none()) d.shared_per_block = shared_per_block.cast<int64_t>();
+        if (!cooperative.is_none()) d.cooperative = cooperative.cast<bool>();
+        gpu::set_emulated_device(d);
+        return old;
+      },
+      py::arg("multiprocessors") = py::none(), py::arg("shared_per_block") = py::none(),
+      py::arg("cooperative") = py::none(),
+      "Tests: set what the host build pretends the device offers the persistent kernel; returns "
+      "the previous settings.");
 #if defined(FASTRNN_CUDA_BUILD_STATUS)
   sub.attr("build_status") = FASTRNN_CUDA_BUILD_STATUS;
 #else

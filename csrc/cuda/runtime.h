@@ -93,6 +93,7 @@ struct ForwardIO {
   T* h_n = nullptr;  // [B, H]
   T* c_n = nullptr;  // [B, H] (LSTM)
   int64_t steps = 0, batch = 0;
+  int persistent = -1;  // the persistent kernel (persistent.h): -1 where it fits, 0 never, 1 must
 };
 
 template <typename T>
@@ -130,6 +131,25 @@ Context forward(int device, const Weights<T>& w, const ForwardIO<T>& io, const i
                 bool reverse, bool training);
 template <typename T>
 void backward(int device, const Weights<T>& w, const Context& ctx, const BackwardIO<T>& io);
+
+// The persistent small-batch forward kernel (persistent.h): what a device offers it, and the
+// launch it would make for a layer (fits false with the reason when it cannot run there).
+struct PersistentDevice {
+  int multiprocessors = 0;
+  int64_t shared_per_block = 0;  // bytes, opt-in maximum
+  bool cooperative = false;      // cooperative launches (the grid barrier) supported
+};
+struct PersistentPlan {
+  bool fits = false;
+  std::string reason;
+  int ctas = 0, units = 0, threads = 0, passes = 0;  // units: hidden units per block
+  int64_t shared_bytes = 0;                           // per block
+};
+PersistentPlan persistent_plan(int device, Cell cell, int64_t hidden, int64_t batch, int itemsize);
+// Host build only (runtime_host.cpp): the device the host build stands for when it plans the
+// persistent kernel.
+PersistentDevice emulated_device();
+void set_emulated_device(const PersistentDevice& d);
 
 // y[i] = x[i] * mask(seed, i) / (1 - p), n contiguous elements (y may be x)
 template <typename T>

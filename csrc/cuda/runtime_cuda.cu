@@ -13,6 +13,7 @@
 
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda/runtime.h"
@@ -69,6 +70,25 @@ bool pools_supported(int device) {
     known[device] = v ? 1 : 0;
   }
   return known[device] == 1;
+}
+
+// What device `device` offers the persistent kernel (attributes read once per device).
+PersistentDevice persistent_device_of(int device) {
+  static std::mutex mu;
+  static std::vector<std::pair<bool, PersistentDevice>> known;
+  std::lock_guard<std::mutex> lock(mu);
+  if (device >= int(known.size())) known.resize(device + 1);
+  if (!known[device].first) {
+    int sms = 0, smem = 0, coop = 0;
+    check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+          "cudaDeviceGetAttribute");
+    check(cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+          "cudaDeviceGetAttribute");
+    check(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device),
+          "cudaDeviceGetAttribute");
+    known[device] = {true, PersistentDevice{sms, smem, coop != 0}};
+  }
+  return known[device].second;
 }
 
 template <class Op>
@@ -142,6 +162,22 @@ struct DeviceExec {
     gemm_kernel<T, Cfg, TB><<<unsigned(blocks), Cfg::NT, 0, kStream>>>(g, Tile::blocks_m(g));
     check(cudaGetLastError(), "matrix product launch");
   }
+  PersistentDevice persistent_device() const { return persistent_device_of(device); }
+  template <typename T>
+  int persistent_blocks_per_sm(const PersistentPlan& plan, bool backward) const {
+    int n = 0;
+    check(gpu_kernels::persistent_blocks_per_sm<T>(plan, backward, &n),
+          "persistent kernel occupancy");
+    return n;
+  }
+  template <typename T>
+  void persistent_run(const gpu_kernels::PersistFwd<T>& p) const {
+    check(gpu_kernels::persistent_launch(p, kStream), "persistent kernel launch");
+  }
+  template <typename T>
+  void persistent_run(const gpu_kernels::PersistBwd<T>& p) const {
+    check(gpu_kernels::persistent_launch(p, kStream), "persistent kernel launch (backward)");
+  }
 };
 
 }  // namespace
@@ -180,6 +216,14 @@ Probe probe() {
 }
 
 bool emulated() { return false; }
+
+PersistentPlan persistent_plan(int device, Cell cell, int64_t hidden, int64_t batch,
+                               int itemsize) {
+  DeviceGuard g(device);
+  const DeviceExec ex{device};
+  return itemsize == 4 ? choose_persistent<float>(ex, cell, hidden, batch, -1)
+                       : choose_persistent<double>(ex, cell, hidden, batch, -1);
+}
 int dlpack_device_type() { return 2; }  // kDLCUDA
 
 void* alloc(int device, size_t bytes) {

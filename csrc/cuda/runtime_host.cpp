@@ -8,6 +8,7 @@
 // Not fast, and not meant to be: it is compiled into the CPU module for the tests only.
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <vector>
 
@@ -18,6 +19,11 @@ namespace fastrnn {
 namespace gpu {
 
 namespace {
+
+// The device the host build plans the persistent kernel for: an H100 (SXM) unless a test says
+// otherwise.
+std::mutex emulated_device_mu;
+PersistentDevice emulated_device_now{132, 227 * 1024, true};
 
 struct HostExec {
   void* alloc(size_t bytes) const {
@@ -52,6 +58,20 @@ struct HostExec {
       for (int t = 0; t < Cfg::NT; ++t) Tile::store(g, m0, n0, t, acc[t]);
     }
   }
+  // The persistent kernel: blocks and threads as loops, barriers as loop boundaries.
+  PersistentDevice persistent_device() const { return emulated_device(); }
+  template <typename T>
+  int persistent_blocks_per_sm(const PersistentPlan&, bool) const {
+    return 1;
+  }
+  template <typename T>
+  void persistent_run(const gpu_kernels::PersistFwd<T>& p) const {
+    gpu_kernels::run_persistent_on_host(p);
+  }
+  template <typename T>
+  void persistent_run(const gpu_kernels::PersistBwd<T>& p) const {
+    gpu_kernels::run_persistent_on_host(p);
+  }
 };
 
 }  // namespace
@@ -67,6 +87,22 @@ Probe probe() {
 }
 
 bool emulated() { return true; }
+
+PersistentDevice emulated_device() {
+  std::lock_guard<std::mutex> lock(emulated_device_mu);
+  return emulated_device_now;
+}
+
+void set_emulated_device(const PersistentDevice& d) {
+  std::lock_guard<std::mutex> lock(emulated_device_mu);
+  emulated_device_now = d;
+}
+
+PersistentPlan persistent_plan(int, Cell cell, int64_t hidden, int64_t batch, int itemsize) {
+  return itemsize == 4 ? choose_persistent<float>(HostExec{}, cell, hidden, batch, -1)
+                       : choose_persistent<double>(HostExec{}, cell, hidden, batch, -1);
+}
+
 int dlpack_device_type() { return 1; }  // kDLCPU
 
 void* alloc(int, size_t bytes) { return HostExec{}.alloc(bytes); }

@@ -7,8 +7,10 @@
 //            per step s: HH[n, G*H] = h_{s-1} W_hh^T (n = sequences still running)
 //                        FwdStep: gates, h_s, c_s, y, h_n at each row's last step, cache
 //            (reset-before GRU: HH for r, z; FwdStep half 1; HN = (r h) W_hn^T; FwdStep half 2)
+//            or, B <= 8 where it fits, all steps in one persistent launch (persistent.h)
 // Backward:  per step s from the last: BwdStep (gate gradients dG into packed rows, dc_{s-1},
 //            the direct part of dh_{s-1}), then dh_{s-1} (+)= dG_s W_hh      (one product)
+//            (B <= 8 where it fits: all steps in one persistent launch, persistent.h)
 //            after the loop: dXg = dG W_ih (scattered into dx), dW_ih = dG^T Xg,
 //            dW_hh = dG^T H_prev, db = column sums of dG, dpeep = column dots with c
 //
@@ -39,6 +41,7 @@
 
 #include "cuda/gemm.h"
 #include "cuda/half.h"
+#include "cuda/persistent.h"
 #include "cuda/pointwise.h"
 #include "cuda/runtime.h"
 #include "fastrnn.h"
@@ -92,6 +95,7 @@ struct SeqContext {
   Buf<Exec, A> xg;                // [R, I] the input in packed rows
   Buf<Exec, A> cache;             // [R, cw * H]
   int64_t rows = 0;               // R
+  int persistent = -1;            // the forward's ForwardIO::persistent, for the backward
 };
 
 template <class Exec, typename T, typename TB>
@@ -125,6 +129,24 @@ gpu_kernels::GemmArgs<T, TB> gemm_args(T* c, int64_t ldc, const T* a, int64_t ld
   return g;
 }
 
+// The persistent kernel keeps float32 or float64 weights on chip; 16-bit storage runs the
+// standard path (asking for the persistent kernel there is an error, as where it does not fit).
+template <typename T, class Exec>
+PersistentPlan choose_persistent_for(const Exec& ex, Cell cell, int64_t H, int64_t B, int mode,
+                                     bool backward = false) {
+  if constexpr (std::is_same<T, accum_t<T>>::value) {
+    return choose_persistent<T>(ex, cell, H, B, mode, backward);
+  } else {
+    if (mode == 1)
+      throw std::invalid_argument(
+          "persistent: the persistent kernel runs float32 and float64 layers only, not 16-bit "
+          "storage");
+    PersistentPlan p;
+    p.reason = "16-bit storage";
+    return p;
+  }
+}
+
 template <class Exec, typename T>
 std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weights<T>& w,
                                                       const ForwardIO<T>& io,
@@ -137,6 +159,7 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   const int64_t G = num_gates(cell), GH = G * H, cw = cache_width(cell);
   const bool rb = cell == Cell::kGruResetBefore, lstm = cell == Cell::kLstm;
   if (Tn < 1 || B < 1) throw std::invalid_argument("x: T and B must be >= 1");
+  const PersistentPlan persist = choose_persistent_for<T>(ex, cell, H, B, io.persistent);
 
   // Sorting and the packed-row maps, on the host.
   auto ctx = std::make_shared<SeqContext<Exec, T>>();
@@ -158,6 +181,7 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   for (int64_t s = 0; s < Tn; ++s) ctx->rowstart[s + 1] = ctx->rowstart[s] + ctx->active[s];
   const int64_t R = ctx->rowstart[Tn];
   ctx->rows = R;
+  ctx->persistent = io.persistent;
   std::vector<int64_t> row_t(R), row_b(R);
   for (int64_t s = 0; s < Tn; ++s)
     for (int64_t sb = 0; sb < ctx->active[s]; ++sb) {
@@ -212,6 +236,14 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   f.cw = cw;
   f.cell = cell;
   A* hb[2] = {hbuf0.get(), hbuf1.get()};
+  if constexpr (std::is_same<T, A>::value) {
+    if (persist.fits) {  // all steps in one launch
+      Buf<Exec, int64_t> step_sizes(ex, size_t(2 * Tn + 1));
+      persistent_forward(ex, persist, f, hb, hh.get(), hn.get(), w.w_hh, ctx->active,
+                         ctx->rowstart, B, step_sizes.get());
+      return ctx;
+    }
+  }
   for (int64_t s = 0; s < Tn; ++s) {
     const int64_t n = ctx->active[s];
     if (n == 0) continue;
@@ -275,7 +307,15 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
   k.cell = cell;
   const int64_t K = rb ? 2 * H : GH;  // depth of dh = dG W_hh
   const bool carry = gru || rb;       // dh already holds the direct part
-  for (int64_t s = Tn - 1; s >= 0; --s) {
+  const PersistentPlan persist = choose_persistent_for<T>(ex, cell, H, B, ctx.persistent, true);
+  if constexpr (std::is_same<T, A>::value) {
+    if (persist.fits) {  // all steps in one launch
+      Buf<Exec, int64_t> step_sizes(ex, size_t(2 * Tn + 1));
+      persistent_backward(ex, persist, k, dh.get(), drh.get(), dgh, w.w_hh, carry, ctx.active,
+                          ctx.rowstart, B, step_sizes.get());
+    }
+  }
+  for (int64_t s = persist.fits ? -1 : Tn - 1; s >= 0; --s) {  // the per-step path
     const int64_t n = ctx.active[s];
     if (n == 0) continue;
     const int64_t row0 = ctx.rowstart[s];

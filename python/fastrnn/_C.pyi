@@ -104,7 +104,9 @@ def embedding_backward(dweight: _Array, ids: _Array, dout: _Array, padding_idx: 
 
 # The GPU path's host build (csrc/cuda/runtime_host.cpp), for tests: the API of fastrnn._C_cuda
 # (see _C_cuda.pyi) with host memory standing in for device memory; build_status says whether
-# this build also made fastrnn._C_cuda ("on: ...") or why not ("off: ...").
+# this build also made fastrnn._C_cuda ("on: ...") or why not ("off: ...");
+# _emulated_device(multiprocessors, shared_per_block, cooperative) sets the device it plans the
+# persistent kernels for (an H100 by default) and returns the previous settings.
 _cuda_host: Any
 
 def _stream_read(x: _Array, threads: int = 1) -> float:

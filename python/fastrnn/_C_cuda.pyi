@@ -91,8 +91,13 @@ class Weights:
         y: Any,
         h_n: Any,
         c_n: Any = None,
+        persistent: str | bool | None = None,
     ) -> Context | None:
-        """x (T, B, I) view; writes y (a zero-filled (T, B, H) view), h_n, c_n (B, H)."""
+        """x (T, B, I) view; writes y (a zero-filled (T, B, H) view), h_n, c_n (B, H).
+
+        persistent: the small-batch persistent kernels (B <= 8) for this forward and its
+        backward: "auto" (where persistent_plan fits), "on" / True (ValueError where they cannot
+        run), "off" / False; None reads FASTRNN_CUDA_PERSISTENT (auto, 1, 0; default auto)."""
     def backward(
         self,
         ctx: Context,
@@ -106,6 +111,12 @@ class Weights:
     ) -> dict[str, DeviceArray | None]:
         """Writes dx (a (T, B, I) view: zero-filled, or added to), dh0, dc0; returns
         {"w_ih", "w_hh", "b_ih", "b_hh", "peephole"} as new device arrays (None where absent)."""
+
+def persistent_plan(
+    cell: str, hidden: int, batch: int, dtype: Any, device: int = 0
+) -> dict[str, Any]:
+    """The persistent forward kernel's launch for a layer on this device: {"fits", "reason"
+    (why not, else None), "blocks", "units_per_block", "threads", "passes", "shared_bytes"}."""
 
 def probe() -> dict[str, Any]: ...
 def empty(shape: Any, dtype: Any, device: int = 0) -> DeviceArray: ...

@@ -9,6 +9,10 @@ back as the caller's kind of array (torch in, torch out; CuPy in, CuPy out; othe
 a `device="cuda"` layer; the parameters stay NumPy arrays on the host (the source of truth) and
 are copied to the device once, on the first GPU forward after a change.
 
+For batches of at most 8 rows the backend runs each recurrence as one persistent launch where it
+fits the device (csrc/cuda/persistent.h); FASTRNN_CUDA_PERSISTENT=0|1|auto (read at every
+forward) turns that off, forces it (an error where it cannot run) or leaves the choice to it.
+
 What this module does not do: arithmetic. It validates, lays out views (batch-first and the two
 directions of a layer are strides, not copies), and routes gradients, like rnn.py does for the CPU.
 
