@@ -238,7 +238,7 @@ void Layer<T>::step(int64_t batch, const T* x, const T* h, const T* c, T* h1, T*
   a.y = h1;
   a.c_n = cell_ == Cell::kLstm ? c1 : nullptr;
   // Small steps reuse one thread-local scratch buffer: allocation would dominate them.
-  thread_local std::vector<T> work;
+  thread_local aligned_vector<T> work;
   const size_t need = k.forward_work(a);
   if (work.size() < need) work.resize(need);
   a.work = work.data();

@@ -96,8 +96,8 @@ class Layer {
   std::vector<T> w_ih_, w_hh_, b_ih_, b_hh_, peep_;
   mutable std::mutex pack_mutex_;
   mutable const void* packed_for_ = nullptr;  // the Kernels the packed copy was made for
-  mutable std::vector<T> packed_buf_;
-  mutable std::vector<uint16_t> packed_bf16_;
+  mutable aligned_vector<T> packed_buf_;
+  mutable aligned_vector<uint16_t> packed_bf16_;
   bool bf16_ = false;
   mutable Packed<T> packed_;
 };

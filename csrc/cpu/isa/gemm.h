@@ -341,7 +341,8 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
     return;
   }
   const int64_t kc_max = imin(K, Tl::KC), nc_max = imin(N, Tl::NC);
-  T* bbuf = bpre ? nullptr : new T[ceil_div(nc_max, NR) * NR * kc_max];
+  aligned_vector<T> bbuf_own(bpre ? 0 : size_t(ceil_div(nc_max, NR) * NR * kc_max));
+  T* bbuf = bbuf_own.data();
   const int64_t mblocks = ceil_div(M, Tl::MC);
   int nt = int(imax(1, imin(threads, mblocks * ceil_div(nc_max, NR * Tl::NPC))));
   for (int64_t jc = 0; jc < N; jc += Tl::NC) {
@@ -359,8 +360,9 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
                         bbuf);
 #pragma omp barrier
         }
-        T* apack = new T[Tl::MC * kc];
-        T tile[MR * NR * Tl::NPC];
+        aligned_vector<T> apack_own(size_t(Tl::MC * kc));
+        T* apack = apack_own.data();
+        alignas(64) T tile[MR * NR * Tl::NPC];
         const int64_t t0 = tasks * tid / nth, t1 = tasks * (tid + 1) / nth;
         int64_t packed_block = -1;
         for (int64_t task = t0; task < t1; ++task) {
@@ -397,9 +399,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
             }
           }
         }
-        delete[] apack;
       }
     }
   }
-  delete[] bbuf;
 }

@@ -58,15 +58,17 @@ struct Seq {
   int64_t time_of(int64_t s, int64_t b) const { return a.reverse ? len_of(b) - 1 - s : s; }
 };
 
-// Threads for a recurrence: extra threads only pay off when a step has enough work to amortize a
-// barrier (about a microsecond).
+// Threads for a recurrence of `items` work items per stage: extra threads only pay off when a
+// step has enough work to amortize a barrier (a few hundred nanoseconds within a sequence's
+// parallel region) or, for a streaming step (`with_input`), the region itself (a few
+// microseconds). Thresholds in flops per step, measured on B=1..2, H=64..256 (bench/run.py).
 template <typename T>
-int recurrence_threads(const Seq<T>& q, int requested, bool with_input = false) {
+int recurrence_threads(const Seq<T>& q, int requested, int64_t items, bool with_input = false) {
   const double k = double(q.H) + (with_input ? double(q.I) : 0.0);
   const double flops = 2.0 * double(q.GH) * k * double(q.B);
   int nt = requested;
-  if (flops < 2.0e5) nt = 1;
-  if (nt > q.nb) nt = int(q.nb);
+  if (flops < (with_input ? 1.2e5 : 5.0e4)) nt = 1;
+  if (nt > items) nt = int(items);
   return nt < 1 ? 1 : nt;
 }
 
@@ -357,7 +359,7 @@ void block_product_bf16_pairs(int64_t n, int64_t K, RowPtr&& a_row,
                                                float* out, int64_t ldo, bool dot) {
   constexpr int MR = Tile<float>::MR, NR = Tile<float>::NR;
   const int64_t K2 = (K + 1) / 2;
-  thread_local std::vector<float> rows;  // [n][2 * K2]: bfloat16 pairs (dot) or padded floats
+  thread_local aligned_vector<float> rows;  // [n][2 * K2]: bfloat16 pairs (dot) or padded floats
   const bool copy = dot || K % 2;
   if (copy) {
     if (rows.size() < size_t(n * 2 * K2)) rows.resize(size_t(n * 2 * K2));
@@ -509,7 +511,7 @@ void project_block(const Seq<T>& q, T* xp, int64_t jb) {
   constexpr int MR = Tl::MR, NR = Tl::NR;
   const SeqArgs<T>& a = q.a;
   const int64_t B = q.B, H = q.H, G = q.G, pstride = q.I * NR;
-  T tile[MR * 4 * NR];
+  alignas(64) T tile[MR * 4 * NR];
   for (int64_t r0 = 0; r0 < B; r0 += MR) {
     const int64_t m = imin(MR, B - r0);
     block_product_panels(
@@ -538,15 +540,16 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
   const bool rb = cell == Cell::kGruResetBefore;
   const int gp = rb ? 2 : int(q.G);  // gate panels in the first product
   const int64_t pstride = H * NR;
-  const int nt = recurrence_threads(q, a.threads, project_here);
+  // With one or two rows a lone panel is a 2-chain dependency (latency-bound): a work item then
+  // takes `per` consecutive blocks so that one product spans about four panels.
+  const int per = B <= 2 ? int(imax(1, 4 / gp)) : 1;
+  const int nt = recurrence_threads(q, a.threads, ceil_div(q.nb, per), project_here);
 
   const int phases = rb ? 2 : 1;
   // per thread: the products of one block for all rows, [B rounded up to MR][4 * NR]
   const int64_t tile_rows = ceil_div(B, MR) * MR;
-  T* tiles = new T[nt * tile_rows * 4 * NR];
-  // With one or two rows a lone panel is a 2-chain dependency (latency-bound): a work item then
-  // takes `per` consecutive blocks so that one product spans about four panels.
-  const int per = B <= 2 ? int(imax(1, 4 / gp)) : 1;
+  aligned_vector<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
+  T* tiles = tile_buf.data();
   Stages::parallel(ceil_div(q.nb, per), nt, (s1 - s0) * phases, [&](int64_t stage, int64_t item) {
     T* tile = tiles + omp_get_thread_num() * tile_rows * 4 * NR;
     const int64_t jb0 = item * per, count = imin(per, q.nb - jb0);
@@ -601,7 +604,6 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
       }
     }
   });
-  delete[] tiles;
 }
 
 template <typename T>
@@ -804,11 +806,12 @@ void backward(const SeqArgs<T>& a) {
     else
       memset(dc + sb * H, 0, sizeof(T) * H);
   }
-  const int nt = recurrence_threads(q, a.threads);
+  const int per = B <= 2 ? 4 : 1;  // blocks per work item (see recurrence_forward)
+  const int nt = recurrence_threads(q, a.threads, ceil_div(q.nb, per));
   const int64_t K1 = rb ? 2 * H : GH;  // depth of dh = dG W_hh
   const int64_t tile_rows = ceil_div(B, MR) * MR;
-  T* tiles = new T[nt * tile_rows * 4 * NR];  // per thread: a work item's products, all rows
-  const int per = B <= 2 ? 4 : 1;  // blocks per work item (see recurrence_forward)
+  aligned_vector<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
+  T* tiles = tile_buf.data();  // per thread: a work item's products, all rows
 
   {
     auto row_at = [&](int64_t s, int64_t sb) {
@@ -890,7 +893,6 @@ void backward(const SeqArgs<T>& a) {
     });
   }
 
-  delete[] tiles;
 
   // dh0, dc0 in batch order
   for (int64_t sb = 0; sb < B; ++sb) {
