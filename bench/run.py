@@ -14,7 +14,8 @@ same BLAS with its AVX-512 kernels forced through OPENBLAS_CORETYPE=SkylakeX, an
 GEMM), and the ratio other/fastrnn (above 1: fastrnn is faster).
 
 FLOPs: forward 2*G*H*(I+H)*B*T; forward+backward counted as 3x that. Modes: `fwd` (inference),
-`train` (forward + backward), `stream` (B=1, one Python call per step; microseconds per step),
+`train` (forward + backward), `stream` (B=1, one Python call per step; microseconds per step;
+`stream_bf16`: fastrnn's cell in its bfloat16 inference mode against the others' float32 cells),
 `bf16` (fastrnn's bfloat16 inference mode against the others' float32 forward; its error against
 fastrnn float32 is reported). For B=1 forwards the suite also measures the weight-streaming floor:
 T times the time to read the layer's W_hh once with vector loads on the same threads, and reports
@@ -153,6 +154,8 @@ def run_fastrnn(case, x, repeat):
         return median_time(step, repeat)
     cell_cls = {"rnn_tanh": fastrnn.RNNCell, "gru": fastrnn.GRUCell, "lstm": fastrnn.LSTMCell}
     cell = cell_cls[case["cell"]](case["H"], case["H"])
+    if case["mode"] == "stream_bf16":
+        cell.inference_dtype = "bfloat16"
     h = np.zeros((1, case["H"]), np.float32)
     state = (h, h.copy()) if case["cell"] == "lstm" else h
 
@@ -388,6 +391,10 @@ def build_cases(args) -> list:
                         cases.append(
                             dict(cell=cell, H=H, B=1, T=100, mode="stream", threads=threads)
                         )
+                        if H in (128, 512):
+                            cases.append(
+                                dict(cell=cell, H=H, B=1, T=100, mode="stream_bf16", threads=2)
+                            )
                         if H >= 256:
                             cases.append(
                                 dict(cell=cell, H=H, B=1, T=100, mode="bf16", threads=threads)
@@ -414,6 +421,7 @@ def build_cases(args) -> list:
             cases.append(dict(cell=cell, H=H, B=B, T=100, mode=mode, threads=threads))
     if "lstm" in cells:
         cases.append(dict(cell="lstm", H=128, B=1, T=100, mode="stream", threads=threads))
+        cases.append(dict(cell="lstm", H=128, B=1, T=100, mode="stream_bf16", threads=threads))
         cases.append(dict(cell="lstm", H=512, B=1, T=100, mode="fwd", threads=threads))
         cases.append(dict(cell="lstm", H=512, B=1, T=100, mode="bf16", threads=threads))
     return cases
@@ -482,12 +490,13 @@ def main() -> None:
         name = f"{c['cell']} {c['mode']} H={c['H']} B={c['B']}"
         if c.get("layers", 1) > 1 or c.get("dirs", 1) > 1:
             name += f" L={c['layers']} D={c['dirs']}"
-        unit = 1e6 if c["mode"] == "stream" else 1e3
+        stream = c["mode"].startswith("stream")
+        unit = 1e6 if stream else 1e3
         ft = times.get("fastrnn", [None] * len(cases))[i]
         row = {"case": c, "times_s": {lib: times[lib][i] for lib in libs}}
-        cells_ = [name + (" (us/step)" if c["mode"] == "stream" else ""), str(c["threads"])]
+        cells_ = [name + (" (us/step)" if stream else ""), str(c["threads"])]
         cells_ += [f"{times[lib][i] * unit:.3f}" if times[lib][i] else "-" for lib in libs]
-        if ft and c["mode"] != "stream":
+        if ft and not stream:
             gf = flops(c) / ft / 1e9
             row["gflops"] = gf
             row["pct_peak"] = 100 * gf / peaks[c["threads"]]["peak"]

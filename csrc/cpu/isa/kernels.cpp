@@ -60,14 +60,15 @@ struct Seq {
 
 // Threads for a recurrence of `items` work items per stage: extra threads only pay off when a
 // step has enough work to amortize a barrier (a few hundred nanoseconds within a sequence's
-// parallel region) or, for a streaming step (`with_input`), the region itself (a few
-// microseconds). Thresholds in flops per step, measured on B=1..2, H=64..256 (bench/run.py).
+// parallel region) or, for a streaming step (`with_input`), the region itself (about a
+// microsecond), i.e. once its weights no longer sit comfortably in one core's L2 (about 0.6 MB).
+// Thresholds in flops per step, measured at B=1..2, H=64..384.
 template <typename T>
 int recurrence_threads(const Seq<T>& q, int requested, int64_t items, bool with_input = false) {
   const double k = double(q.H) + (with_input ? double(q.I) : 0.0);
   const double flops = 2.0 * double(q.GH) * k * double(q.B);
   int nt = requested;
-  if (flops < (with_input ? 1.2e5 : 5.0e4)) nt = 1;
+  if (flops < (with_input ? 3.0e5 : 5.0e4)) nt = 1;
   if (nt > items) nt = int(items);
   return nt < 1 ? 1 : nt;
 }
