@@ -388,9 +388,13 @@ def layer_case(cell: str, cfg: dict[str, Any], dtype: str, device: Any) -> tuple
     return m, d
 
 
-def run_layer(m: Any, d: dict, conv: Any) -> dict[str, Any]:
+def _numpy(a: Any) -> Any:
+    return a if isinstance(a, np.ndarray) else a.numpy()
+
+
+def run_layer(m: Any, d: dict, conv: Any, to_host: Any = _numpy) -> dict[str, Any]:
     """Forward + backward of a layer with every array passed through conv (identity for NumPy,
-    to_device for device arrays); returns NumPy results."""
+    to_device for device arrays); returns the results through to_host (NumPy arrays)."""
     c = lambda a: None if a is None else conv(a)  # noqa: E731
     lstm = isinstance(m, fastrnn.LSTM)
     if lstm:
@@ -401,7 +405,7 @@ def run_layer(m: Any, d: dict, conv: Any) -> dict[str, Any]:
         out, h_n = m(c(d["x"]), c(d["h0"]), lengths=d["lengths"])
         c_n = dc0 = None
         dx, dh0 = m.backward(c(d["d_out"]), c(d["dh"]))
-    host = lambda a: a if a is None or isinstance(a, np.ndarray) else a.numpy()  # noqa: E731
+    host = lambda a: None if a is None else to_host(a)  # noqa: E731
     res = {"out": out, "h_n": h_n, "c_n": c_n, "dx": dx, "dh0": dh0, "dc0": dc0}
     res = {k: host(v) for k, v in res.items()}
     res.update({"d" + k: host(v) for k, v in m.grads.items()})

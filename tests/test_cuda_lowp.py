@@ -39,6 +39,7 @@ from test_cuda import (
     layer_case,
     needs_gpu,
     run_backend,
+    run_layer,
     split_cell,
 )
 from test_kernels import OPTIONS, flatten, make_problem, run_reference
@@ -367,35 +368,16 @@ def host_backend(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def run_layer_storage(m: Any, d: dict, storage: str) -> dict[str, np.ndarray | None]:
     """Forward + backward of a 16-bit layer on host-build device arrays; results as float32."""
-    c = lambda a: None if a is None else HOST.to_device(f32(a), dtype=storage)  # noqa: E731
-    if isinstance(m, fastrnn.LSTM):
-        hx = None if d["h0"] is None else (c(d["h0"]), c(d["c0"]))
-        out, (h_n, c_n) = m(c(d["x"]), hx, lengths=d["lengths"])
-        dx, (dh0, dc0) = m.backward(c(d["d_out"]), (c(d["dh"]), c(d["dc"])))
-    else:
-        out, h_n = m(c(d["x"]), c(d["h0"]), lengths=d["lengths"])
-        c_n = dc0 = None
-        dx, dh0 = m.backward(c(d["d_out"]), c(d["dh"]))
-    res = {"out": out, "h_n": h_n, "c_n": c_n, "dx": dx, "dh0": dh0, "dc0": dc0}
-    res.update({"d" + k: v for k, v in m.grads.items()})
-    for k, v in res.items():
-        assert v is None or str(v.dtype) == storage, k
-    return {k: None if v is None else v.numpy("float32") for k, v in res.items()}
+
+    def to_host(v: Any) -> np.ndarray:
+        assert str(v.dtype) == storage  # 16-bit in, 16-bit out and 16-bit gradients
+        return v.numpy("float32")
+
+    return run_layer(m, d, lambda a: HOST.to_device(f32(a), dtype=storage), to_host)
 
 
 def run_layer_f64(m: Any, d: dict) -> dict[str, np.ndarray | None]:
-    c = lambda a: None if a is None else np.asarray(a, np.float64)  # noqa: E731
-    if isinstance(m, fastrnn.LSTM):
-        hx = None if d["h0"] is None else (c(d["h0"]), c(d["c0"]))
-        out, (h_n, c_n) = m(c(d["x"]), hx, lengths=d["lengths"])
-        dx, (dh0, dc0) = m.backward(c(d["d_out"]), (c(d["dh"]), c(d["dc"])))
-    else:
-        out, h_n = m(c(d["x"]), c(d["h0"]), lengths=d["lengths"])
-        c_n = dc0 = None
-        dx, dh0 = m.backward(c(d["d_out"]), c(d["dh"]))
-    res = {"out": out, "h_n": h_n, "c_n": c_n, "dx": dx, "dh0": dh0, "dc0": dc0}
-    res.update({"d" + k: v for k, v in m.grads.items()})
-    return res
+    return run_layer(m, d, lambda a: np.asarray(a, np.float64))
 
 
 def storage_layer_case(cell: str, cfg: dict[str, Any], storage: str) -> tuple[Any, dict]:

@@ -22,6 +22,7 @@
 #include <immintrin.h>
 #endif
 
+#include <type_traits>
 #include <vector>
 
 #include "fastrnn.h"
