@@ -337,6 +337,11 @@ def test_dlpack_export_and_import_in_the_host_build() -> None:
     del t
     assert imported.numpy()[1, 2] == 42.0  # the import keeps the producer's memory alive
     np.testing.assert_array_equal(torch.from_dlpack(d).numpy(), a)
+    # a data pointer off its item size's alignment is refused (on a GPU the first load from it
+    # would be a sticky misaligned-address error)
+    misaligned = torch.frombuffer(bytearray(40), dtype=torch.float32, offset=1, count=8)
+    with pytest.raises(ValueError, match="not aligned to its item size"):
+        b.as_device_array(misaligned)
 
 
 # --- the layers (fastrnn._cuda) on the host build ---------------------------------------------

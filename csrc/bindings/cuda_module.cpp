@@ -381,8 +381,13 @@ DeviceArray from_numpy(const py::array& arr_in, int device, const py::object& as
   return upload(arr.data(), shape, dt, device);
 }
 
-// Fills lo/hi of a borrowed array from its reach.
+// Fills lo/hi of a borrowed array from its reach. A data pointer not aligned to the item size is
+// refused here: on a GPU the first load from it is a misaligned-address error that poisons the
+// process's CUDA context.
 void set_bounds(DeviceArray& a) {
+  if (reinterpret_cast<uintptr_t>(a.ptr) % uintptr_t(a.itemsize()) != 0)
+    throw std::invalid_argument("device array: its data pointer is not aligned to its item size (" +
+                                std::to_string(a.itemsize()) + " bytes)");
   auto r = a.reach();
   if (r.second < r.first) {
     a.lo = a.hi = a.ptr;

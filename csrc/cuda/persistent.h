@@ -408,14 +408,17 @@ __global__ void __launch_bounds__(kPersistMaxThreads) persistent_backward_kernel
   }
 }
 
-// Allows the plan's shared memory and says how many blocks fit on one multiprocessor.
+// Allows the kernel the device's whole opt-in shared memory (`allow`: the same value on every
+// call, so threads planning different layers at once cannot lower it under each other's launch)
+// and says how many blocks of the plan fit on one multiprocessor.
 template <typename T>
-cudaError_t persistent_blocks_per_sm(const gpu::PersistentPlan& plan, bool backward, int* blocks) {
+cudaError_t persistent_blocks_per_sm(const gpu::PersistentPlan& plan, bool backward,
+                                     int64_t allow, int* blocks) {
   *blocks = 0;
   const void* kernel = backward ? reinterpret_cast<const void*>(persistent_backward_kernel<T>)
                                 : reinterpret_cast<const void*>(persistent_forward_kernel<T>);
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       int(plan.shared_bytes));
+                                       int(allow));
   if (e != cudaSuccess) return e;
   return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, plan.threads,
                                                        size_t(plan.shared_bytes));

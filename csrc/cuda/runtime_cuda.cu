@@ -67,6 +67,13 @@ bool pools_supported(int device) {
       cudaGetLastError();
       v = 0;
     }
+    if (v) {  // keep freed blocks in the pool: by default every synchronization unmaps them
+      cudaMemPool_t pool;
+      uint64_t keep = UINT64_MAX;
+      if (cudaDeviceGetDefaultMemPool(&pool, device) != cudaSuccess ||
+          cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep) != cudaSuccess)
+        cudaGetLastError();
+    }
     known[device] = v ? 1 : 0;
   }
   return known[device] == 1;
@@ -129,8 +136,16 @@ struct DeviceExec {
       check(cudaMalloc(&p, bytes), "cudaMalloc");
     return p;
   }
+  // On the buffer's device, whichever is current: a training context's buffers are released
+  // when Python drops it, possibly while another device is current.
   void release(void* p) const noexcept {
     if (!p) return;
+    int prev = 0;
+    if (cudaGetDevice(&prev) != cudaSuccess ||
+        (prev != device && cudaSetDevice(device) != cudaSuccess)) {
+      cudaGetLastError();  // destructors cannot throw; the memory is lost
+      return;
+    }
     cudaError_t e;
     if (pools_supported(device)) {
       e = cudaFreeAsync(p, kStream);  // stream-ordered: after the kernels queued before it
@@ -138,7 +153,8 @@ struct DeviceExec {
       e = cudaStreamSynchronize(kStream);  // cudaFree does not wait for queued kernels
       if (e == cudaSuccess) e = cudaFree(p);
     }
-    if (e != cudaSuccess) cudaGetLastError();  // destructors cannot throw; the memory is lost
+    if (e != cudaSuccess) cudaGetLastError();
+    if (prev != device) cudaSetDevice(prev);
   }
   void upload(void* dst, const void* src, size_t bytes) const {
     if (bytes)
@@ -166,7 +182,8 @@ struct DeviceExec {
   template <typename T>
   int persistent_blocks_per_sm(const PersistentPlan& plan, bool backward) const {
     int n = 0;
-    check(gpu_kernels::persistent_blocks_per_sm<T>(plan, backward, &n),
+    check(gpu_kernels::persistent_blocks_per_sm<T>(plan, backward,
+                                                   persistent_device().shared_per_block, &n),
           "persistent kernel occupancy");
     return n;
   }
@@ -226,24 +243,16 @@ PersistentPlan persistent_plan(int device, Cell cell, int64_t hidden, int64_t ba
 }
 int dlpack_device_type() { return 2; }  // kDLCUDA
 
+// Like every entry point, these finish before returning: a caller may hand the memory to a
+// stream of its own (CuPy, torch) that does not wait for ours.
 void* alloc(int device, size_t bytes) {
   DeviceGuard g(device);
-  return DeviceExec{device}.alloc(bytes);
+  void* p = DeviceExec{device}.alloc(bytes);
+  check(cudaStreamSynchronize(kStream), "cudaStreamSynchronize");
+  return p;
 }
 
-void release(int device, void* p) noexcept {
-  int prev = 0;
-  if (cudaGetDevice(&prev) != cudaSuccess) {
-    cudaGetLastError();
-    return;
-  }
-  if (prev != device && cudaSetDevice(device) != cudaSuccess) {
-    cudaGetLastError();
-    return;
-  }
-  DeviceExec{device}.release(p);
-  if (prev != device) cudaSetDevice(prev);
-}
+void release(int device, void* p) noexcept { DeviceExec{device}.release(p); }
 
 void copy(int device, void* dst, const void* src, size_t bytes, Copy kind) {
   if (!bytes) return;
@@ -259,6 +268,7 @@ void zero(int device, void* p, size_t bytes) {
   if (!bytes) return;
   DeviceGuard g(device);
   check(cudaMemsetAsync(p, 0, bytes, kStream), "cudaMemsetAsync");
+  check(cudaStreamSynchronize(kStream), "cudaStreamSynchronize");
 }
 
 int device_of(const void* p) {
