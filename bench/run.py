@@ -7,8 +7,9 @@ Usage:
     python bench/run.py --libs fastrnn,torch --cells lstm --hidden 512 --batch 64
 
 Prints a markdown table and writes bench/results/results.json and results.md. Every time is the
-median of --repeat runs after a warm-up; each library runs in its own subprocess, so their thread
-pools never compete. Reported per case: milliseconds per library, GFLOP/s and % of the machine's
+median of --repeat calls after a warm-up (with --runs N: the median over N runs of the whole
+suite, for a shared machine whose speed drifts between runs); each library runs in its own
+subprocess, so their thread pools never compete. Reported per case: milliseconds per library, GFLOP/s and % of the machine's
 float32 matrix-multiply peak (measured in the same run: the best of NumPy's BLAS as shipped, the
 same BLAS with its AVX-512 kernels forced through OPENBLAS_CORETYPE=SkylakeX, and fastrnn's own
 GEMM), and the ratio other/fastrnn (above 1: fastrnn is faster).
@@ -427,6 +428,36 @@ def build_cases(args) -> list:
     return cases
 
 
+def _median(values: list) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.median(present)) if present else None
+
+
+def merge_runs(run_peaks: list, run_times: list, run_extras: list) -> tuple:
+    """Per-case medians over whole-suite runs: of each library's time, of each peak, and of
+    fastrnn's numeric extras (the floor); the per-run times stay in the extras as `runs_s`."""
+    peaks = {
+        t: {k: _median([p[t][k] for p in run_peaks]) for k in run_peaks[0][t]} for t in run_peaks[0]
+    }
+    times = {
+        lib: [_median([rt[lib][i] for rt in run_times]) for i in range(len(run_times[0][lib]))]
+        for lib in run_times[0]
+    }
+    extras = {}
+    for lib in run_extras[0]:
+        merged = []
+        for i in range(len(run_extras[0][lib])):
+            e = dict(run_extras[-1][lib][i])
+            for k, v in e.items():
+                if isinstance(v, float):
+                    e[k] = _median([rx[lib][i].get(k) for rx in run_extras])
+            if len(run_times) > 1:
+                e["runs_s"] = [rt[lib][i] for rt in run_times]
+            merged.append(e)
+        extras[lib] = merged
+    return peaks, times, extras
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true")
@@ -436,6 +467,9 @@ def main() -> None:
     ap.add_argument("--hidden")
     ap.add_argument("--batch")
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument(
+        "--runs", type=int, default=1, help="repeat the whole suite; report per-case medians"
+    )
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--cases-json", help=argparse.SUPPRESS)
@@ -449,34 +483,43 @@ def main() -> None:
     cases = build_cases(args)
     libs = args.libs.split(",")
     by_threads = sorted({c["threads"] for c in cases})
-    peaks = {t: measure_peak(t) for t in by_threads}
-    for t, p in peaks.items():
-        print(
-            f"# float32 GEMM GFLOP/s, {t} thread(s): "
-            + ", ".join(f"{k} {v:.0f}" for k, v in p.items() if v)
-        )
-    times = {lib: [None] * len(cases) for lib in libs}
-    extras = {lib: [{} for _ in cases] for lib in libs}
-    for lib in libs:
-        for t in by_threads:
-            idx = [i for i, c in enumerate(cases) if c["threads"] == t]
-            res = subprocess_json(
-                [
-                    "--worker",
-                    lib,
-                    "--repeat",
-                    str(args.repeat),
-                    "--cases-json",
-                    json.dumps([cases[i] for i in idx]),
-                ],
-                thread_env(t),
+    # per run: peaks[t], and per library the time and fastrnn's extras of every case
+    run_peaks, run_times, run_extras = [], [], []
+    for run in range(args.runs):
+        if args.runs > 1:
+            print(f"# run {run + 1} of {args.runs}", file=sys.stderr)
+        peaks = {t: measure_peak(t) for t in by_threads}
+        for t, p in peaks.items():
+            print(
+                f"# float32 GEMM GFLOP/s, {t} thread(s): "
+                + ", ".join(f"{k} {v:.0f}" for k, v in p.items() if v)
             )
-            if res is None:
-                print(f"# {lib}: not available, skipped", file=sys.stderr)
-                continue
-            for i, r in zip(idx, res):
-                times[lib][i] = r["t"]
-                extras[lib][i] = {k: v for k, v in r.items() if k != "t"}
+        times = {lib: [None] * len(cases) for lib in libs}
+        extras = {lib: [{} for _ in cases] for lib in libs}
+        for lib in libs:
+            for t in by_threads:
+                idx = [i for i, c in enumerate(cases) if c["threads"] == t]
+                res = subprocess_json(
+                    [
+                        "--worker",
+                        lib,
+                        "--repeat",
+                        str(args.repeat),
+                        "--cases-json",
+                        json.dumps([cases[i] for i in idx]),
+                    ],
+                    thread_env(t),
+                )
+                if res is None:
+                    print(f"# {lib}: not available, skipped", file=sys.stderr)
+                    continue
+                for i, r in zip(idx, res):
+                    times[lib][i] = r["t"]
+                    extras[lib][i] = {k: v for k, v in r.items() if k != "t"}
+        run_peaks.append(peaks)
+        run_times.append(times)
+        run_extras.append(extras)
+    peaks, times, extras = merge_runs(run_peaks, run_times, run_extras)
 
     rows = []
     head = (
@@ -530,6 +573,12 @@ def main() -> None:
         "Command: `python bench/run.py " + " ".join(sys.argv[1:]) + "`",
         "",
     ]
+    if args.runs > 1:
+        header += [
+            f"Every figure is the median over {args.runs} runs of the whole suite (each run's "
+            f"figures are medians of {args.repeat} calls); peaks likewise.",
+            "",
+        ]
     header += [f"- {k}: {v}" for k, v in machine.items()] + [""]
     header += [
         f"float32 GEMM GFLOP/s, {t} thread(s): "
