@@ -9,10 +9,11 @@ Usage:
 Prints a markdown table and writes bench/results/results.json and results.md. Every time is the
 median of --repeat calls after a warm-up (with --runs N: the median over N runs of the whole
 suite, for a shared machine whose speed drifts between runs); each library runs in its own
-subprocess, so their thread pools never compete. Reported per case: milliseconds per library, GFLOP/s and % of the machine's
-float32 matrix-multiply peak (measured in the same run: the best of NumPy's BLAS as shipped, the
-same BLAS with its AVX-512 kernels forced through OPENBLAS_CORETYPE=SkylakeX, and fastrnn's own
-GEMM), and the ratio other/fastrnn (above 1: fastrnn is faster).
+subprocess, so their thread pools never compete. Reported per case: milliseconds per library,
+GFLOP/s and % of the machine's float32 matrix-multiply peak (measured in the same run: the best
+of NumPy's BLAS as shipped, the same BLAS with its AVX-512 kernels forced through
+OPENBLAS_CORETYPE=SkylakeX, and fastrnn's own GEMM), and the ratio other/fastrnn (above 1:
+fastrnn is faster). The committed results: `python bench/run.py --full --repeat 5 --runs 3`.
 
 FLOPs: forward 2*G*H*(I+H)*B*T; forward+backward counted as 3x that. Modes: `fwd` (inference),
 `train` (forward + backward), `stream` (B=1, one Python call per step; microseconds per step;
