@@ -304,6 +304,15 @@ def test_host_build_argument_errors() -> None:
         w.forward(x, None, b.zeros((5, 3), "float64"), None, False, False, y, hn)
     with pytest.raises(ValueError, match="view: outside"):
         x.view(1, (2, 5, 4), (20, 4, 1))
+    # outputs whose elements overlap would be written by racing GPU threads: refused
+    big = b.zeros((40,), "float64")
+    for strides in [(0, 3, 1), (3, 3, 1), (15, 2, 1)]:  # a zero stride, two equal, interleaved
+        with pytest.raises(ValueError, match="y: the output's elements overlap"):
+            w.forward(x, None, None, None, False, False, big.view(0, (2, 5, 3), strides), hn)
+    # strided views that do not overlap are fine: batch-first, and half of a wider row
+    w.forward(x, None, None, None, False, False, big.view(0, (2, 5, 3), (3, 6, 1)), hn)
+    wide = b.zeros((2, 5, 6), "float64")
+    w.forward(x, None, None, None, False, False, wide.view(3, (2, 5, 3), (30, 6, 1)), hn)
     with pytest.raises(ValueError, match=r"w_ih: expected shape \(12, 4\)"):
         b.Weights("lstm", np.zeros((8, 4)), np.zeros((9, 3)), None, None, None, 0)
 

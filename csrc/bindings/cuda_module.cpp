@@ -602,6 +602,23 @@ struct Expect {
   int device;
 };
 
+// Whether two indices of `a` may reach the same element. Sorted by stride, each dimension of
+// extent > 1 must step past the farthest element the smaller-stride dimensions reach (every
+// strided view of a dense buffer passes: transposed, batch-first, one direction's half of a
+// bidirectional output); zero or negative strides fail.
+bool overlapping(const DeviceArray& a) {
+  std::vector<std::pair<int64_t, int64_t>> dims;  // (stride, extent)
+  for (size_t d = 0; d < a.shape.size(); ++d)
+    if (a.shape[d] > 1) dims.emplace_back(a.strides[d], a.shape[d]);
+  std::sort(dims.begin(), dims.end());
+  int64_t farthest = 0;  // offset of the farthest element the dimensions so far reach
+  for (const auto& [stride, extent] : dims) {
+    if (stride <= farthest) return true;
+    farthest += stride * (extent - 1);
+  }
+  return false;
+}
+
 // A device array argument of the expected dtype, device and shape; `last_contiguous`: the last
 // dimension has stride 1; `contiguous`: the whole array is C-contiguous.
 DeviceArray check_arg(DeviceArray a, const char* name, const Expect& ex,
@@ -623,6 +640,10 @@ DeviceArray check_arg(DeviceArray a, const char* name, const Expect& ex,
     throw std::invalid_argument(std::string(name) +
                                 ": the last dimension must be contiguous (stride 1)");
   if (output && a.readonly) throw std::invalid_argument(std::string(name) + ": read-only array");
+  if (output && overlapping(a))
+    throw std::invalid_argument(std::string(name) + ": the output's elements overlap (strides " +
+                                shape_str(a.strides) +
+                                "): GPU threads writing them at once would race");
   return a;
 }
 
