@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 import reference as ref
+from test_determinism import VARIANTS
 from test_kernels import OPTIONS, SHAPES, assert_close, flatten, make_problem, run_reference
 
 import fastrnn
@@ -49,6 +50,16 @@ def _gpu_reason() -> str | None:
 
 GPU_REASON = _gpu_reason()
 needs_gpu = pytest.mark.skipif(GPU_REASON is not None, reason=f"no GPU: {GPU_REASON}")
+
+
+def torch_cuda() -> Any:
+    """torch with CUDA and TF32 off (full float32 products, as fastrnn's), or skip."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch without CUDA")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    return torch
 
 
 def split_cell(cell: str) -> tuple[str, bool]:
@@ -363,14 +374,7 @@ def host_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield HOST
 
 
-LAYERS = {
-    "rnn_tanh": (fastrnn.RNN, {"nonlinearity": "tanh"}),
-    "rnn_relu": (fastrnn.RNN, {"nonlinearity": "relu"}),
-    "gru": (fastrnn.GRU, {}),
-    "gru_reset_before": (fastrnn.GRU, {"reset_after": False}),
-    "lstm": (fastrnn.LSTM, {}),
-    "lstm_peephole": (fastrnn.LSTM, {"peephole": True}),
-}
+LAYERS = VARIANTS  # every layer variant: cell -> (class, constructor kwargs)
 LAYER_CONFIGS = [
     {"id": "basic"},
     {"id": "2layers-bidir-lengths-h0", "L": 2, "bidir": True, "lengths": True, "h0": True},
@@ -591,9 +595,7 @@ def test_gpu_dlpack_and_cuda_array_interface() -> None:
     assert cai["shape"] == (3, 4) and cai["typestr"] == "<f4" and cai["version"] == 3
     assert d.__dlpack_device__() == (2, 0)
     np.testing.assert_array_equal(_C_cuda.as_device_array(d).numpy(), a)
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("torch without CUDA")
+    torch = torch_cuda()
     t = torch.from_dlpack(d)
     assert t.is_cuda and t.data_ptr() == d.ptr  # no copy
     np.testing.assert_array_equal(t.cpu().numpy(), a)
@@ -634,13 +636,9 @@ TORCH_CONFIGS = [
 def test_gpu_layers_match_torch_cuda(cell: str, cfg: dict[str, Any], dtype: str) -> None:
     """fastrnn on torch CUDA tensors vs torch.nn on the same tensors (cuDNN, TF32 off): out, h_n
     (c_n) and every gradient, torch tensors in and torch tensors out."""
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("torch without CUDA")
+    torch = torch_cuda()
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
     fast_cls, torch_name, kw = TORCH_LAYERS[cell]
     T, B, I, H = cfg.get("T", 6), cfg.get("B", 4), cfg.get("I", 5), cfg.get("H", 7)
     L, D, bf = cfg.get("L", 1), 2 if cfg.get("bidir") else 1, cfg.get("batch_first", False)

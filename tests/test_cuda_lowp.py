@@ -41,6 +41,7 @@ from test_cuda import (
     run_backend,
     run_layer,
     split_cell,
+    torch_cuda,
 )
 from test_kernels import OPTIONS, flatten, make_problem, run_reference
 
@@ -519,9 +520,7 @@ def test_gpu_storage_is_the_float32_run_rounded_once(cell: str, opts: dict, stor
 
 @needs_gpu
 def test_gpu_16bit_interop() -> None:
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("torch without CUDA")
+    torch = torch_cuda()
     d = _C_cuda.to_device(f32([1.5, 2.5, -3.0]), 0, "float16")
     assert d.__cuda_array_interface__["typestr"] == "<f2"
     b = _C_cuda.to_device(f32([1.5, 2.5, -3.0]), 0, "bfloat16")
@@ -550,11 +549,7 @@ def test_gpu_layers_match_torch_cuda_in_16_bits(cell: str, cfg: dict, storage: s
     """fastrnn and torch.nn in the same 16-bit dtype, each against torch in float32 on the same
     (rounded) parameters and inputs: our error is at most 3x torch's own, or twice the cost of
     rounding the float32 result, whichever is larger."""
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("torch without CUDA")
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    torch = torch_cuda()
     fast_cls, torch_name, kw = TORCH_LAYERS[cell]
     T, B, I, H = cfg.get("T", 6), cfg.get("B", 4), cfg.get("I", 5), cfg.get("H", 7)
     L, D = cfg.get("L", 1), 2 if cfg.get("bidir") else 1

@@ -33,6 +33,7 @@ from test_cuda import (
     run_backend,
     run_layer,
     split_cell,
+    torch_cuda,
 )
 from test_kernels import OPTIONS, assert_close, make_problem, run_reference
 
@@ -345,13 +346,9 @@ def test_gpu_persistent_layers_match_torch_cuda(
     monkeypatch: pytest.MonkeyPatch, cell: str, B: int
 ) -> None:
     """FASTRNN_CUDA_PERSISTENT=1 layers on torch CUDA tensors vs torch.nn (cuDNN, TF32 off)."""
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("torch without CUDA")
+    torch = torch_cuda()
     import fastrnn
 
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
     monkeypatch.setenv("FASTRNN_CUDA_PERSISTENT", "1")
     T, I, H = 16, 32, 128
     name = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN"}[cell]

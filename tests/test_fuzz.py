@@ -21,7 +21,6 @@ import fastrnn
 
 try:
     import torch
-    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 except ImportError:  # the reference stands in for torch
     torch = None
 
@@ -84,32 +83,15 @@ def _close(name: str, got: Any, want: Any) -> None:
 
 
 def _run_torch(c: dict[str, Any], sd: dict[str, np.ndarray], d: dict[str, Any]) -> dict[str, Any]:
+    from test_layers_torch import run_torch  # torch is importable here
+
     _, _, kw, cell, torch_name = VARIANTS[c["variant"]]
     tm = getattr(torch.nn, torch_name)(
         c["I"], c["H"], num_layers=c["L"], bias=c["bias"], bidirectional=c["bidir"], **kw
     ).double()
     tm.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
-    lstm = cell == "lstm"
-    tt = lambda a: None if a is None else torch.from_numpy(a).requires_grad_()
-    x, h0, c0 = tt(d["x"]), tt(d["h0"]), tt(d["c0"])  # time-major, batched
-    inp = x
-    if c["lengths"] is not None:
-        inp = pack_padded_sequence(x, torch.tensor(c["lengths"]), enforce_sorted=False)
-    out, hn = tm(inp, None if h0 is None else ((h0, c0) if lstm else h0))
-    h_n, c_n = hn if lstm else (hn, None)
-    if c["lengths"] is not None:
-        out, _ = pad_packed_sequence(out, total_length=c["T"])
-    loss = out.sum() * 0
-    for a, g in ((out, d["d_out"]), (h_n, d["dh_n"]), (c_n, d["dc_n"])):
-        if g is not None:
-            loss = loss + (a * torch.from_numpy(g)).sum()
-    loss.backward()
-    n = lambda a: None if a is None else a.detach().numpy()
-    return {
-        "out": n(out), "h_n": n(h_n), "c_n": n(c_n), "dx": n(x.grad),
-        "dh0": None if h0 is None else n(h0.grad), "dc0": None if c0 is None else n(c0.grad),
-        "grads": {k: n(p.grad) for k, p in tm.named_parameters()},
-    }  # fmt: skip
+    lengths = None if c["lengths"] is None else np.asarray(c["lengths"])
+    return run_torch(tm, cell, {"batch_first": False, "T": c["T"]}, {**d, "lengths": lengths})
 
 
 def _run_reference(

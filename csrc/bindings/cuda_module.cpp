@@ -23,9 +23,11 @@
 #include "cell_names.h"
 #include "cuda/dlpack.h"
 #include "cuda/half.h"
+#include "bindings/shape_str.h"
 #include "cuda/runtime.h"
 
 namespace py = pybind11;
+using fastrnn::shape_str;
 namespace gpu = fastrnn::gpu;
 using fastrnn::cell_name;
 using fastrnn::parse_cell;
@@ -152,14 +154,6 @@ DType dtype_of(const py::handle& obj) {  // a numpy dtype, a string, or torch.fl
   std::string s = py::str(obj);
   if (s.rfind("torch.", 0) == 0) s = s.substr(6);
   return dtype_from_name(s, "dtype");
-}
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::ostringstream o;
-  o << "(";
-  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
-  o << (s.size() == 1 ? ",)" : ")");
-  return o.str();
 }
 
 std::string device_str(int device) {

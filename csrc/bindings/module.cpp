@@ -14,19 +14,13 @@
 
 #include "cpu/dispatch.h"
 #include "cpu/layer.h"
+#include "bindings/shape_str.h"
 
 namespace py = pybind11;
+using fastrnn::shape_str;
 using fastrnn::Cell;
 
 namespace {
-
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::ostringstream o;
-  o << "(";
-  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
-  o << (s.size() == 1 ? ",)" : ")");
-  return o.str();
-}
 
 // A C-contiguous array of dtype T and the given shape, or an exception naming `name`. Arrays that
 // already fit are passed through untouched (this is on the path of every streaming step).

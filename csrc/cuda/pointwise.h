@@ -325,6 +325,18 @@ struct StridedCopy {
   int64_t shape[4];
   int64_t strides[4];
   int ndim;
+  // The copy of an ndim <= 4 strided view, and its element count in *count.
+  static StridedCopy of(T* dst, const T* src, int ndim, const int64_t* shape,
+                        const int64_t* strides, int64_t* count) {
+    StridedCopy op{dst, src, {1, 1, 1, 1}, {0, 0, 0, 0}, ndim};
+    *count = 1;
+    for (int d = 0; d < ndim; ++d) {
+      op.shape[d] = shape[d];
+      op.strides[d] = strides[d];
+      *count *= shape[d];
+    }
+    return op;
+  }
   FASTRNN_HD void operator()(int64_t i) const {
     int64_t rest = i, off = 0;
     for (int d = ndim - 1; d >= 0; --d) {

@@ -323,36 +323,13 @@ template <typename T>
 void strided_copy(int device, T* dst, const T* src, int ndim, const int64_t* shape,
                   const int64_t* strides) {
   DeviceGuard g(device);
-  gpu_kernels::StridedCopy<T> op{dst, src, {1, 1, 1, 1}, {0, 0, 0, 0}, ndim};
-  int64_t n = 1;
-  for (int d = 0; d < ndim; ++d) {
-    op.shape[d] = shape[d];
-    op.strides[d] = strides[d];
-    n *= shape[d];
-  }
+  int64_t n = 0;
+  const auto op = gpu_kernels::StridedCopy<T>::of(dst, src, ndim, shape, strides, &n);
   DeviceExec{device}.for_each(op, n);
   check(cudaStreamSynchronize(kStream), "strided copy");
 }
 
-#define FASTRNN_INSTANTIATE(T)                                                                  \
-  template Context forward<T>(int, const Weights<T>&, const ForwardIO<T>&, const int64_t*, bool, \
-                              bool);                                                            \
-  template void backward<T>(int, const Weights<T>&, const Context&, const BackwardIO<T>&);      \
-  template void dropout<T>(int, T*, const T*, int64_t, double, uint64_t);
-FASTRNN_INSTANTIATE(float)
-FASTRNN_INSTANTIATE(double)
-FASTRNN_INSTANTIATE(bfloat16)  // storage only: computes in float (cuda/half.h)
-FASTRNN_INSTANTIATE(float16)
-#undef FASTRNN_INSTANTIATE
-template void strided_copy<float>(int, float*, const float*, int, const int64_t*, const int64_t*);
-template void strided_copy<double>(int, double*, const double*, int, const int64_t*,
-                                   const int64_t*);
-template void strided_copy<uint16_t>(int, uint16_t*, const uint16_t*, int, const int64_t*,
-                                     const int64_t*);  // bfloat16, float16: bits only
-template void strided_copy<int32_t>(int, int32_t*, const int32_t*, int, const int64_t*,
-                                    const int64_t*);
-template void strided_copy<int64_t>(int, int64_t*, const int64_t*, int, const int64_t*,
-                                    const int64_t*);
+#include "cuda/instantiate.inc"
 
 }  // namespace gpu
 }  // namespace fastrnn
