@@ -51,13 +51,22 @@ struct CpuFeatures {
   }
 };
 
-// Tables from the most portable to the fastest; the default is the last this CPU supports.
-constexpr int kTables = 4;
+// The ISAs from the most portable to the fastest; the default is the last this CPU supports.
+// A table is made by code compiled for its ISA, so only a supported ISA's factory is ever
+// called: before that check, no instruction beyond baseline x86-64 may run.
+struct IsaEntry {
+  const char* name;
+  KernelTable (*make)();
+};
+constexpr IsaEntry kIsas[] = {{"scalar", scalar::table},
+                              {"avx2", avx2::table},
+                              {"avx512", avx512::table},
+                              {"avx512_bf16", avx512::table_bf16}};
+constexpr int kTables = sizeof(kIsas) / sizeof(kIsas[0]);
 
 struct Registry {
-  KernelTable tables[kTables] = {scalar::table(), avx2::table(), avx512::table(),
-                                 avx512::table_bf16()};
-  bool supported[kTables];
+  KernelTable tables[kTables] = {};
+  bool supported[kTables] = {};
   std::atomic<int> active{0};
   Registry() {
     CpuFeatures cpu;
@@ -65,8 +74,11 @@ struct Registry {
     supported[1] = cpu.avx2;
     supported[2] = cpu.avx512;
     supported[3] = cpu.avx512_bf16;
-    for (int i = 0; i < kTables; ++i)
-      if (supported[i]) active = i;
+    for (int i = 0; i < kTables; ++i) {
+      if (!supported[i]) continue;
+      tables[i] = kIsas[i].make();
+      active = i;
+    }
     if (const char* env = std::getenv("FASTRNN_ISA")) {
       if (*env) active = index_of(env);  // throws for an unknown or unsupported name
     }
@@ -74,8 +86,8 @@ struct Registry {
   int index_of(const std::string& name) const {
     std::string names;
     for (int i = 0; i < kTables; ++i) {
-      names += std::string(i ? ", " : "") + tables[i].name;
-      if (name != tables[i].name) continue;
+      names += std::string(i ? ", " : "") + kIsas[i].name;
+      if (name != kIsas[i].name) continue;
       if (!supported[i])
         throw std::invalid_argument("ISA '" + name + "' is compiled but this CPU does not support it");
       return i;
@@ -115,7 +127,7 @@ const Kernels<double>& kernels_for<double>() {
 
 std::vector<std::string> compiled_isas() {
   std::vector<std::string> out;
-  for (const KernelTable& t : registry().tables) out.push_back(t.name);
+  for (const IsaEntry& e : kIsas) out.push_back(e.name);
   return out;
 }
 
@@ -123,7 +135,7 @@ std::vector<std::string> supported_isas() {
   std::vector<std::string> out;
   Registry& r = registry();
   for (int i = 0; i < kTables; ++i)
-    if (r.supported[i]) out.push_back(r.tables[i].name);
+    if (r.supported[i]) out.push_back(kIsas[i].name);
   return out;
 }
 

@@ -31,6 +31,38 @@ struct Tile {
   static constexpr int NPC = 8;  // panels per tile in the large GEMM
 };
 
+// Uninitialized scratch aligned to 64 bytes, defined inside this ISA's namespace. No standard
+// container may be instantiated in an ISA-compiled source: its members are weak symbols outside
+// fastrnn::<isa>, and the linker may keep this ISA's copy for the baseline code (an AVX-512
+// std::vector member once ran on every CPU). cmake/check_isa_objects.cmake enforces it.
+template <typename T>
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(size_t n) { grow(n); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { release(); }
+  // at least n elements; the contents are not kept
+  void grow(size_t n) {
+    if (n <= n_) return;
+    release();
+    p_ = static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64}));
+    n_ = n;
+  }
+  T* data() const { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  void release() {
+    if (p_) ::operator delete(p_, std::align_val_t{64});
+    p_ = nullptr;
+    n_ = 0;
+  }
+  T* p_ = nullptr;
+  size_t n_ = 0;
+};
+
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -340,7 +372,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
     return;
   }
   const int64_t kc_max = imin(K, Tl::KC), nc_max = imin(N, Tl::NC);
-  aligned_vector<T> bbuf_own(bpre ? 0 : size_t(ceil_div(nc_max, NR) * NR * kc_max));
+  Buffer<T> bbuf_own(bpre ? 0 : size_t(ceil_div(nc_max, NR) * NR * kc_max));
   T* bbuf = bbuf_own.data();
   const int64_t mblocks = ceil_div(M, Tl::MC);
   int nt = int(imax(1, imin(threads, mblocks * ceil_div(nc_max, NR * Tl::NPC))));
@@ -359,7 +391,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
                         bbuf);
 #pragma omp barrier
         }
-        aligned_vector<T> apack_own(size_t(Tl::MC * kc));
+        Buffer<T> apack_own(size_t(Tl::MC * kc));
         T* apack = apack_own.data();
         alignas(64) T tile[MR * NR * Tl::NPC];
         const int64_t t0 = tasks * tid / nth, t1 = tasks * (tid + 1) / nth;

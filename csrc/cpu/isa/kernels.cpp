@@ -22,8 +22,8 @@
 #include <immintrin.h>
 #endif
 
+#include <new>
 #include <type_traits>
-#include <vector>
 
 #include "fastrnn.h"
 
@@ -361,10 +361,10 @@ void block_product_bf16_pairs(int64_t n, int64_t K, RowPtr&& a_row,
                                                float* out, int64_t ldo, bool dot) {
   constexpr int MR = Tile<float>::MR, NR = Tile<float>::NR;
   const int64_t K2 = (K + 1) / 2;
-  thread_local aligned_vector<float> rows;  // [n][2 * K2]: bfloat16 pairs (dot) or padded floats
+  thread_local Buffer<float> rows;  // [n][2 * K2]: bfloat16 pairs (dot) or padded floats
   const bool copy = dot || K % 2;
   if (copy) {
-    if (rows.size() < size_t(n * 2 * K2)) rows.resize(size_t(n * 2 * K2));
+    rows.grow(size_t(n * 2 * K2));
     for (int64_t r = 0; r < n; ++r) {
       float* dst = rows.data() + r * 2 * K2;
       if (dot) {
@@ -550,7 +550,7 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
   const int phases = rb ? 2 : 1;
   // per thread: the products of one block for all rows, [B rounded up to MR][4 * NR]
   const int64_t tile_rows = ceil_div(B, MR) * MR;
-  aligned_vector<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
+  Buffer<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
   T* tiles = tile_buf.data();
   Stages::parallel(ceil_div(q.nb, per), nt, (s1 - s0) * phases, [&](int64_t stage, int64_t item) {
     T* tile = tiles + omp_get_thread_num() * tile_rows * 4 * NR;
@@ -812,7 +812,7 @@ void backward(const SeqArgs<T>& a) {
   const int nt = recurrence_threads(q, a.threads, ceil_div(q.nb, per));
   const int64_t K1 = rb ? 2 * H : GH;  // depth of dh = dG W_hh
   const int64_t tile_rows = ceil_div(B, MR) * MR;
-  aligned_vector<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
+  Buffer<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
   T* tiles = tile_buf.data();  // per thread: a work item's products, all rows
 
   {
