@@ -284,11 +284,11 @@ py::array_t<T> math_t(int which, const py::array_t<T, py::array::c_style>& x) {
 }
 
 template <typename T>
-T stream_read_t(const py::array_t<T, py::array::c_style>& x, int threads) {
+T stream_read_t(const py::array_t<T, py::array::c_style>& x, int64_t threads) {
   const T* p = x.data();
   const int64_t n = x.size();
   py::gil_scoped_release nogil;
-  return fastrnn::kernels_for<T>().stream_read(p, n, threads < 1 ? 1 : threads);
+  return fastrnn::kernels_for<T>().stream_read(p, n, fastrnn::cap_threads(threads));
 }
 
 }  // namespace

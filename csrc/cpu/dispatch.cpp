@@ -4,6 +4,7 @@
 
 #include <cpuid.h>
 #include <omp.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <cstdint>
@@ -104,10 +105,20 @@ Registry& registry() {
 std::atomic<int>& thread_count() {
   static std::atomic<int> n{[] {
     int p = omp_get_num_procs();
-    return p < 1 ? 1 : p;
+    return p < 1 ? 1 : p > kMaxThreads ? kMaxThreads : p;
   }()};
   return n;
 }
+
+std::atomic<bool> team_started{false};  // a parallel region of >= 2 threads may have run
+std::atomic<bool> single_after_fork{false};
+
+const bool fork_handler_installed = [] {
+  pthread_atfork(nullptr, nullptr, [] {
+    if (team_started.load()) single_after_fork = true;
+  });
+  return true;
+}();
 
 }  // namespace
 
@@ -146,11 +157,19 @@ void set_isa(const std::string& name) {
   r.active = r.index_of(name);
 }
 
-int get_num_threads() { return thread_count().load(); }
+int cap_threads(int64_t wanted) {
+  if (wanted <= 1 || single_after_fork.load()) return 1;
+  team_started = true;
+  return wanted > kMaxThreads ? kMaxThreads : int(wanted);
+}
 
-void set_num_threads(int n) {
-  if (n < 1) throw std::invalid_argument("num_threads must be >= 1, got " + std::to_string(n));
-  thread_count() = n;
+int get_num_threads() { return cap_threads(thread_count().load()); }
+
+void set_num_threads(int64_t n) {
+  if (n < 1 || n > kMaxThreads)
+    throw std::invalid_argument("num_threads: expected an integer in [1, " +
+                                std::to_string(kMaxThreads) + "], got " + std::to_string(n));
+  thread_count() = int(n);
 }
 
 }  // namespace fastrnn

@@ -95,10 +95,15 @@ def backends() -> dict[str, Any]:
 
 
 def set_num_threads(n: int) -> None:
-    """Use n >= 1 threads in the kernels (results are bitwise the same for any n)."""
+    """Use n threads (1 <= n <= 512) in the kernels; results are bitwise the same for any n.
+
+    In a process forked after fastrnn ran threads (os.fork, multiprocessing's default start
+    method on Linux), kernels run on one thread whatever n is: OpenMP's thread pool does not
+    survive fork. Use the "spawn" or "forkserver" start method for multi-threaded workers.
+    """
     _C.set_num_threads(_checks.num_threads(n))
 
 
 def get_num_threads() -> int:
-    """The number of threads the kernels use."""
+    """The number of threads the kernels use (1 in a forked child, see `set_num_threads`)."""
     return int(_C.get_num_threads())
