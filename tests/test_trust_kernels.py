@@ -142,7 +142,7 @@ def test_multiprocessing_pool_with_fork():
 
 @pytest.mark.parametrize("n", [0, -1, 513, 100000, 2**31, 2**64])
 def test_set_num_threads_rejects_out_of_range(n):
-    with pytest.raises(ValueError, match=r"n: expected an integer in \[1, 512\], got"):
+    with pytest.raises(ValueError, match=r"n: expected an integer >= 1 and <= 512, got"):
         fastrnn.set_num_threads(n)
     with pytest.raises((ValueError, TypeError)):
         _C.set_num_threads(n)
@@ -160,3 +160,109 @@ def test_thread_count_is_capped_for_every_region():
         assert _C._stream_read(w, threads=10**6) == pytest.approx(float(1 << 16))
     finally:
         fastrnn.set_num_threads(before)
+
+
+# --- private entry points: sizes, concurrent ISA switches -----------------------------------------
+
+
+def test_bleu_id_stats_refuses_overflowing_reference_counts():
+    ids = np.array([1, 2, 3], np.int64)
+    off = np.array([0, 3], np.int64)
+    present = np.ones(1, np.uint8)
+    for nrefs in (2**62, 2**63 - 1):  # nrefs * n + 1 wrapped and passed the size check
+        with pytest.raises(ValueError, match="refs"):
+            _C._bleu_id_stats(ids, off, ids, off, present, nrefs, 4)
+    for order in (0, 2**30, 2**40):  # 2 + 2 * order overflowed an int
+        with pytest.raises(ValueError, match="max_ngram_order"):
+            _C._bleu_id_stats(ids, off, ids, off, present, 1, order)
+        with pytest.raises(ValueError, match="max_ngram_order"):
+            _C._bleu_scores(np.zeros((1, 4), np.int64), order, "exp", 0.0, False, False)
+
+
+def test_cache_bytes_per_step_refuses_overflow():
+    assert _C.cache_bytes_per_step("lstm", 64, 512, 4) == 4 * 64 * 512 * 7
+    with pytest.raises(ValueError, match="overflows"):
+        _C.cache_bytes_per_step("lstm", 2**40, 2**30, 4)
+    with pytest.raises(ValueError, match="negative"):
+        _C.cache_bytes_per_step("lstm", -1, 512, 4)
+
+
+def test_set_isa_during_a_running_layer_gives_one_isas_result():
+    """Switching the ISA while another thread runs the same layer: every call gives bitwise the
+    result of one ISA (the packed weights of a call are never re-packed under it)."""
+    isas = [i for i in ISAS if i in _C.backends()["supported"]]
+    if len(isas) < 2:
+        pytest.skip("needs two ISAs")
+    before = _C.backends()["active"]
+    rng = np.random.default_rng(3)
+    H, I = 96, 40
+    w = _C.Weights("lstm", *(rng.standard_normal(s).astype(np.float32) * 0.2
+                             for s in ((4 * H, I), (4 * H, H))))  # fmt: skip
+    x = rng.standard_normal((30, 5, I)).astype(np.float32)
+    want = {}
+    for name in isas:
+        _C.set_isa(name)
+        want[name] = w.forward(x)[0]
+    stop = threading.Event()
+
+    def switch():
+        k = 0
+        while not stop.is_set():
+            _C.set_isa(isas[k % len(isas)])
+            k += 1
+
+    t = threading.Thread(target=switch)
+    t.start()
+    try:
+        for _ in range(60):
+            y = w.forward(x)[0]
+            assert any(np.array_equal(y, v) for v in want.values()), "matches no ISA"
+    finally:
+        stop.set()
+        t.join()
+        _C.set_isa(before)
+
+
+# --- misaligned arrays ---------------------------------------------------------------------------------
+
+
+def misaligned(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of `a` whose data pointer is not aligned for its dtype."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    out = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    out.flags.writeable = True
+    out[...] = a
+    assert out.flags.c_contiguous and (a.itemsize == 1 or not out.flags.aligned)
+    return out
+
+
+def test_misaligned_arrays_give_the_aligned_result():
+    rng = np.random.default_rng(4)
+    T, B, I, H = 6, 3, 5, 9
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    w_ih = rng.standard_normal((4 * H, I)).astype(np.float32)
+    w_hh = rng.standard_normal((4 * H, H)).astype(np.float32)
+    lengths = np.array([6, 2, 4])
+    want = fastrnn.lstm_forward(x, None, None, w_ih, w_hh, lengths=lengths)[0]
+    got = fastrnn.lstm_forward(
+        misaligned(x), None, None, misaligned(w_ih), misaligned(w_hh), lengths=misaligned(lengths)
+    )[0]
+    np.testing.assert_array_equal(got, want)
+    w = _C.Weights("lstm", w_ih, w_hh)
+    np.testing.assert_array_equal(
+        w.forward(misaligned(x), None, None, misaligned(lengths))[0], want
+    )
+    a, b = rng.standard_normal((7, 5)), rng.standard_normal((5, 3))
+    np.testing.assert_array_equal(_C.nn_matmul(misaligned(a), misaligned(b)), _C.nn_matmul(a, b))
+    dweight = np.zeros((10, 4))
+    ids = np.array([1, 3, 1, 9])
+    _C.embedding_backward(dweight, misaligned(ids), misaligned(np.ones((4, 4))))
+    np.testing.assert_array_equal(dweight.sum(1), [0, 8, 0, 4, 0, 0, 0, 0, 0, 4])
+    with pytest.raises(ValueError, match="dweight: expected a writeable, C-contiguous, aligned"):
+        _C.embedding_backward(misaligned(dweight), ids, np.ones((4, 4)))
+    ids2 = np.array([5, 6, 7], np.int64)
+    off = np.array([0, 3], np.int64)
+    stats = _C._bleu_id_stats(ids2, off, ids2, off, np.ones(1, np.uint8), 1, 4)
+    got = _C._bleu_id_stats(misaligned(ids2), misaligned(off), misaligned(ids2), misaligned(off),
+                            misaligned(np.ones(1, np.uint8)), 1, 4)  # fmt: skip
+    np.testing.assert_array_equal(got, stats)

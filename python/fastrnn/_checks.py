@@ -396,8 +396,8 @@ MAX_THREADS = 512  # csrc/cpu/dispatch.h kMaxThreads
 def num_threads(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(
-            f"n: expected an integer in [1, {MAX_THREADS}], got {n!r} ({type(n).__name__})"
+            f"n: expected an integer >= 1 and <= {MAX_THREADS}, got {n!r} ({type(n).__name__})"
         )
     if not 1 <= n <= MAX_THREADS:
-        raise ValueError(f"n: expected an integer in [1, {MAX_THREADS}], got {n}")
+        raise ValueError(f"n: expected an integer >= 1 and <= {MAX_THREADS}, got {n}")
     return int(n)
