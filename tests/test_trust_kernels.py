@@ -266,3 +266,24 @@ def test_misaligned_arrays_give_the_aligned_result():
     got = _C._bleu_id_stats(misaligned(ids2), misaligned(off), misaligned(ids2), misaligned(off),
                             misaligned(np.ones(1, np.uint8)), 1, 4)  # fmt: skip
     np.testing.assert_array_equal(got, stats)
+
+
+# --- bfloat16 inference: a row's result does not depend on its batch ----------------------------
+
+
+@pytest.mark.parametrize("cell", ["rnn_tanh", "gru", "gru_reset_before", "lstm"])
+def test_bfloat16_rows_do_not_depend_on_the_batch(isa, cell):
+    make = {
+        "rnn_tanh": lambda: fastrnn.RNN(48, 80, seed=0),
+        "gru": lambda: fastrnn.GRU(48, 80, seed=0),
+        "gru_reset_before": lambda: fastrnn.GRU(48, 80, reset_after=False, seed=0),
+        "lstm": lambda: fastrnn.LSTM(48, 80, peephole=True, seed=0),
+    }[cell]
+    m = make().eval()
+    m.inference_dtype = "bfloat16"
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((20, 37, 48)).astype(np.float32)
+    x[3, :, :5] = 1e-39  # float32 denormals in the input
+    full = m(x)[0]
+    for lo, hi in ((0, 1), (1, 3), (3, 6), (6, 14), (14, 37), (5, 6)):
+        np.testing.assert_array_equal(m(x[:, lo:hi])[0], full[:, lo:hi], err_msg=f"rows {lo}:{hi}")

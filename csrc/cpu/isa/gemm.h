@@ -240,6 +240,57 @@ FASTRNN_BF16_DOT void ukernel_bf16_pairs(int64_t K2, const uint32_t* const* arow
   store_tile<M, NP>(acc, tile, ldt);
 }
 
+// The same products as the vdpbf16ps overload above, with FMAs: rows given as bfloat16 pairs,
+// each lane adding the odd pair's product, then the even one's (the instruction's order; the
+// products of two bfloat16 values are exact in float32, so each fused add rounds as it does).
+// Run under MXCSR's DAZ and FTZ (see Bf16DotMode) it gives bitwise vdpbf16ps's results, so a
+// row's result does not depend on which of the two its batch size picked.
+struct Bf16Pair {
+  uint32_t bits;  // two bfloat16 values: element 2k in the low half, 2k + 1 in the high half
+};
+
+template <int M, int NP>
+inline void ukernel_bf16_pairs(int64_t K2, const Bf16Pair* const* arow, const uint16_t* b,
+                               int64_t pstride, float* tile, int64_t ldt, bool accumulate) {
+  constexpr int NR = Tile<float>::NR;
+  __m512 acc[M][NP][2];
+  load_tile<M, NP>(acc, tile, ldt, accumulate);
+  const __m512i high = _mm512_set1_epi32(int(0xffff0000u));
+  for (int64_t k2 = 0; k2 < K2; ++k2) {
+    __m512 even_k[NP][2], odd_k[NP][2];
+    for (int p = 0; p < NP; ++p)
+      for (int v = 0; v < 2; ++v) {
+        const __m512i w = _mm512_loadu_si512(b + p * pstride + (k2 * NR + v * 16) * 2);
+        even_k[p][v] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+        odd_k[p][v] = _mm512_castsi512_ps(_mm512_and_si512(w, high));
+      }
+    for (int i = 0; i < M; ++i) {
+      const __m512i pair = _mm512_set1_epi32(int(arow[i][k2].bits));
+      const __m512 a0 = _mm512_castsi512_ps(_mm512_slli_epi32(pair, 16));
+      const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(pair, high));
+      for (int p = 0; p < NP; ++p)
+        for (int v = 0; v < 2; ++v) {
+          acc[i][p][v] = _mm512_fmadd_ps(a1, odd_k[p][v], acc[i][p][v]);
+          acc[i][p][v] = _mm512_fmadd_ps(a0, even_k[p][v], acc[i][p][v]);
+        }
+    }
+  }
+  store_tile<M, NP>(acc, tile, ldt);
+}
+
+// vdpbf16ps treats denormal inputs and results as zero whatever MXCSR says; FMAs do so under
+// MXCSR's DAZ and FTZ bits, set for the scope of this object on the calling thread.
+class Bf16DotMode {
+ public:
+  Bf16DotMode() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }
+  ~Bf16DotMode() { _mm_setcsr(saved_); }
+  Bf16DotMode(const Bf16DotMode&) = delete;
+  Bf16DotMode& operator=(const Bf16DotMode&) = delete;
+
+ private:
+  unsigned saved_;
+};
+
 // m rows (1 <= m <= MR) times npanels panels, as wide as the registers allow, then the rest as
 // wide as it goes (one panel alone is a 2-chain dependency, latency-bound)
 template <typename AT, int M>
