@@ -398,6 +398,6 @@ def num_threads(n: Any) -> int:
         raise TypeError(
             f"n: expected an integer >= 1 and <= {MAX_THREADS}, got {n!r} ({type(n).__name__})"
         )
-    if not 1 <= n <= MAX_THREADS:
+    if not 1 <= int(n) <= MAX_THREADS:
         raise ValueError(f"n: expected an integer >= 1 and <= {MAX_THREADS}, got {n}")
     return int(n)
