@@ -41,7 +41,7 @@ def main() -> None:
     import numpy as np
 
     import fastrnn
-    from fastrnn.beam_search import _BeamSearch, batch_beam_search
+    from fastrnn.decoding import _BeamSearch, batch_beam_search
 
     fastrnn.set_num_threads(args.threads)
     rng = np.random.default_rng(0)

@@ -20,26 +20,21 @@ import numpy as np
 
 from . import _C, _checks, _cuda, _lowp
 from ._weights import cell_names, init_params, layer_names
+from .nn.module import (
+    IncompatibleKeys,
+    Module,
+    missing_keys_error,
+    parameters_changed,
+    parameters_version,
+)
 
-__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell", "IncompatibleKeys"]
 
 
-class IncompatibleKeys(NamedTuple):
-    """What `load_state_dict(..., strict=False)` did not load, like torch's return value."""
+class _Precision:
+    """`dtype` and `inference_dtype`, shared by layers and cells."""
 
-    missing_keys: list[str]
-    unexpected_keys: list[str]
-
-
-class _Parameters:
-    """State-dict handling shared by layers and cells: owned C-contiguous arrays in the module's
-    dtype, and a `_C.Weights` cache that any change invalidates."""
-
-    _expected: dict[str, tuple[int, ...]]
-    _params: dict[str, np.ndarray]
     _dtype: np.dtype
-
-    _transient: tuple[str, ...] = ()  # compiled objects, rebuilt on demand; never pickled
     _bf16 = False  # inference reads bfloat16 copies of the weights (see inference_dtype)
     # GPU-path layers only: "bfloat16" / "float16" device storage, with float32 host parameters
     # holding values exact in that type (see fastrnn._lowp); None otherwise
@@ -47,17 +42,6 @@ class _Parameters:
 
     def _invalidate(self) -> None:
         raise NotImplementedError
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        for name in self._transient:
-            state[name] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._dtype = _checks.canonical_dtype(self._dtype)
-        self._params = {k: _checks.as_canonical(v) for k, v in self._params.items()}
 
     @property
     def dtype(self) -> Any:
@@ -108,6 +92,27 @@ class _Parameters:
             self._bf16 = bf16
             self._invalidate()
 
+
+class _Parameters(_Precision):
+    """State-dict handling of the one-step cells: owned C-contiguous arrays in the cell's dtype,
+    and a `_C.Weights` cache that any change invalidates."""
+
+    _expected: dict[str, tuple[int, ...]]
+    _params: dict[str, np.ndarray]
+
+    _transient: tuple[str, ...] = ()  # compiled objects, rebuilt on demand; never pickled
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self._transient:
+            state[name] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._dtype = _checks.canonical_dtype(self._dtype)
+        self._params = {k: _checks.as_canonical(v) for k, v in self._params.items()}
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of the parameters under PyTorch's names, in PyTorch's order."""
         return {name: arr.copy() for name, arr in self._params.items()}
@@ -122,19 +127,35 @@ class _Parameters:
         `strict=False` only the known keys given are loaded and the others are reported back, as
         torch does.
         """
-        missing = [k for k in self._expected if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in self._expected]
-        if strict:
-            new = _checks.load_state_dict(state_dict, self._expected, self._dtype)
-        else:
-            given = {k: state_dict[k] for k in self._expected if k in state_dict}
-            expected = {k: self._expected[k] for k in given}
-            new = {**self._params, **_checks.load_state_dict(given, expected, self._dtype)}
-        if self._storage is not None:  # what torch's copy into a bfloat16 parameter does
-            new = _lowp.round_params(new, self._storage)
+        new, missing, unexpected = _staged_state(self, state_dict, strict, self._params)
         self._params = {k: new[k] for k in self._expected}
         self._invalidate()
         return IncompatibleKeys(missing, unexpected)
+
+
+def _staged_state(
+    owner: Any, state_dict: Any, strict: bool, current: Mapping[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
+    """Every new parameter of `owner`, checked and cast (nothing is applied here)."""
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(
+            f"state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}"
+        )
+    missing = [k for k in owner._expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in owner._expected]
+    if strict:
+        if missing or unexpected:
+            raise missing_keys_error(
+                type(owner).__name__, missing, unexpected, list(owner._expected)
+            )
+        new = _checks.load_state_dict(state_dict, owner._expected, owner._dtype)
+    else:
+        given = {k: state_dict[k] for k in owner._expected if k in state_dict}
+        expected = {k: owner._expected[k] for k in given}
+        new = {**current, **_checks.load_state_dict(given, expected, owner._dtype)}
+    if owner._storage is not None:  # what torch's copy into a bfloat16 parameter does
+        new = _lowp.round_params(new, owner._storage)
+    return new, missing, unexpected
 
 
 class _Cache(NamedTuple):
@@ -146,8 +167,14 @@ class _Cache(NamedTuple):
     batched: bool
 
 
-class _RNNBase(_Parameters):
-    """Shared implementation of RNN, GRU and LSTM; see those classes."""
+class _RNNBase(_Precision, Module):
+    """Shared implementation of RNN, GRU and LSTM; see those classes.
+
+    A layer is a `fastrnn.nn.Module` (fastrnn.LSTM is fastrnn.nn.LSTM): `parameters()`,
+    `named_parameters()`, weights as attributes (`m.weight_ih_l0`, live arrays), gradients that
+    accumulate in `grads` until `zero_grad()`, `train()` / `eval()`, `state_dict()`, optimizers
+    and clipping over `m.parameters()`, as in torch. The packed kernel weights are rebuilt on the
+    first forward after `parameters_changed()` (optimizers and `load_state_dict` call it)."""
 
     _is_lstm = False
     _transient = ("_weights", "_cache", "_cuda_weights")
@@ -167,6 +194,7 @@ class _RNNBase(_Parameters):
         peephole: bool = False,
         device: Any = None,
     ) -> None:
+        Module.__init__(self)
         self._cuda_device = _cuda.parse_device(device)  # None: CPU; else the CUDA ordinal
         self._cuda_weights: Any = None
         self.input_size = _checks.positive_int("input_size", input_size)
@@ -196,30 +224,50 @@ class _RNNBase(_Parameters):
             for name, shape in keys.values()
         }
         self._rng = np.random.default_rng(seed)
-        self._params = init_params(self._expected, self.hidden_size, self._rng, self._dtype)
+        params = init_params(self._expected, self.hidden_size, self._rng, self._dtype)
         if self._storage is not None:
-            self._params = _lowp.round_params(self._params, self._storage)
+            params = _lowp.round_params(params, self._storage)
+        for name, arr in params.items():
+            self.register_parameter(name, arr)
         self._weights: list[list[Any]] | None = None
+        self._weights_version = parameters_version()
         self._cache: _Cache | None = None
         self._last_forward_eval = False
-        self._grads: dict[str, np.ndarray] = {}
-        self.training = True
 
-    # --- modes, parameters ---------------------------------------------------------------------
+    # --- parameters ------------------------------------------------------------------------------
 
-    def train(self, mode: bool = True) -> _RNNBase:
-        """Training mode (the default, as in torch): forward keeps what backward needs, dropout on."""
-        self.training = bool(mode)
-        return self
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["_dtype"] = _checks.canonical_dtype(state["_dtype"])
+        state["_parameters"] = {k: _checks.as_canonical(v) for k, v in state["_parameters"].items()}
+        state["_weights_version"] = -1
+        super().__setstate__(state)
 
-    def eval(self) -> _RNNBase:
-        """Inference mode: forward keeps no per-step cache, no dropout; backward raises."""
-        return self.train(False)
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True
+    ) -> IncompatibleKeys:
+        """Copy parameters in, in place (cast to the layer's dtype); torch tensors are accepted.
 
-    @property
-    def grads(self) -> dict[str, np.ndarray]:
-        """Gradients of the last backward, under the names and shapes of `state_dict()`."""
-        return dict(self._grads)
+        With `strict=True` (the default) the keys must be exactly those of `state_dict()`: a
+        missing or unexpected key is a KeyError and a wrong shape a ValueError, naming them, and
+        nothing changes. With `strict=False` only the known keys given are loaded and the others
+        are reported back, as torch does.
+        """
+        new, missing, unexpected = _staged_state(self, state_dict, strict, self._parameters)
+        for k in self._expected:
+            self._parameters[k][...] = new[k]
+        parameters_changed()
+        self._invalidate()
+        return IncompatibleKeys(missing, unexpected)
+
+    def _add_grads(self, grads: Mapping[str, Any]) -> None:
+        """Accumulate one backward's gradients (fresh arrays) into `grads`, as torch does."""
+        for name in self._expected:
+            g = grads[name]
+            cur = self._grads.get(name)
+            if cur is None:
+                self._grads[name] = g
+            else:
+                cur += g
 
     @property
     def device(self) -> str:
@@ -242,9 +290,18 @@ class _RNNBase(_Parameters):
         self._cache = None  # a backward must differentiate the weights it ran with
         self._last_forward_eval = False
 
+    def _check_version(self) -> None:
+        """Drop the packed weights when some parameter changed since they were built."""
+        v = parameters_version()
+        if v != self._weights_version:
+            self._weights = None
+            self._cuda_weights = None
+            self._weights_version = v
+
     def _c_weights(self) -> list[list[Any]]:
+        self._check_version()
         if self._weights is None:
-            p = self._params
+            p = self._parameters
             self._weights = [
                 [
                     _C.Weights(self._cell, **{key: p[name] for key, (name, _) in keys.items()})
@@ -281,6 +338,7 @@ class _RNNBase(_Parameters):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Returns out, h_n, c_n in the caller's layout (batch-first / unbatched as given)."""
         if type(x) is not np.ndarray and _cuda.is_device_array(x):
+            self._check_version()
             return _cuda.layer_forward(self, x, h0, c0, lengths)  # type: ignore[no-any-return]
         if self._storage is not None:
             raise TypeError(
@@ -289,6 +347,7 @@ class _RNNBase(_Parameters):
                 "use a float32 module there, with inference_dtype='bfloat16' for bfloat16 weights"
             )
         H, D, L, dtype = self.hidden_size, self._num_dirs, self.num_layers, self._dtype
+        x, lengths = _packed_input(x, lengths, self.batch_first)
         xs, batched = _checks.layer_input(x, self.input_size, self.batch_first, dtype)
         T, B = xs.shape[0], xs.shape[1]
         lens = _checks.lengths_arg(lengths, B, T, batched)
@@ -400,13 +459,53 @@ class _RNNBase(_Parameters):
                     grads[name] = g[key]
                 dx = dx_d if dx is None else dx + dx_d
             dy = dx
-        self._grads = {name: grads[name] for name in self._expected}
+        self._add_grads(grads)
         assert dy is not None
         if not batched:
             return dy[:, 0, :], dh0[:, 0, :], None if dc0 is None else dc0[:, 0, :]
         if self.batch_first:
             dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
         return dy, dh0, dc0
+
+
+def _packed_input(x: Any, lengths: Any, batch_first: bool) -> tuple[Any, Any]:
+    """A torch PackedSequence (what pack_padded_sequence / pack_sequence return) -> the padded
+    array (T, B, I) (or (B, T, I) with batch_first) and its lengths, in the original batch order.
+    Any other tuple or list is refused with a pointer to `lengths=`."""
+    if isinstance(x, np.ndarray) or not isinstance(x, (tuple, list)):
+        return x, lengths
+    if not (hasattr(x, "batch_sizes") and hasattr(x, "data")):
+        try:
+            return np.asarray(_checks.to_numpy(x)), lengths
+        except (ValueError, TypeError) as e:
+            raise ValueError(
+                f"x: could not convert the {type(x).__name__} to an array ({str(e).split(chr(10))[0]}); "
+                "for sequences of different lengths pass the padded array (T, B, I) and their "
+                "lengths: m(x, lengths=lengths)"
+            ) from None
+    if lengths is not None:
+        raise TypeError("lengths: a PackedSequence carries its lengths; pass only one of them")
+    data = np.asarray(_checks.to_numpy(x.data))
+    sizes = np.asarray(_checks.to_numpy(x.batch_sizes)).astype(np.int64)
+    if data.ndim != 2 or sizes.ndim != 1 or sizes.size == 0 or int(sizes.sum()) != data.shape[0]:
+        raise ValueError(
+            f"x: a PackedSequence whose data {data.shape} does not match its batch_sizes "
+            f"(sum {int(sizes.sum())})"
+        )
+    T, B = sizes.size, int(sizes[0])
+    padded = np.zeros((T, B) + data.shape[1:], data.dtype)
+    start = 0
+    for t, bt in enumerate(sizes):  # step t holds the first bt sequences (sorted by length)
+        padded[t, :bt] = data[start : start + bt]
+        start += bt
+    lens = (sizes[None, :] > np.arange(B)[:, None]).sum(axis=1)
+    unsorted = getattr(x, "unsorted_indices", None)
+    if unsorted is not None:  # back to the caller's order, as pad_packed_sequence does
+        order = np.asarray(_checks.to_numpy(unsorted)).astype(np.int64)
+        padded, lens = padded[:, order], lens[order]
+    if batch_first:
+        padded = np.ascontiguousarray(padded.transpose(1, 0, 2))
+    return padded, lens
 
 
 def _one_of(hx: Any, h0: Any, name: str = "hx") -> Any:
@@ -526,6 +625,7 @@ class RNN(_HiddenStateRNN):
         seed: int | np.random.SeedSequence | None = None,
         device: Any = None,
     ) -> None:
+        Module.__init__(self)
         self.nonlinearity = _checks.nonlinearity_arg(nonlinearity)
         super().__init__(
             "rnn_" + self.nonlinearity, input_size, hidden_size, num_layers, bias, batch_first,
@@ -564,6 +664,7 @@ class GRU(_HiddenStateRNN):
         reset_after: bool = True,
         device: Any = None,
     ) -> None:
+        Module.__init__(self)
         self.reset_after = bool(reset_after)
         super().__init__(
             "gru" if self.reset_after else "gru_reset_before", input_size, hidden_size,
@@ -606,6 +707,7 @@ class LSTM(_RNNBase):
         peephole: bool = False,
         device: Any = None,
     ) -> None:
+        Module.__init__(self)
         _checks.proj_size_arg(proj_size)
         self.proj_size = 0
         self.peephole = bool(peephole)

@@ -400,12 +400,12 @@ class Seq2Seq(nn.Module):
         length_penalty: str = "length",
         n_best: int = 1,
     ) -> list[Any]:
-        """Beam search (fastrnn.beam_search.batch_beam_search) over `step`, sentence by sentence
+        """Beam search (fastrnn.decoding.batch_beam_search) over `step`, sentence by sentence
         independent of the batching.
 
         Returns a list of B lists of `Hypothesis` (tokens (T,) ending with <eos> when finished,
         score, log_prob), best first; beam_size=1 is greedy decoding."""
-        from ..beam_search import batch_beam_search
+        from ..decoding import batch_beam_search
 
         return batch_beam_search(
             self.step, self.init_state(src, src_lengths), bos=self.bos_index, eos=self.eos_index,

@@ -1,8 +1,8 @@
 """Recurrent layers and cells as `Module`s, on the fused kernels.
 
-`RNN`, `GRU`, `LSTM` wrap fastrnn.RNN/GRU/LSTM (same constructor, same call and backward
-contract, same PyTorch state_dict names) so that they compose inside a Module tree, with the
-module's arrays as the parameters an optimizer updates, and gradients that accumulate.
+`RNN`, `GRU`, `LSTM` are fastrnn.RNN/GRU/LSTM themselves (one class per concept: every layer is
+a Module, with parameters, accumulating gradients and PyTorch's state_dict names); they are
+re-exported here so that `fastrnn.nn` holds every building block.
 
 `RNNCell`, `GRUCell`, `LSTMCell` run one step *with* a backward (fastrnn.LSTMCell and friends are
 inference-only): each training-mode call runs the fused kernel over one step and pushes what its
@@ -20,93 +20,12 @@ from typing import Any
 import numpy as np
 
 from .. import _C
-from .. import rnn as _rnn
 from ..functional import _gru_cell_name, _rnn_cell_name
+from ..rnn import GRU, LSTM, RNN
 from . import _checks
 from .module import Module, parameters_version
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
-
-
-class _Recurrent(Module):
-    _layer_cls: type = _rnn.RNN
-    _transient = ("_synced",)  # an unpickled module reloads its layer on the first forward
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-        layer = self._layer_cls(*args, **kwargs)
-        object.__setattr__(self, "_layer", layer)
-        for name, arr in layer.state_dict().items():
-            self.register_parameter(name, arr)
-        self._synced = -1
-        self.dtype = layer.dtype
-
-    def __getattr__(self, name: str) -> Any:
-        # constructor settings (hidden_size, num_layers, bidirectional, batch_first, ...)
-        if name in ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-                    "bidirectional", "nonlinearity", "reset_after", "peephole", "proj_size"):  # fmt: skip
-            return getattr(self.__dict__["_layer"], name)
-        return super().__getattr__(name)
-
-    def extra_repr(self) -> str:
-        r = repr(self._layer)
-        return r[r.index("(") + 1 : -1]
-
-    def _sync(self) -> Any:
-        v = parameters_version()
-        if v != self._synced:
-            self._layer.load_state_dict(self._parameters)
-            self._synced = v
-        self._layer.train(self.training)
-        return self._layer
-
-    def _take_grads(self) -> None:
-        for name, g in self._layer.grads.items():
-            self._accumulate(name, g)
-
-
-class _HiddenState(_Recurrent):
-    def forward(self, x: Any, hx: Any = None, lengths: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """As fastrnn.RNN.forward: x (T, B, I) (or (B, T, I) / (T, I)) -> (out, h_n)."""
-        return self._sync().forward(x, hx, lengths)
-
-    def backward(self, d_out: Any = None, d_h_n: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """As fastrnn.RNN.backward -> (dx, dh0); adds the parameter gradients into `grads`."""
-        dx, dh0 = self._layer.backward(d_out, d_h_n)
-        self._take_grads()
-        return dx, dh0
-
-
-class RNN(_HiddenState):
-    """fastrnn.RNN as a Module (arguments and contract identical; see fastrnn.RNN)."""
-
-    _layer_cls = _rnn.RNN
-
-
-class GRU(_HiddenState):
-    """fastrnn.GRU as a Module (arguments and contract identical; see fastrnn.GRU)."""
-
-    _layer_cls = _rnn.GRU
-
-
-class LSTM(_Recurrent):
-    """fastrnn.LSTM as a Module (arguments and contract identical; see fastrnn.LSTM)."""
-
-    _layer_cls = _rnn.LSTM
-
-    def forward(
-        self, x: Any, hx: Any = None, lengths: Any = None
-    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """As fastrnn.LSTM.forward: -> (out, (h_n, c_n))."""
-        return self._sync().forward(x, hx, lengths)
-
-    def backward(
-        self, d_out: Any = None, d_h_n: Any = None
-    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """As fastrnn.LSTM.backward -> (dx, (dh0, dc0)); adds gradients into `grads`."""
-        dx, dh = self._layer.backward(d_out, d_h_n)
-        self._take_grads()
-        return dx, dh
 
 
 # --- cells with backward --------------------------------------------------------------------------
