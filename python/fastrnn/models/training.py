@@ -189,6 +189,7 @@ class Trainer:
         meta = load_meta(path)
         if "epoch" not in meta:
             raise ValueError(f"path: {path!r} is not a Trainer checkpoint (no loop state)")
+        loop = _loop_state(path, meta)
         name = type(self.model).__name__
         if meta.get("model", name) != name:
             raise CheckpointMismatchError(
@@ -233,7 +234,6 @@ class Trainer:
             raise CheckpointMismatchError(
                 f"checkpoint {path!r} lacks the model parameters {missing}{hint}"
             )
-        loop = _loop_state(path, meta)
         groups = meta.get("param_groups")
         if groups is not None:
             if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):

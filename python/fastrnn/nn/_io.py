@@ -210,6 +210,14 @@ def _read_meta(path: str, z: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict[str
     return meta
 
 
+def npz_names(path: str | os.PathLike[str]) -> list[str]:
+    """The array names of an archive (metadata excluded); nothing is read."""
+    path = os.fspath(path)
+    with _open_archive(path) as z:
+        names = [_member_name(info) for info in z.infolist()]
+    return [n for n in names if n != _META_KEY]
+
+
 def load_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON metadata of a file written by `save_npz` ({} when there is none); no array is
     read."""
@@ -222,14 +230,16 @@ def load_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_npz(
-    path: str | os.PathLike[str], expected: Expected | None = None
+    path: str | os.PathLike[str], expected: Expected | None = None, *, skip_unexpected: bool = False
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """(arrays, meta) from a file written by `save_npz` (meta is {} when there is none).
 
     Every member's header is read first and its declared size checked against the data it
     describes. With `expected` (name -> shape, or a function name -> shape that returns None or
     raises for a name that does not belong), names and shapes are checked too, all before any
-    array is read: a wrong or hostile file is refused without expanding it."""
+    array is read: a wrong or hostile file is refused without expanding it. With
+    `skip_unexpected`, arrays that `expected` does not name are left unread (not returned) and
+    missing ones are allowed."""
     path = os.fspath(path)
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {}
@@ -253,13 +263,14 @@ def load_npz(
             if expected is not None:
                 want = expected(name) if callable(expected) else expected.get(name)
                 if want is None:
-                    unexpected.append(name)
+                    if not skip_unexpected:
+                        unexpected.append(name)
                     continue
                 if tuple(want) != shape:
                     wrong.append(f"{name} has shape {shape}, expected {tuple(want)}")
             members.append((name, info))
         missing: list[str] = []
-        if expected is not None and not callable(expected):
+        if expected is not None and not callable(expected) and not skip_unexpected:
             have = {n for n, _ in members}
             missing = [k for k in expected if k not in have]
         if missing or unexpected:

@@ -353,9 +353,14 @@ class Module:
 
         The archive's declared names and shapes are checked against the model before any array
         is read (with strict=True), so a wrong or hostile file costs no memory."""
-        expected = {k: v.shape for k, v in self.named_parameters()} if strict else None
-        arrays, _ = load_npz(path, expected)
-        return self.load_state_dict(arrays, strict=strict)
+        from ._io import npz_names
+
+        expected = {k: v.shape for k, v in self.named_parameters()}
+        arrays, _ = load_npz(path, expected, skip_unexpected=not strict)
+        res = self.load_state_dict(arrays, strict=strict)
+        if strict:
+            return res
+        return IncompatibleKeys(res.missing_keys, [k for k in npz_names(path) if k not in expected])
 
     @classmethod
     def _load_new(cls, path: str | os.PathLike[str]) -> Any:
