@@ -500,3 +500,20 @@ def test_missing_keys_are_one_error_type_everywhere(tmp_path) -> None:
     opt = nn.SGD(lin, lr=0.1)
     with pytest.raises(KeyError, match="unknown parameter"):
         opt.load_state_dict({"state": {"nope": {}}})
+
+
+def test_charlm_with_another_hidden_size_says_to_use_no_resume(tmp_path, capsys) -> None:
+    from fastrnn.examples import charlm
+
+    base = ["--max-chars", "3000", "--epochs", "1", "--embedding", "4", "--ngram", "0",
+            "--bptt", "16", "--batch-size", "4", "--sample-len", "5", "--out", str(tmp_path),
+            "--progress", "none"]  # fmt: skip
+    charlm.main([*base, "--hidden", "8"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        charlm.main([*base, "--hidden", "12", "--epochs", "2"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--no-resume" in err and "Traceback" not in err
+    res = charlm.main([*base, "--hidden", "12", "--no-resume"])
+    assert res["history"][-1]["epoch"] == 1

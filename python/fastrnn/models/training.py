@@ -20,18 +20,19 @@ state and hyperparameters, the loop state): a checkpoint of another configuratio
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 from .. import nn
 from ..nn import _checks
 from ..nn._io import load_meta, load_npz, save_npz
 
-__all__ = ["CheckpointMismatchError", "Trainer"]
+__all__ = ["CheckpointMismatchError", "Trainer", "exit_on_checkpoint_mismatch"]
 
 
 class CheckpointMismatchError(KeyError, ValueError):
@@ -53,6 +54,17 @@ def _fmt(metrics: dict[str, Any]) -> str:
         else:
             parts.append(f"{k} {v}")
     return "  ".join(parts)
+
+
+@contextlib.contextmanager
+def exit_on_checkpoint_mismatch(prog: str) -> Iterator[None]:
+    """For command-line programs: a checkpoint of another configuration ends the program with
+    its one-line message (which names --no-resume) and exit status 2, not a traceback."""
+    try:
+        yield
+    except CheckpointMismatchError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _without_seed(init: Any) -> Any:
