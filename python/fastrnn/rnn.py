@@ -266,8 +266,15 @@ class _RNNBase(_Precision, Module):
             cur = self._grads.get(name)
             if cur is None:
                 self._grads[name] = g
-            else:
+                continue
+            try:
                 cur += g
+            except TypeError:  # a bare fastrnn DeviceArray has no arithmetic
+                raise TypeError(
+                    f"{type(self).__name__}.backward: gradients held as {type(cur).__name__} "
+                    "cannot accumulate; call zero_grad() before each backward, or pass torch "
+                    "or CuPy arrays"
+                ) from None
 
     @property
     def device(self) -> str:
@@ -485,8 +492,9 @@ def _packed_input(x: Any, lengths: Any, batch_first: bool) -> tuple[Any, Any]:
             ) from None
     if lengths is not None:
         raise TypeError("lengths: a PackedSequence carries its lengths; pass only one of them")
-    data = np.asarray(_checks.to_numpy(x.data))
-    sizes = np.asarray(_checks.to_numpy(x.batch_sizes)).astype(np.int64)
+    packed: Any = x
+    data = np.asarray(_checks.to_numpy(packed.data))
+    sizes = np.asarray(_checks.to_numpy(packed.batch_sizes)).astype(np.int64)
     if data.ndim != 2 or sizes.ndim != 1 or sizes.size == 0 or int(sizes.sum()) != data.shape[0]:
         raise ValueError(
             f"x: a PackedSequence whose data {data.shape} does not match its batch_sizes "
@@ -499,7 +507,7 @@ def _packed_input(x: Any, lengths: Any, batch_first: bool) -> tuple[Any, Any]:
         padded[t, :bt] = data[start : start + bt]
         start += bt
     lens = (sizes[None, :] > np.arange(B)[:, None]).sum(axis=1)
-    unsorted = getattr(x, "unsorted_indices", None)
+    unsorted = getattr(packed, "unsorted_indices", None)
     if unsorted is not None:  # back to the caller's order, as pad_packed_sequence does
         order = np.asarray(_checks.to_numpy(unsorted)).astype(np.int64)
         padded, lens = padded[:, order], lens[order]

@@ -438,7 +438,7 @@ def _grad_arrays(parameters: Any) -> list[np.ndarray]:
                 "parameters: expected model.parameters(), a Module, or gradient arrays (a "
                 f"mapping or a list), got {type(parameters).__name__}"
             )
-    out = []
+    out: list[np.ndarray] = []
     for i, a in enumerate(items):
         if a is None:
             continue
