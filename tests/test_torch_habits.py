@@ -112,7 +112,7 @@ def test_a_torch_style_training_loop_follows_torch(opt_name: str) -> None:
         tloss.backward()
         tnorm = torch.nn.utils.clip_grad_norm_(tparams, 0.5)
         topt.step()
-        assert loss == pytest.approx(float(tloss), rel=1e-9)
+        assert loss == pytest.approx(float(tloss.detach()), rel=1e-9)
         assert norm == pytest.approx(float(tnorm), rel=1e-9)
     for (k, p), tp in zip(model.named_parameters(), tparams):
         np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=k)
@@ -174,3 +174,70 @@ def test_torch_packed_sequence_input() -> None:
     np.testing.assert_array_equal(out, m(x, lengths=lengths)[0])
     with pytest.raises(TypeError, match="PackedSequence carries its lengths"):
         m(packed, lengths=lengths)
+
+
+@pytest.mark.parametrize("name", ["RNNCell", "GRUCell", "LSTMCell"])
+def test_one_class_per_cell(name: str) -> None:
+    cls = getattr(fastrnn, name)
+    assert cls is getattr(nn, name) and issubclass(cls, nn.Module)
+    c = cls(3, 4, seed=0)
+    assert [k for k, _ in c.named_parameters()] == list(c.state_dict())
+    assert c.weight_ih.shape[1] == 3 and c.training
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    first = lambda r: r[0] if isinstance(r, tuple) else r  # noqa: E731
+    train_out = first(c(x))
+    assert len(c._tape) == 1
+    eval_out = first(c.eval()(x))
+    assert c._tape == []
+    np.testing.assert_array_equal(train_out, eval_out)  # the same numbers in both modes
+
+
+@pytest.mark.parametrize("name", ["RNNCell", "GRUCell", "LSTMCell"])
+def test_cell_loop_backward_matches_torch(name: str) -> None:
+    torch = pytest.importorskip("torch")
+    t = getattr(torch.nn, name)(3, 4).double()
+    c = getattr(fastrnn, name)(3, 4, dtype="float64")
+    c.load_state_dict(t.state_dict())
+    rng = np.random.default_rng(1)
+    xs = rng.standard_normal((5, 2, 3))
+    lstm = name == "LSTMCell"
+    s, ts = None, None
+    outs = []
+    for x in xs:  # a decoder loop, forward
+        s = c(x, s)
+        ts = t(torch.from_numpy(x), ts)
+        outs.append(ts[0] if lstm else ts)
+    sum(o.sum() for o in outs).backward()
+    dh = np.ones((2, 4))
+    dstate: tuple | np.ndarray | None = None
+    for _ in xs:  # and the same loop in reverse
+        if lstm:
+            carry = (np.zeros((2, 4)), np.zeros((2, 4))) if dstate is None else dstate
+            _, dstate = c.backward(dh + carry[0], carry[1])
+        else:
+            _, dstate = c.backward(dh + (0 if dstate is None else dstate))
+    for k, p in t.named_parameters():
+        np.testing.assert_allclose(c.grads[k], p.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_cell_bfloat16_training_step_has_a_backward() -> None:
+    c = fastrnn.GRUCell(8, 16, seed=0)
+    c.inference_dtype = "bfloat16"
+    x = np.random.default_rng(0).standard_normal((2, 8)).astype(np.float32)
+    h = c(x)
+    dx, dh = c.backward(np.ones_like(h))
+    assert dx.shape == (2, 8) and np.isfinite(dx).all() and set(c.grads) == set(c.state_dict())
+
+
+def test_cell_tape_is_bounded() -> None:
+    c = fastrnn.RNNCell(2, 3, seed=0)
+    c.tape_limit = 4
+    x = np.ones((1, 2), np.float32)
+    with pytest.warns(UserWarning, match=r"Call \.eval\(\) for inference"):
+        for _ in range(10):
+            c(x)
+    assert len(c._tape) == 4
+    for _ in range(4):
+        c.backward(np.ones((1, 3), np.float32))
+    with pytest.raises(RuntimeError, match="record was dropped"):
+        c.backward(np.ones((1, 3), np.float32))

@@ -1,7 +1,8 @@
 """PyTorch-compatible recurrent layers (RNN, GRU, LSTM) and one-step cells on NumPy arrays.
 
-A layer is a stack of `_C.Weights` objects, one per layer and direction, each running a whole
-sequence in one fused call; this file only validates (through _checks.py), stacks layers, joins
+Layers and cells are `fastrnn.nn.Module`s (one class per concept: fastrnn.LSTM is
+fastrnn.nn.LSTM, fastrnn.LSTMCell is fastrnn.nn.LSTMCell). A layer is a stack of `_C.Weights`
+objects, one per layer and direction, each running a whole sequence in one fused call; this file only validates (through _checks.py), stacks layers, joins
 directions, applies dropout between layers and routes gradients back. It does no arithmetic on
 the recurrence itself.
 
@@ -91,46 +92,6 @@ class _Precision:
         if bf16 != self._bf16:
             self._bf16 = bf16
             self._invalidate()
-
-
-class _Parameters(_Precision):
-    """State-dict handling of the one-step cells: owned C-contiguous arrays in the cell's dtype,
-    and a `_C.Weights` cache that any change invalidates."""
-
-    _expected: dict[str, tuple[int, ...]]
-    _params: dict[str, np.ndarray]
-
-    _transient: tuple[str, ...] = ()  # compiled objects, rebuilt on demand; never pickled
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        for name in self._transient:
-            state[name] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._dtype = _checks.canonical_dtype(self._dtype)
-        self._params = {k: _checks.as_canonical(v) for k, v in self._params.items()}
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of the parameters under PyTorch's names, in PyTorch's order."""
-        return {name: arr.copy() for name, arr in self._params.items()}
-
-    def load_state_dict(
-        self, state_dict: Mapping[str, Any], strict: bool = True
-    ) -> IncompatibleKeys:
-        """Copy parameters in (cast to the module's dtype); torch tensors are accepted too.
-
-        With `strict=True` (the default) the keys must be exactly those of `state_dict()`: a
-        missing or unexpected key is a KeyError and a wrong shape a ValueError, naming them. With
-        `strict=False` only the known keys given are loaded and the others are reported back, as
-        torch does.
-        """
-        new, missing, unexpected = _staged_state(self, state_dict, strict, self._params)
-        self._params = {k: new[k] for k in self._expected}
-        self._invalidate()
-        return IncompatibleKeys(missing, unexpected)
 
 
 def _staged_state(
@@ -786,10 +747,21 @@ class LSTM(_RNNBase):
 # --- one-step cells ------------------------------------------------------------------------------
 
 
-class _CellBase(_Parameters):
-    """Shared implementation of the streaming cells: one `_C.Weights.step` per call."""
+class _CellBase(_Precision, Module):
+    """Shared implementation of the one-step cells; see RNNCell, GRUCell, LSTMCell.
 
-    _transient = ("_w",)
+    One class per cell (fastrnn.LSTMCell is fastrnn.nn.LSTMCell), a Module as in torch. In eval
+    mode a call is one `_C.Weights.step` and keeps nothing (streaming inference: call `.eval()`,
+    as a torch user runs inference under no_grad). In training mode (the default, as in torch)
+    each call also records what its backward needs on the cell's tape, and each `backward` pops
+    the most recent step, so a decoder loop is differentiated by the same loop run in reverse;
+    the outputs are the same numbers in both modes. The tape keeps at most `tape_limit` steps
+    (the oldest are dropped, with a warning) so that a training-mode loop that never calls
+    backward cannot exhaust memory; `clear_caches()` or `eval()` drops it.
+    """
+
+    _transient = ("_w", "_tape")
+    tape_limit = 1 << 14
 
     def __init__(
         self,
@@ -801,6 +773,7 @@ class _CellBase(_Parameters):
         seed: int | np.random.SeedSequence | None,
         peephole: bool = False,
     ) -> None:
+        Module.__init__(self)
         self.input_size = _checks.positive_int("input_size", input_size)
         self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
         self.bias = bool(bias)
@@ -808,20 +781,56 @@ class _CellBase(_Parameters):
         self._cell = cell
         self._names = cell_names(cell, self.input_size, self.hidden_size, self.bias, peephole)
         self._expected = {name: shape for name, shape in self._names.values()}
-        self._params = init_params(
+        params = init_params(
             self._expected, self.hidden_size, np.random.default_rng(seed), self._dtype
         )
+        for name, arr in params.items():
+            self.register_parameter(name, arr)
         self._w: Any = None
+        self._w_version = -1
+        self._tape: list[tuple[Any, ...]] = []
+        self._dropped = 0
+
+    # --- parameters ------------------------------------------------------------------------------
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["_dtype"] = _checks.canonical_dtype(state["_dtype"])
+        state["_parameters"] = {k: _checks.as_canonical(v) for k, v in state["_parameters"].items()}
+        state["_w_version"] = -1
+        state["_tape"] = []
+        super().__setstate__(state)
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True
+    ) -> IncompatibleKeys:
+        """Copy parameters in, in place (cast to the cell's dtype); torch tensors are accepted.
+        Keys and shapes as for the layers' `load_state_dict`; nothing changes on an error."""
+        new, missing, unexpected = _staged_state(self, state_dict, strict, self._parameters)
+        for k in self._expected:
+            self._parameters[k][...] = new[k]
+        parameters_changed()
+        self._invalidate()
+        return IncompatibleKeys(missing, unexpected)
 
     def _invalidate(self) -> None:
         self._w = None
 
-    def _build(self) -> Any:
-        self._w = _C.Weights(
-            self._cell, **{key: self._params[name] for key, (name, _) in self._names.items()}
-        )
-        self._w.bf16 = self._bf16
-        return self._w
+    def _on_mode_change(self) -> None:
+        self._tape = []
+        self._dropped = 0
+
+    def _weights(self) -> Any:
+        """The packed weights, rebuilt after any parameter changed."""
+        v = parameters_version()
+        w = self._w
+        if w is None or v != self._w_version:
+            w = _C.Weights(
+                self._cell,
+                **{key: self._parameters[name] for key, (name, _) in self._names.items()},
+            )
+            w.bf16 = self._bf16
+            self._w, self._w_version = w, v
+        return w
 
     def __repr__(self) -> str:
         extra = "" if self.bias else ", bias=False"
@@ -844,6 +853,77 @@ class _CellBase(_Parameters):
                 )
         return xb, out, batched
 
+    # --- training-mode steps and their backward --------------------------------------------------
+
+    def _train_step(
+        self, w: Any, xb: np.ndarray, h: np.ndarray, c: np.ndarray | None, batched: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """One recorded step: (h1, c1) as the caller's layout; the tape gets what backward needs."""
+        if w.bf16:  # outputs from the bfloat16 weights; backward recomputes with the full ones
+            h1, c1 = w.step(xb, h, c)
+            entry: tuple[Any, ...] = (
+                w,
+                None,
+                batched,
+                xb.copy(),
+                h.copy(),
+                None if c is None else c.copy(),
+            )
+        else:
+            _, h1, c1, ctx = w.forward(xb[None], h, c, None, False, True)
+            entry = (w, ctx, batched)
+        if len(self._tape) >= self.tape_limit:
+            del self._tape[0]
+            if not self._dropped:
+                warnings.warn(
+                    f"{type(self).__name__}: {self.tape_limit} training-mode steps recorded "
+                    "without a backward; the oldest are dropped. Call .eval() for inference "
+                    "(as under torch.no_grad()), or backward sooner",
+                    stacklevel=3,
+                )
+            self._dropped += 1
+        self._tape.append(entry)
+        if not batched:
+            return h1[0], None if c1 is None else c1[0]
+        return h1, c1
+
+    def _step_backward(
+        self, dh1: Any, dc1: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        name = type(self).__name__
+        if not self._tape:
+            if self._dropped:
+                raise RuntimeError(
+                    f"{name}.backward: this step's record was dropped ({self.tape_limit} steps "
+                    "at most are kept); call backward sooner, or use the whole-sequence layer"
+                )
+            raise _checks.no_cache(name, not self.training)
+        entry = self._tape.pop()
+        w, ctx, batched = entry[:3]
+        H, dtype = self.hidden_size, self._dtype
+        dh = None if dh1 is None else _checks.float_array("dh", dh1, dtype, "the cell's dtype")
+        dc = None if dc1 is None else _checks.float_array("dc", dc1, dtype, "the cell's dtype")
+        if not batched:
+            dh = None if dh is None else dh.reshape(1, H)
+            dc = None if dc is None else dc.reshape(1, H)
+        dh = None if dh is None else _checks.contiguous(dh)
+        dc = None if dc is None else _checks.contiguous(dc)
+        try:
+            if ctx is None:  # recorded from the bfloat16 step: recompute with the full weights
+                xb, h, c = entry[3:]
+                ctx = w.forward(xb[None], h, c, None, False, True)[3]
+            dx, dh0, dc0, g = w.backward(ctx, None, dh, dc)
+        except ValueError as e:
+            self._tape.append(entry)  # leave the tape as it was
+            raise ValueError(f"{name}.backward: {e}") from None
+        for key, (pname, _) in self._names.items():
+            if g.get(key) is not None:
+                self._accumulate(pname, g[key])
+        dx = dx[0]
+        if not batched:
+            return dx[0], dh0[0], None if dc0 is None else dc0[0]
+        return dx, dh0, dc0
+
 
 _CELL_DOC = """
     Parameters
@@ -855,7 +935,8 @@ _CELL_DOC = """
     seed : int, SeedSequence or None
         Seeds initialization ~ U(-1/sqrt(H), 1/sqrt(H)), as in torch.
 
-    Calling it runs one step (no cache, no backward): x (B, I) or unbatched (I,).
+    Calling it runs one step: x (B, I) or unbatched (I,). In training mode (the default, as in
+    torch) the step is also recorded for `backward`; call `.eval()` for streaming inference.
 """
 
 
@@ -864,22 +945,29 @@ class _HiddenStateCell(_CellBase):
 
     def __call__(self, x: Any, hx: Any = None) -> np.ndarray:
         """h1 (B, H) (or (H,)) from x (B, I) (or (I,)) and hx (B, H) (or (H,); None: zeros)."""
-        w = self._w
-        if w is None:
-            w = self._build()
-        # Fast path (this call is timed in microseconds): _C checks shapes and dtypes itself, so
-        # a batched ndarray goes straight in; anything _C rejects is checked again below for
-        # fastrnn's own message.
-        if type(x) is np.ndarray and x.ndim == 2:
-            try:
-                return w.step(x, hx)[0]
-            except (TypeError, ValueError):
-                pass
+        w = self._weights()
+        if not self.training:
+            # Fast path (this call is timed in microseconds): _C checks shapes and dtypes itself,
+            # so a batched ndarray goes straight in; anything _C rejects is checked again below
+            # for fastrnn's own message.
+            if type(x) is np.ndarray and x.ndim == 2:
+                try:
+                    return w.step(x, hx)[0]
+                except (TypeError, ValueError):
+                    pass
+            xb, (h,), batched = self._checked(x, (("hx", hx),))
+            h1 = w.step(xb, h)[0]
+            return h1 if batched else h1[0]
         xb, (h,), batched = self._checked(x, (("hx", hx),))
-        h1 = w.step(xb, h)[0]
-        return h1 if batched else h1[0]
+        return self._train_step(w, xb, h, None, batched)[0]
 
     forward = __call__
+
+    def backward(self, dh1: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Gradients of the most recent training-mode step (popped): dh1 -> (dx, dh); adds the
+        parameter gradients into `grads`."""
+        dx, dh, _ = self._step_backward(dh1, None)
+        return dx, dh
 
 
 class RNNCell(_HiddenStateCell):
@@ -900,6 +988,7 @@ class RNNCell(_HiddenStateCell):
         dtype: Any = "float32",
         seed: int | np.random.SeedSequence | None = None,
     ) -> None:
+        Module.__init__(self)
         self.nonlinearity = _checks.nonlinearity_arg(nonlinearity)
         super().__init__("rnn_" + self.nonlinearity, input_size, hidden_size, bias, dtype, seed)
 
@@ -924,6 +1013,7 @@ class GRUCell(_HiddenStateCell):
         dtype: Any = "float32",
         seed: int | np.random.SeedSequence | None = None,
     ) -> None:
+        Module.__init__(self)
         self.reset_after = bool(reset_after)
         super().__init__(
             "gru" if self.reset_after else "gru_reset_before", input_size, hidden_size,
@@ -935,7 +1025,8 @@ class LSTMCell(_CellBase):
     __doc__ = (
         """One LSTM step for streaming; torch.nn.LSTMCell compatible (gate order i, f, g, o).
 
-    `peephole=True` adds a `peephole` parameter (3*H,) in order (i, f, o); see `LSTM`.
+    `peephole=True` adds a `peephole` parameter (3*H,) in order (i, f, o), also the attribute
+    `cell.peephole`; see `LSTM`.
     """
         + _CELL_DOC
         + """    peephole : bool
@@ -951,25 +1042,38 @@ class LSTMCell(_CellBase):
         dtype: Any = "float32",
         seed: int | np.random.SeedSequence | None = None,
     ) -> None:
-        self.peephole = bool(peephole)
-        super().__init__("lstm", input_size, hidden_size, bias, dtype, seed, self.peephole)
+        # the attribute `peephole` is the parameter (as every parameter is an attribute)
+        super().__init__("lstm", input_size, hidden_size, bias, dtype, seed, bool(peephole))
 
     def __call__(self, x: Any, hx: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """(h1, c1) (B, H) (or (H,)) from x (B, I) (or (I,)) and hx = (h, c) or None (zeros)."""
-        w = self._w
-        if w is None:
-            w = self._build()
-        if type(x) is np.ndarray and x.ndim == 2:  # fast path, as in _HiddenStateCell
-            try:
-                if hx is None:
-                    return w.step(x)
-                if type(hx) is tuple and len(hx) == 2:
-                    return w.step(x, hx[0], hx[1])
-            except (TypeError, ValueError):
-                pass
+        w = self._weights()
+        if not self.training:
+            if type(x) is np.ndarray and x.ndim == 2:  # fast path, as in _HiddenStateCell
+                try:
+                    if hx is None:
+                        return w.step(x)  # type: ignore[no-any-return]
+                    if type(hx) is tuple and len(hx) == 2:
+                        return w.step(x, hx[0], hx[1])  # type: ignore[no-any-return]
+                except (TypeError, ValueError):
+                    pass
+            h, c = _checks.lstm_state(hx)
+            xb, (h, c), batched = self._checked(x, (("h", h), ("c", c)))
+            h1, c1 = w.step(xb, h, c)
+            return (h1, c1) if batched else (h1[0], c1[0])
         h, c = _checks.lstm_state(hx)
         xb, (h, c), batched = self._checked(x, (("h", h), ("c", c)))
-        h1, c1 = w.step(xb, h, c)
-        return (h1, c1) if batched else (h1[0], c1[0])
+        h1, c1 = self._train_step(w, xb, h, c, batched)
+        assert c1 is not None
+        return h1, c1
 
     forward = __call__
+
+    def backward(
+        self, dh1: Any, dc1: Any = None
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Gradients of the most recent training-mode step (popped): (dh1, dc1) ->
+        (dx, (dh, dc)); adds the parameter gradients into `grads`."""
+        dx, dh, dc = self._step_backward(dh1, dc1)
+        assert dc is not None
+        return dx, (dh, dc)

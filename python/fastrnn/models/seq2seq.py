@@ -145,7 +145,7 @@ class Seq2Seq(nn.Module):
         self.attention = nn.make_attention(
             attention, Hd, 2 * H, attention_size or Hd, dt, int(seeds[6])
         )
-        cell_cls = nn.LSTMCell if self.cell_type == "lstm" else nn.GRUCell
+        cell_cls: Any = nn.LSTMCell if self.cell_type == "lstm" else nn.GRUCell
         self.decoder = cell_cls(E + 2 * H, Hd, dtype=dt, seed=int(seeds[7]))
         self.out_drop = nn.Dropout(self.dropout, seed=int(seeds[8]))
         self.out = nn.Linear(Hd + 2 * H, V, dtype=dt, seed=int(seeds[9]))
