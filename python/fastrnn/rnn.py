@@ -2,9 +2,9 @@
 
 Layers and cells are `fastrnn.nn.Module`s (one class per concept: fastrnn.LSTM is
 fastrnn.nn.LSTM, fastrnn.LSTMCell is fastrnn.nn.LSTMCell). A layer is a stack of `_C.Weights`
-objects, one per layer and direction, each running a whole sequence in one fused call; this file only validates (through _checks.py), stacks layers, joins
-directions, applies dropout between layers and routes gradients back. It does no arithmetic on
-the recurrence itself.
+objects, one per layer and direction, each running a whole sequence in one fused call; this
+file only validates (through _checks.py), stacks layers, joins directions, applies dropout
+between layers and routes gradients back. It does no arithmetic on the recurrence itself.
 
 Dimension letters: T steps, B batch, I input, H hidden, G gates, L layers, D directions.
 Shapes follow torch.nn.RNN/GRU/LSTM: x (T, B, I) or (B, T, I) with batch_first, or unbatched
