@@ -517,3 +517,12 @@ def test_charlm_with_another_hidden_size_says_to_use_no_resume(tmp_path, capsys)
     assert "--no-resume" in err and "Traceback" not in err
     res = charlm.main([*base, "--hidden", "12", "--no-resume"])
     assert res["history"][-1]["epoch"] == 1
+
+
+def test_non_strict_load_reads_only_known_arrays_and_reports_the_rest(tmp_path) -> None:
+    lin = nn.Linear(3, 2, seed=0)
+    path = str(tmp_path / "w.npz")
+    nn.save_npz(path, {"weight": np.ones((2, 3)), "extra": np.zeros(4)})
+    res = lin.load(path, strict=False)
+    assert res.missing_keys == ["bias"] and res.unexpected_keys == ["extra"]
+    np.testing.assert_array_equal(lin.weight, np.ones((2, 3)))

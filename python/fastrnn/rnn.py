@@ -834,6 +834,8 @@ class _CellBase(_Precision, Module):
 
     def __repr__(self) -> str:
         extra = "" if self.bias else ", bias=False"
+        if "peephole" in self._parameters:
+            extra += ", peephole=True"
         if self._dtype != np.float32:
             extra += f", dtype='{self._dtype}'"
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
