@@ -145,7 +145,7 @@ class Seq2Seq(nn.Module):
         self.attention = nn.make_attention(
             attention, Hd, 2 * H, attention_size or Hd, dt, int(seeds[6])
         )
-        cell_cls = nn.LSTMCell if self.cell_type == "lstm" else nn.GRUCell
+        cell_cls: Any = nn.LSTMCell if self.cell_type == "lstm" else nn.GRUCell
         self.decoder = cell_cls(E + 2 * H, Hd, dtype=dt, seed=int(seeds[7]))
         self.out_drop = nn.Dropout(self.dropout, seed=int(seeds[8]))
         self.out = nn.Linear(Hd + 2 * H, V, dtype=dt, seed=int(seeds[9]))
@@ -400,12 +400,12 @@ class Seq2Seq(nn.Module):
         length_penalty: str = "length",
         n_best: int = 1,
     ) -> list[Any]:
-        """Beam search (fastrnn.beam_search.batch_beam_search) over `step`, sentence by sentence
+        """Beam search (fastrnn.decoding.batch_beam_search) over `step`, sentence by sentence
         independent of the batching.
 
         Returns a list of B lists of `Hypothesis` (tokens (T,) ending with <eos> when finished,
         score, log_prob), best first; beam_size=1 is greedy decoding."""
-        from ..beam_search import batch_beam_search
+        from ..decoding import batch_beam_search
 
         return batch_beam_search(
             self.step, self.init_state(src, src_lengths), bos=self.bos_index, eos=self.eos_index,
