@@ -185,7 +185,7 @@ class Seq2Seq(nn.Module):
         """-> keys (B, S, 2H), s0 (B, Hd), raw encoder state (for backward)."""
         x = self.src_drop(self.src_embed(src.T))  # (S, B, E)
         out, hn = self.encoder(x, None, lens)  # (S, B, 2H)
-        h = hn[0] if self.cell_type == "lstm" else hn  # (2L, B, H)
+        h: np.ndarray = hn[0] if self.cell_type == "lstm" else hn  # type: ignore[assignment]  # (2L, B, H)
         last = np.concatenate([h[-2], h[-1]], axis=1)  # (B, 2H)
         s0 = self.bridge_act(self.bridge(last))
         return np.ascontiguousarray(out.transpose(1, 0, 2)), s0, h.shape
