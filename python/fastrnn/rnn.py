@@ -213,12 +213,7 @@ class _RNNBase(_Precision, Module):
         nothing changes. With `strict=False` only the known keys given are loaded and the others
         are reported back, as torch does.
         """
-        new, missing, unexpected = _staged_state(self, state_dict, strict, self._parameters)
-        for k in self._expected:
-            self._parameters[k][...] = new[k]
-        parameters_changed()
-        self._invalidate()
-        return IncompatibleKeys(missing, unexpected)
+        return _load_parameters(self, state_dict, strict)
 
     def _add_grads(self, grads: Mapping[str, Any]) -> None:
         """Accumulate one backward's gradients (fresh arrays) into `grads`, as torch does."""
@@ -470,6 +465,16 @@ class _RNNBase(_Precision, Module):
         if self.batch_first:
             dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
         return dy, dh0, dc0
+
+
+def _load_parameters(module: Any, state_dict: Mapping[str, Any], strict: bool) -> IncompatibleKeys:
+    """A layer's or cell's load_state_dict: check everything, then copy in place."""
+    new, missing, unexpected = _staged_state(module, state_dict, strict, module._parameters)
+    for k in module._expected:
+        module._parameters[k][...] = new[k]
+    parameters_changed()
+    module._invalidate()
+    return IncompatibleKeys(missing, unexpected)
 
 
 def _packed_input(x: Any, lengths: Any, batch_first: bool) -> tuple[Any, Any]:
@@ -841,12 +846,7 @@ class _CellBase(_Precision, Module):
     ) -> IncompatibleKeys:
         """Copy parameters in, in place (cast to the cell's dtype); torch tensors are accepted.
         Keys and shapes as for the layers' `load_state_dict`; nothing changes on an error."""
-        new, missing, unexpected = _staged_state(self, state_dict, strict, self._parameters)
-        for k in self._expected:
-            self._parameters[k][...] = new[k]
-        parameters_changed()
-        self._invalidate()
-        return IncompatibleKeys(missing, unexpected)
+        return _load_parameters(self, state_dict, strict)
 
     def _invalidate(self) -> None:
         self._w = None
