@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _checks
+from ._layer_loop import layer_loop, layer_loop_backward
 
 _native: Any
 try:
@@ -286,38 +287,37 @@ def layer_forward(module: Any, x: Any, h0: Any, c0: Any, lengths: Any) -> tuple[
         out_user = b.zeros((T, B, D * H), dtype, dev)
     h_n = b.empty((L * D, B, H), dtype, dev)
     c_n = b.empty((L * D, B, H), dtype, dev) if module._is_lstm else None
-    ctxs: list[list[Any]] = []
-    seeds: list[int | None] = []
-    inp = xv
-    for k in range(L):
-        last = k == L - 1
-        y = (
-            _tb_view(out_user, module.batch_first, batched)
-            if last
-            else b.zeros((T, B, D * H), dtype, dev)
+    layer_out: list[Any] = []  # the layer being run: its directions write halves of it
+
+    def direction(k: int, d: int, inp: Any, last: bool) -> tuple[Any, Any]:
+        if d == 0:
+            layer_out[:] = [
+                _tb_view(out_user, module.batch_first, batched)
+                if last
+                else b.zeros((T, B, D * H), dtype, dev)
+            ]
+        j = k * D + d
+        ctx = weights[k][d].forward(
+            inp,
+            None if h0a is None else h0a[j],
+            None if c0a is None else c0a[j],
+            lens,
+            d == 1,
+            training,
+            _half(layer_out[0], d, H),
+            h_n[j],
+            None if c_n is None else c_n[j],
         )
-        ctx_k = []
-        for d in range(D):
-            j = k * D + d
-            ctx = weights[k][d].forward(
-                inp,
-                None if h0a is None else h0a[j],
-                None if c0a is None else c0a[j],
-                lens,
-                d == 1,
-                training,
-                _half(y, d, H),
-                h_n[j],
-                None if c_n is None else c_n[j],
-            )
-            ctx_k.append(ctx)
-        seed = None
-        if training and module.dropout > 0 and not last:
-            seed = int(module._rng.integers(2**63))
-            y = b.dropout(y, module.dropout, seed)
-        ctxs.append(ctx_k)
-        seeds.append(seed)
-        inp = y
+        return None, ctx
+
+    def dropout(y: Any) -> tuple[Any, int]:
+        seed = int(module._rng.integers(2**63))
+        return b.dropout(y, module.dropout, seed), seed
+
+    _, ctxs, seeds = layer_loop(
+        L, D, xv, direction, lambda ys, last: layer_out[0],
+        dropout if training and module.dropout > 0 else None,
+    )  # fmt: skip
     if training:
         module._cache = CudaCache(weights, ctxs, seeds, T, B, batched, kind, dev, tuple(xa.shape))
     else:
@@ -363,29 +363,34 @@ def layer_backward(
     dc0 = b.empty((L * D, B, H), dtype, dev) if module._is_lstm else None
     dx_user = b.zeros(cache.x_shape, dtype, dev)
     grads: dict[str, Any] = {}
-    for k in reversed(range(L)):
-        seed = cache.seeds[k]
-        if seed is not None and dy is not None:
-            dy = b.dropout(dy, module.dropout, seed)  # d(y * mask) / dy, the same mask
-        if k == 0:
-            dx = _tb_view(dx_user, module.batch_first, batched)
-        else:
-            dx = b.zeros((T, B, D * H), dtype, dev)
-        for d in range(D):
-            j = k * D + d
-            g = cache.weights[k][d].backward(
-                cache.ctxs[k][d],
-                None if dy is None else _half(dy, d, H),
-                None if dhn is None else dhn[j],
-                None if dcn is None else dcn[j],
-                dx,
-                d == 1,
-                dh0[j],
-                None if dc0 is None else dc0[j],
+
+    def direction(k: int, d: int, dy_d: Any, dx: Any) -> Any:
+        if d == 0:  # the layer's input gradient: both directions add into it
+            dx = (
+                _tb_view(dx_user, module.batch_first, batched)
+                if k == 0
+                else b.zeros((T, B, D * H), dtype, dev)
             )
-            for key, (pname, _) in module._names[k][d].items():
-                grads[pname] = _wrap(g[key], cache.kind)
-        dy = dx
+        j = k * D + d
+        g = cache.weights[k][d].backward(
+            cache.ctxs[k][d],
+            dy_d,
+            None if dhn is None else dhn[j],
+            None if dcn is None else dcn[j],
+            dx,
+            d == 1,
+            dh0[j],
+            None if dc0 is None else dc0[j],
+        )
+        for key, (pname, _) in module._names[k][d].items():
+            grads[pname] = _wrap(g[key], cache.kind)
+        return dx
+
+    layer_loop_backward(
+        L, D, dy, cache.seeds, direction,
+        lambda dy: [None if dy is None else _half(dy, d, H) for d in range(D)],
+        lambda dy, seed: b.dropout(dy, module.dropout, seed),  # d(y * mask)/dy, the same mask
+    )  # fmt: skip
     module._add_grads(grads)
     if not batched:
         dh_out = dh0.view(0, (L * D, H), (H, 1))

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _C, _checks, _cuda, _lowp
+from ._layer_loop import layer_loop, layer_loop_backward
 from ._weights import cell_names, init_params, layer_names
 from .nn.module import (
     IncompatibleKeys,
@@ -322,83 +323,44 @@ class _RNNBase(_Precision, Module):
         training = self.training
         h_n = np.empty((L * D, B, H), dtype)
         c_n = np.empty((L * D, B, H), dtype) if self._is_lstm else None
-        if T == 1 and not training and not self._bf16:
-            # One step in eval mode (a layer fed step by step): the streaming step kernel, which
-            # gives bitwise the sequence kernel's step without its set-up (3x faster at H=128).
-            # Not in bfloat16 inference: there the step reads bfloat16 W_ih, while a sequence
-            # projects its input in float32, and a stream must equal the whole sequence.
-            out = self._run_one_step(weights, xs[0], h0, c0, h_n, c_n)[None]
-            vars(self).update(_cache=None, _last_forward_eval=True)  # plain attributes
-            if not batched:
-                return out[:, 0, :], h_n[:, 0, :], None if c_n is None else c_n[:, 0, :]
-            if self.batch_first:
-                out = np.ascontiguousarray(out.transpose(1, 0, 2))
-            return out, h_n, c_n
-        ctxs: list[list[Any]] = []
-        masks: list[np.ndarray | None] = []
-        inp = xs
-        for k in range(L):
-            ys, ctx_k = [], []
-            for d in range(D):
-                j = k * D + d
-                y, hn, cn, ctx = weights[k][d].forward(
-                    inp,
-                    None if h0 is None else h0[j],
-                    None if c0 is None else c0[j],
-                    lens,
-                    d == 1,
-                    training,
-                )
-                h_n[j] = hn
-                if c_n is not None:
-                    c_n[j] = cn
-                ys.append(y)
-                ctx_k.append(ctx)
-            out = ys[0] if D == 1 else np.concatenate(ys, axis=2)
-            mask = None
-            if training and self.dropout > 0 and k < L - 1:
-                # Inverted dropout: scale at training time so eval needs nothing.
-                keep = self._rng.random(out.shape, dtype=dtype) >= self.dropout
-                mask = keep * dtype.type(1.0 / (1.0 - self.dropout))
-                out = out * mask
-            ctxs.append(ctx_k)
-            masks.append(mask)
-            inp = out
-        if training:
-            self._cache = _Cache(weights, ctxs, masks, T, B, batched)
-        else:
-            self._cache = None
-        self._last_forward_eval = not training
+        # One step in eval mode (a layer fed step by step) runs the streaming step kernel: bitwise
+        # the sequence kernel's step without its set-up or thread team. Not in bfloat16
+        # inference: there the step reads bfloat16 W_ih, while a sequence projects its input in
+        # float32, and a stream must equal the whole sequence.
+        one_step = T == 1 and not training and not self._bf16
+
+        def direction(k: int, d: int, inp: np.ndarray, last: bool) -> tuple[np.ndarray, Any]:
+            j = k * D + d
+            h0_j, c0_j = None if h0 is None else h0[j], None if c0 is None else c0[j]
+            if one_step:
+                hn, cn = weights[k][d].step(inp[0], h0_j, c0_j)
+                y, ctx = hn[None], None
+            else:
+                y, hn, cn, ctx = weights[k][d].forward(inp, h0_j, c0_j, lens, d == 1, training)
+            h_n[j] = hn
+            if c_n is not None:
+                c_n[j] = cn
+            return y, ctx
+
+        def dropout(out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            # Inverted dropout: scale at training time so eval needs nothing.
+            keep = self._rng.random(out.shape, dtype=dtype) >= self.dropout
+            mask = keep * dtype.type(1.0 / (1.0 - self.dropout))
+            return out * mask, mask
+
+        inp, ctxs, masks = layer_loop(
+            L, D, xs, direction,
+            lambda ys, last: ys[0] if D == 1 else np.concatenate(ys, axis=2),
+            dropout if training and self.dropout > 0 else None,
+        )  # fmt: skip
+        cache = _Cache(weights, ctxs, masks, T, B, batched) if training else None
+        vars(self).update(_cache=cache, _last_forward_eval=not training)  # plain attributes
         out = inp
         if not batched:
             return out[:, 0, :], h_n[:, 0, :], None if c_n is None else c_n[:, 0, :]
         if self.batch_first:
             out = np.ascontiguousarray(out.transpose(1, 0, 2))
         return out, h_n, c_n
-
-    def _run_one_step(
-        self,
-        weights: list[list[Any]],
-        x: np.ndarray,
-        h0: np.ndarray | None,
-        c0: np.ndarray | None,
-        h_n: np.ndarray,
-        c_n: np.ndarray | None,
-    ) -> np.ndarray:
-        """Every layer and direction for one step x (B, I); fills h_n, c_n; returns (B, D*H)."""
-        D = self._num_dirs
-        inp = x
-        for k, per_dir in enumerate(weights):
-            hs = []
-            for d, w in enumerate(per_dir):
-                j = k * D + d
-                h1, c1 = w.step(inp, None if h0 is None else h0[j], None if c0 is None else c0[j])
-                h_n[j] = h1
-                if c_n is not None:
-                    c_n[j] = c1
-                hs.append(h1)
-            inp = hs[0] if D == 1 else np.concatenate(hs, axis=1)
-        return inp
 
     # --- backward ------------------------------------------------------------------------------
 
@@ -434,30 +396,24 @@ class _RNNBase(_Precision, Module):
         dh0 = np.empty((L * D, B, H), dtype)
         dc0 = np.empty((L * D, B, H), dtype) if self._is_lstm else None
         grads: dict[str, np.ndarray] = {}
-        for k in reversed(range(L)):
-            mask = cache.masks[k]
-            if mask is not None and dy is not None:
-                dy = dy * mask  # d(y * mask)/dy
+
+        def direction(k: int, d: int, dy_d: Any, dx: Any) -> np.ndarray:
+            j = k * D + d
+            dh_j, dc_j = None if dh_n is None else dh_n[j], None if dc_n is None else dc_n[j]
+            dx_d, dh0_d, dc0_d, g = cache.weights[k][d].backward(cache.ctxs[k][d], dy_d, dh_j, dc_j)
+            dh0[j] = dh0_d
+            if dc0 is not None:
+                dc0[j] = dc0_d
+            for key, (name, _) in self._names[k][d].items():
+                grads[name] = g[key]
+            return dx_d if dx is None else dx + dx_d
+
+        def split(dy: Any) -> list[Any]:
             if dy is None or D == 1:
-                dys = [dy] * D
-            else:
-                dys = [np.ascontiguousarray(dy[:, :, :H]), np.ascontiguousarray(dy[:, :, H:])]
-            dx = None
-            for d in range(D):
-                j = k * D + d
-                dx_d, dh0_d, dc0_d, g = cache.weights[k][d].backward(
-                    cache.ctxs[k][d],
-                    dys[d],
-                    None if dh_n is None else dh_n[j],
-                    None if dc_n is None else dc_n[j],
-                )
-                dh0[j] = dh0_d
-                if dc0 is not None:
-                    dc0[j] = dc0_d
-                for key, (name, _) in self._names[k][d].items():
-                    grads[name] = g[key]
-                dx = dx_d if dx is None else dx + dx_d
-            dy = dx
+                return [dy] * D
+            return [np.ascontiguousarray(dy[:, :, :H]), np.ascontiguousarray(dy[:, :, H:])]
+
+        dy = layer_loop_backward(L, D, dy, cache.masks, direction, split, lambda dy, m: dy * m)
         self._add_grads(grads)
         assert dy is not None
         if not batched:
