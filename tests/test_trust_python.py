@@ -249,7 +249,7 @@ def _npy_str(text: str) -> bytes:
 
 _KILLED_WRITER = """
 import sys, time
-sys.path.insert(0, {root!r})
+sys.path.insert(0, {root!r})  # the package as the test process imports it
 from fastrnn.nn import atomic_write
 def write(f):
     f.write(b"x" * 1000); f.flush()
@@ -265,7 +265,7 @@ def _tmp_files(folder) -> list[str]:
 
 def test_a_killed_save_leaves_no_temporary_file_for_ever(tmp_path) -> None:
     target = str(tmp_path / "model.npz")
-    root = os.path.join(os.path.dirname(__file__), "..", "python")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastrnn.__file__)))
     for _ in range(3):
         p = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER.format(root=root, path=target)],
                              stdout=subprocess.PIPE, text=True)  # fmt: skip
