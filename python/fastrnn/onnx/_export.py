@@ -281,6 +281,11 @@ def export(
 ) -> Any:
     """Write `model` as an ONNX model (and return the onnx.ModelProto); inference semantics.
 
+    Inputs and outputs, by name: layers ``x`` (T, B, I) (or (B, T, I) with batch_first)
+    [``lengths``, ``h0``, ``c0``] -> ``output``, ``h_n`` [, ``c_n``]; cells ``x`` (B, I), ``h``
+    [, ``c``] (B, H) -> ``h1`` [, ``c1``]; language models ``tokens`` (B, T) [``h0``, ``c0``] ->
+    ``logits`` (B, T, V), ``h_n`` [, ``c_n``]; feed-forward models ``input`` -> ``output``.
+
     Parameters
     ----------
     model :
@@ -305,11 +310,7 @@ def export(
     opset : int
         The ONNX opset to declare (at least 14).
 
-    Inputs and outputs, by name: layers ``x`` (T, B, I) (or (B, T, I) with batch_first)
-    [``lengths``, ``h0``, ``c0``] -> ``output``, ``h_n`` [, ``c_n``]; cells ``x`` (B, I), ``h``
-    [, ``c``] (B, H) -> ``h1`` [, ``c1``]; language models ``tokens`` (B, T) [``h0``, ``c0``] ->
-    ``logits`` (B, T, V), ``h_n`` [, ``c_n``]; feed-forward models ``input`` -> ``output``.
-    """
+"""
     from .. import models, nn
 
     if not isinstance(opset, int) or isinstance(opset, bool) or opset < 14:
