@@ -119,7 +119,7 @@ def main() -> int:
     other = torch_timing(sd, x, threads)
     if other is None:
         xs = {k: v for k, v in sd.items()}
-        other = ("a NumPy loop (one matrix product per step; PyTorch not installed)",
+        other = ("NumPy loop (PyTorch is not installed)",
                  median_ms(lambda: numpy_lstm(x, xs)))  # fmt: skip
     name, t_other = other
     print(f"  speed    the same forward, median of {REPEAT} runs, {threads} threads each:")
@@ -128,7 +128,7 @@ def main() -> int:
     print(f"             {name:<{width}}  {t_other:8.2f} ms")
     ratio = t_other / t_fast
     verdict = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
-    print(f"           fastrnn is {verdict} than {name.split(' (')[0]} here")
+    print(f"           fastrnn is {verdict} than {name.split(' (')[0]} on this machine")
     return 0 if ok else 1
 
 
