@@ -41,13 +41,13 @@ def main() -> None:
     import numpy as np
 
     import fastrnn
-    from fastrnn.beam_search import _BeamSearch, batch_beam_search
+    from fastrnn.decoding import _BeamSearch, batch_beam_search
 
     fastrnn.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     V, E, H = args.vocab, args.embed, args.hidden
     emb = (rng.standard_normal((V, E)) * 0.1).astype(np.float32)
-    cell = fastrnn.GRUCell(E, H, seed=0)
+    cell = fastrnn.GRUCell(E, H, seed=0).eval()  # inference: no tape for backward
     w_out = (rng.standard_normal((H, V)) / np.sqrt(H)).astype(np.float32)
     b_out = np.zeros(V, np.float32)
     inside = [0.0]

@@ -155,7 +155,7 @@ def run_fastrnn(case, x, repeat):
 
         return median_time(step, repeat)
     cell_cls = {"rnn_tanh": fastrnn.RNNCell, "gru": fastrnn.GRUCell, "lstm": fastrnn.LSTMCell}
-    cell = cell_cls[case["cell"]](case["H"], case["H"])
+    cell = cell_cls[case["cell"]](case["H"], case["H"]).eval()  # inference, as torch's below
     if case["mode"] == "stream_bf16":
         cell.inference_dtype = "bfloat16"
     h = np.zeros((1, case["H"]), np.float32)

@@ -415,6 +415,7 @@ def run_layer(m: Any, d: dict, conv: Any, to_host: Any = _numpy) -> dict[str, An
     to_device for device arrays); returns the results through to_host (NumPy arrays)."""
     c = lambda a: None if a is None else conv(a)  # noqa: E731
     lstm = isinstance(m, fastrnn.LSTM)
+    m.zero_grad()  # gradients accumulate across backwards, as in torch
     if lstm:
         hx = None if d["h0"] is None else (c(d["h0"]), c(d["c0"]))
         out, (h_n, c_n) = m(c(d["x"]), hx, lengths=d["lengths"])

@@ -46,6 +46,7 @@ def run(m: Any, x: np.ndarray, h0: np.ndarray, lengths: np.ndarray, d_out: np.nd
         dh_n: np.ndarray) -> dict[str, np.ndarray]:  # fmt: skip
     """Forward + backward; per-sequence results with the batch on axis 1, and the weight grads."""
     lstm = isinstance(m, fastrnn.LSTM)
+    m.zero_grad()  # gradients accumulate across backwards, as in torch
     out, hn = m(x, (h0, h0 * 0.5) if lstm else h0, lengths=lengths)
     dx, dhx = m.backward(d_out, (dh_n, dh_n * 0.5) if lstm else dh_n)
     res = {"out": out, "dx": dx}
@@ -53,7 +54,7 @@ def run(m: Any, x: np.ndarray, h0: np.ndarray, lengths: np.ndarray, d_out: np.nd
         res.update(h_n=hn[0], c_n=hn[1], dh0=dhx[0], dc0=dhx[1])
     else:
         res.update(h_n=hn, dh0=dhx)
-    return res, m.grads
+    return res, {k: g.copy() for k, g in m.grads.items()}
 
 
 def sequence(dtype: str, seed: int = 0) -> dict[str, np.ndarray]:
@@ -204,9 +205,10 @@ def test_recycled_scratch_blocks_do_not_change_results(variant: str) -> None:
     grads_out = [rng.standard_normal((T_, B_, 2 * H_)).astype(np.float32) for T_, B_, H_ in sizes]
 
     def alone(k: int) -> tuple:
+        layers[k].zero_grad()  # gradients accumulate across backwards, as in torch
         out, _ = layers[k](data[k])
         dx, _ = layers[k].backward(grads_out[k])
-        return out, dx, layers[k].grads
+        return out, dx, {n: g.copy() for n, g in layers[k].grads.items()}
 
     want = [alone(0), alone(1)]
     for order in ([0, 1, 1, 0], [1, 0, 0, 1]):
@@ -214,6 +216,7 @@ def test_recycled_scratch_blocks_do_not_change_results(variant: str) -> None:
         for k in order[:2]:
             outs[k] = layers[k](data[k])[0]  # each layer keeps its context until backward
         for k in order[2:]:
+            layers[k].zero_grad()
             dx, _ = layers[k].backward(grads_out[k])
             np.testing.assert_array_equal(outs[k], want[k][0])
             np.testing.assert_array_equal(dx, want[k][1])

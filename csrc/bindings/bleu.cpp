@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bindings/arrays.h"
 #include "bleu/bleu.h"
 
 namespace py = pybind11;
@@ -89,6 +90,13 @@ const uint8_t* flags_of(const py::object& table) {
 
 using Ids = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 
+Ids aligned(const Ids& a) { return fastrnn::c_aligned<int64_t>(a); }
+
+// n-gram orders beyond this are refused: statistics rows are 2 + 2 * order wide
+constexpr int kMaxOrder = 1 << 16;
+
+int64_t stats_width(int order) { return 2 + 2 * int64_t(order); }
+
 void check_offsets(const Ids& ids, const Ids& off, const char* name) {
   if (ids.ndim() != 1 || off.ndim() != 1 || off.size() < 1)
     throw std::invalid_argument(std::string(name) + ": malformed flat token ids");
@@ -107,7 +115,7 @@ py::array_t<int64_t> text_stats(const py::object& hyps, const py::object& refs,
   const int64_t n = int64_t(h.views.size());
   Lines r = read_streams(refs, size_t(n));
   const int64_t nrefs = n ? int64_t(r.views.size()) / n : 0;
-  py::array_t<int64_t> stats({n, int64_t(2 + 2 * order)});
+  py::array_t<int64_t> stats({n, stats_width(order)});
   int64_t* out = stats.mutable_data();
   {
     py::gil_scoped_release nogil;
@@ -117,16 +125,21 @@ py::array_t<int64_t> text_stats(const py::object& hyps, const py::object& refs,
   return stats;
 }
 
-py::array_t<int64_t> id_stats(const Ids& hyp_ids, const Ids& hyp_off, const Ids& ref_ids,
-                              const Ids& ref_off,
-                              const py::array_t<uint8_t, py::array::c_style>& present,
-                              int64_t nrefs, int order) {
+py::array_t<int64_t> id_stats(const Ids& hyp_ids_in, const Ids& hyp_off_in, const Ids& ref_ids_in,
+                              const Ids& ref_off_in, const py::array& present_in, int64_t nrefs,
+                              int order) {
+  const Ids hyp_ids = aligned(hyp_ids_in), hyp_off = aligned(hyp_off_in);
+  const Ids ref_ids = aligned(ref_ids_in), ref_off = aligned(ref_off_in);
+  const auto present = fastrnn::c_aligned<uint8_t>(present_in);
   check_offsets(hyp_ids, hyp_off, "hyps");
   check_offsets(ref_ids, ref_off, "refs");
   const int64_t n = int64_t(hyp_off.size()) - 1;
-  if (nrefs < 1 || int64_t(ref_off.size()) != nrefs * n + 1 || present.size() != nrefs * n)
+  if (nrefs < 1) throw std::invalid_argument("nrefs: expected >= 1, got " + std::to_string(nrefs));
+  const int64_t entries = fastrnn::size_mul(nrefs, n, "refs");
+  if (int64_t(ref_off.size()) != fastrnn::size_add(entries, 1, "refs") ||
+      int64_t(present.size()) != entries)
     throw std::invalid_argument("refs: expected one entry per stream and hypothesis");
-  py::array_t<int64_t> stats({n, int64_t(2 + 2 * order)});
+  py::array_t<int64_t> stats({n, stats_width(order)});
   int64_t* out = stats.mutable_data();
   {
     py::gil_scoped_release nogil;
@@ -136,10 +149,11 @@ py::array_t<int64_t> id_stats(const Ids& hyp_ids, const Ids& hyp_off, const Ids&
   return stats;
 }
 
-py::array_t<double> scores(const Ids& stats, int order, const std::string& smooth,
+py::array_t<double> scores(const Ids& stats_in, int order, const std::string& smooth,
                            double smooth_value, bool effective_order, bool compensated_sum) {
   const bl::Smooth s = bl::parse_smooth(smooth);
-  if (stats.ndim() != 2 || stats.shape(1) != 2 + 2 * order)
+  const Ids stats = aligned(stats_in);
+  if (stats.ndim() != 2 || stats.shape(1) != stats_width(order))
     throw std::invalid_argument("stats: expected shape (N, 2 + 2 * max_ngram_order)");
   const int64_t n = stats.shape(0), W = stats.shape(1);
   py::array_t<double> out(n);
@@ -173,13 +187,17 @@ py::array_t<double> pairwise_text(const py::object& hyps, const py::object& refs
   return out;
 }
 
-py::array_t<double> pairwise_ids(const Ids& hyp_ids, const Ids& hyp_off, const Ids& ref_ids,
-                                 const Ids& ref_off, int order, const std::string& smooth,
-                                 double smooth_value, bool effective_order, bool compensated_sum) {
+py::array_t<double> pairwise_ids(const Ids& hyp_ids_in, const Ids& hyp_off_in,
+                                 const Ids& ref_ids_in, const Ids& ref_off_in, int order,
+                                 const std::string& smooth, double smooth_value,
+                                 bool effective_order, bool compensated_sum) {
   const bl::Smooth s = bl::parse_smooth(smooth);
+  const Ids hyp_ids = aligned(hyp_ids_in), hyp_off = aligned(hyp_off_in);
+  const Ids ref_ids = aligned(ref_ids_in), ref_off = aligned(ref_off_in);
   check_offsets(hyp_ids, hyp_off, "hyps");
   check_offsets(ref_ids, ref_off, "refs");
   const int64_t n = int64_t(hyp_off.size()) - 1, m = int64_t(ref_off.size()) - 1;
+  fastrnn::size_mul(n, m, "pairwise scores");
   py::array_t<double> out({n, m});
   double* o = out.mutable_data();
   {
@@ -223,8 +241,10 @@ py::list tokenize_lines(const py::object& lines, const std::string& tokenize,
   return result;
 }
 
-void check_order(int order) {
-  if (order < 1) throw std::invalid_argument("max_ngram_order: expected a positive integer");
+void check_order(int64_t order) {
+  if (order < 1 || order > kMaxOrder)
+    throw std::invalid_argument("max_ngram_order: expected an integer in [1, " +
+                                std::to_string(kMaxOrder) + "], got " + std::to_string(order));
 }
 
 }  // namespace
@@ -233,28 +253,28 @@ void register_bleu(py::module_& m) {
   m.def(
       "_bleu_text_stats",
       [](const py::object& hyps, const py::object& refs, const std::string& tokenize,
-         const py::object& table, int order) {
+         const py::object& table, int64_t order) {
         check_order(order);
-        return text_stats(hyps, refs, tokenize, table, order);
+        return text_stats(hyps, refs, tokenize, table, int(order));
       },
       py::arg("hyps"), py::arg("refs"), py::arg("tokenize"), py::arg("table"), py::arg("order"),
       "Segment statistics (N, 2 + 2*order) of hyps against reference streams refs (R x N).");
   m.def(
       "_bleu_id_stats",
       [](const Ids& hyp_ids, const Ids& hyp_off, const Ids& ref_ids, const Ids& ref_off,
-         const py::array_t<uint8_t, py::array::c_style>& present, int64_t nrefs, int order) {
+         const py::array& present, int64_t nrefs, int64_t order) {
         check_order(order);
-        return id_stats(hyp_ids, hyp_off, ref_ids, ref_off, present, nrefs, order);
+        return id_stats(hyp_ids, hyp_off, ref_ids, ref_off, present, nrefs, int(order));
       },
       py::arg("hyp_ids"), py::arg("hyp_off"), py::arg("ref_ids"), py::arg("ref_off"),
       py::arg("present"), py::arg("nrefs"), py::arg("order"),
       "Segment statistics of flat token ids (stream-major references).");
   m.def(
       "_bleu_scores",
-      [](const Ids& stats, int order, const std::string& smooth, double smooth_value,
+      [](const Ids& stats, int64_t order, const std::string& smooth, double smooth_value,
          bool effective_order, bool compensated_sum) {
         check_order(order);
-        return scores(stats, order, smooth, smooth_value, effective_order, compensated_sum);
+        return scores(stats, int(order), smooth, smooth_value, effective_order, compensated_sum);
       },
       py::arg("stats"), py::arg("order"), py::arg("smooth"), py::arg("smooth_value"),
       py::arg("effective_order"), py::arg("compensated_sum"),
@@ -262,10 +282,10 @@ void register_bleu(py::module_& m) {
   m.def(
       "_bleu_pairwise_text",
       [](const py::object& hyps, const py::object& refs, const std::string& tokenize,
-         const py::object& table, int order, const std::string& smooth, double smooth_value,
+         const py::object& table, int64_t order, const std::string& smooth, double smooth_value,
          bool effective_order, bool compensated_sum) {
         check_order(order);
-        return pairwise_text(hyps, refs, tokenize, table, order, smooth, smooth_value,
+        return pairwise_text(hyps, refs, tokenize, table, int(order), smooth, smooth_value,
                              effective_order, compensated_sum);
       },
       py::arg("hyps"), py::arg("refs"), py::arg("tokenize"), py::arg("table"), py::arg("order"),
@@ -273,11 +293,11 @@ void register_bleu(py::module_& m) {
       py::arg("compensated_sum"), "Sentence BLEU of every hyp against every single ref (N, M).");
   m.def(
       "_bleu_pairwise_ids",
-      [](const Ids& hyp_ids, const Ids& hyp_off, const Ids& ref_ids, const Ids& ref_off, int order,
-         const std::string& smooth, double smooth_value, bool effective_order,
+      [](const Ids& hyp_ids, const Ids& hyp_off, const Ids& ref_ids, const Ids& ref_off,
+         int64_t order, const std::string& smooth, double smooth_value, bool effective_order,
          bool compensated_sum) {
         check_order(order);
-        return pairwise_ids(hyp_ids, hyp_off, ref_ids, ref_off, order, smooth, smooth_value,
+        return pairwise_ids(hyp_ids, hyp_off, ref_ids, ref_off, int(order), smooth, smooth_value,
                             effective_order, compensated_sum);
       },
       py::arg("hyp_ids"), py::arg("hyp_off"), py::arg("ref_ids"), py::arg("ref_off"),

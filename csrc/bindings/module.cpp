@@ -14,6 +14,7 @@
 
 #include "cpu/dispatch.h"
 #include "cpu/layer.h"
+#include "bindings/arrays.h"
 #include "bindings/shape_str.h"
 
 namespace py = pybind11;
@@ -41,9 +42,7 @@ py::array_t<T> checked(const py::handle& obj, const char* name,
     throw std::invalid_argument(std::string(name) + ": expected shape " + shape_str(shape) +
                                 ", got " +
                                 shape_str(std::vector<int64_t>(arr.shape(), arr.shape() + arr.ndim())));
-  const int ready = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
-  if ((arr.flags() & ready) == ready) return py::reinterpret_borrow<py::array_t<T>>(arr);
-  return py::array_t<T, py::array::c_style>::ensure(arr);
+  return fastrnn::c_aligned<T>(arr);
 }
 
 // An absent optional array is an empty array_t (pybind11's default); present ones have size >= 1.
@@ -277,18 +276,21 @@ class PyWeights {
 };
 
 template <typename T>
-py::array_t<T> math_t(int which, const py::array_t<T, py::array::c_style>& x) {
+py::array_t<T> math_t(int which, const py::array_t<T>& x_in) {
+  if (which < 0 || which > 3) throw std::invalid_argument("which: expected 0..3");
+  auto x = fastrnn::c_aligned<T>(x_in);
   py::array_t<T> y(std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
   fastrnn::kernels_for<T>().math(which, x.data(), y.mutable_data(), int64_t(x.size()));
   return y;
 }
 
 template <typename T>
-T stream_read_t(const py::array_t<T, py::array::c_style>& x, int threads) {
+T stream_read_t(const py::array_t<T>& x_in, int64_t threads) {
+  auto x = fastrnn::c_aligned<T>(x_in);
   const T* p = x.data();
   const int64_t n = x.size();
   py::gil_scoped_release nogil;
-  return fastrnn::kernels_for<T>().stream_read(p, n, threads < 1 ? 1 : threads);
+  return fastrnn::kernels_for<T>().stream_read(p, n, fastrnn::cap_threads(threads));
 }
 
 }  // namespace
@@ -344,8 +346,11 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_num_threads", &fastrnn::set_num_threads, py::arg("n"));
   m.def("get_num_threads", &fastrnn::get_num_threads);
   m.def("cache_bytes_per_step", [](const std::string& cell, int64_t batch, int64_t hidden,
-                                   int itemsize) {
-    return int64_t(itemsize) * batch * hidden * fastrnn::cache_width(fastrnn::parse_cell(cell));
+                                   int64_t itemsize) {
+    const int64_t width = fastrnn::cache_width(fastrnn::parse_cell(cell));
+    const char* what = "cache_bytes_per_step";
+    return fastrnn::size_mul(fastrnn::size_mul(itemsize, batch, what),
+                             fastrnn::size_mul(hidden, width, what), what);
   });
   m.def("_math", &math_t<float>, py::arg("which"), py::arg("x"));
   m.def("_math", &math_t<double>, py::arg("which"), py::arg("x"));

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "bindings/arrays.h"
 #include "cpu/dispatch.h"
 #include "nn/embedding.h"
 
@@ -18,13 +19,17 @@ template <typename T>
 void embedding_backward_t(py::array_t<T> dweight, const py::array& ids_obj,
                           const py::array& dout_obj, int64_t padding_idx) {
   // dweight must be the caller's own C-contiguous array: it is updated in place.
-  if (!(dweight.flags() & py::array::c_style) || !dweight.writeable() || dweight.ndim() != 2)
-    throw std::invalid_argument("dweight: expected a writeable C-contiguous 2-D array (V, D)");
-  auto ids = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(ids_obj);
-  if (!ids) throw std::invalid_argument("ids: expected an integer array");
-  if (!py::isinstance<py::array_t<T>>(dout_obj))
+  fastrnn::check_inplace(dweight, "dweight");
+  if (dweight.ndim() != 2) throw std::invalid_argument("dweight: expected a 2-D array (V, D)");
+  if (ids_obj.dtype().kind() != 'i' && ids_obj.dtype().kind() != 'u')
+    throw py::type_error("ids: expected an integer array, got dtype " +
+                         std::string(py::str(ids_obj.dtype())));
+  if (ids_obj.dtype().kind() == 'u' && ids_obj.itemsize() >= 8)
+    throw py::type_error("ids: uint64 ids may not fit int64; give int64 ids");
+  auto ids = fastrnn::c_aligned<int64_t>(ids_obj);
+  if (!dout_obj.dtype().equal(py::dtype::of<T>()))
     throw py::type_error("dout: dtype does not match dweight's");
-  auto dout = py::array_t<T, py::array::c_style>::ensure(dout_obj);
+  auto dout = fastrnn::c_aligned<T>(dout_obj);
   const int64_t V = dweight.shape(0), D = dweight.shape(1), N = ids.size();
   if (dout.ndim() != 2 || dout.shape(0) != N || dout.shape(1) != D)
     throw std::invalid_argument("dout: expected shape (N, D) = (" + std::to_string(N) + ", " +
@@ -42,11 +47,10 @@ void embedding_backward_t(py::array_t<T> dweight, const py::array& ids_obj,
 // fastrnn's recurrence threads are about to use (measured: a language-model step 2x slower);
 // routing the building blocks' products here keeps one thread pool.
 template <typename T>
-py::array_t<T> matmul_t(py::array_t<T> a, py::array_t<T> b, bool ta, bool tb,
+py::array_t<T> matmul_t(const py::array_t<T>& a_in, const py::array_t<T>& b_in, bool ta, bool tb,
                         const py::object& out_obj, double beta) {
-  if (a.ndim() != 2 || b.ndim() != 2) throw std::invalid_argument("a, b: expected 2-D arrays");
-  if (!(a.flags() & py::array::c_style) || !(b.flags() & py::array::c_style))
-    throw std::invalid_argument("a, b: expected C-contiguous arrays");
+  if (a_in.ndim() != 2 || b_in.ndim() != 2) throw std::invalid_argument("a, b: expected 2-D arrays");
+  auto a = fastrnn::c_aligned<T>(a_in), b = fastrnn::c_aligned<T>(b_in);
   const int64_t m = ta ? a.shape(1) : a.shape(0), k = ta ? a.shape(0) : a.shape(1);
   const int64_t kb = tb ? b.shape(1) : b.shape(0), n = tb ? b.shape(0) : b.shape(1);
   if (k != kb)
@@ -60,10 +64,10 @@ py::array_t<T> matmul_t(py::array_t<T> a, py::array_t<T> b, bool ta, bool tb,
     if (!py::isinstance<py::array_t<T>>(out_obj))
       throw py::type_error("out: dtype does not match a's");
     c = py::reinterpret_borrow<py::array_t<T>>(out_obj);
-    if (c.ndim() != 2 || c.shape(0) != m || c.shape(1) != n ||
-        !(c.flags() & py::array::c_style) || !c.writeable())
-      throw std::invalid_argument("out: expected a writeable C-contiguous array (" +
-                                  std::to_string(m) + ", " + std::to_string(n) + ")");
+    fastrnn::check_inplace(c, "out");
+    if (c.ndim() != 2 || c.shape(0) != m || c.shape(1) != n)
+      throw std::invalid_argument("out: expected shape (" + std::to_string(m) + ", " +
+                                  std::to_string(n) + ")");
   }
   const T *ap = a.data(), *bp = b.data();
   T* cp = c.mutable_data();

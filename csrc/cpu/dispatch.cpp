@@ -4,6 +4,7 @@
 
 #include <cpuid.h>
 #include <omp.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <cstdint>
@@ -51,13 +52,22 @@ struct CpuFeatures {
   }
 };
 
-// Tables from the most portable to the fastest; the default is the last this CPU supports.
-constexpr int kTables = 4;
+// The ISAs from the most portable to the fastest; the default is the last this CPU supports.
+// A table is made by code compiled for its ISA, so only a supported ISA's factory is ever
+// called: before that check, no instruction beyond baseline x86-64 may run.
+struct IsaEntry {
+  const char* name;
+  KernelTable (*make)();
+};
+constexpr IsaEntry kIsas[] = {{"scalar", scalar::table},
+                              {"avx2", avx2::table},
+                              {"avx512", avx512::table},
+                              {"avx512_bf16", avx512::table_bf16}};
+constexpr int kTables = sizeof(kIsas) / sizeof(kIsas[0]);
 
 struct Registry {
-  KernelTable tables[kTables] = {scalar::table(), avx2::table(), avx512::table(),
-                                 avx512::table_bf16()};
-  bool supported[kTables];
+  KernelTable tables[kTables] = {};
+  bool supported[kTables] = {};
   std::atomic<int> active{0};
   Registry() {
     CpuFeatures cpu;
@@ -65,8 +75,11 @@ struct Registry {
     supported[1] = cpu.avx2;
     supported[2] = cpu.avx512;
     supported[3] = cpu.avx512_bf16;
-    for (int i = 0; i < kTables; ++i)
-      if (supported[i]) active = i;
+    for (int i = 0; i < kTables; ++i) {
+      if (!supported[i]) continue;
+      tables[i] = kIsas[i].make();
+      active = i;
+    }
     if (const char* env = std::getenv("FASTRNN_ISA")) {
       if (*env) active = index_of(env);  // throws for an unknown or unsupported name
     }
@@ -74,8 +87,8 @@ struct Registry {
   int index_of(const std::string& name) const {
     std::string names;
     for (int i = 0; i < kTables; ++i) {
-      names += std::string(i ? ", " : "") + tables[i].name;
-      if (name != tables[i].name) continue;
+      names += std::string(i ? ", " : "") + kIsas[i].name;
+      if (name != kIsas[i].name) continue;
       if (!supported[i])
         throw std::invalid_argument("ISA '" + name + "' is compiled but this CPU does not support it");
       return i;
@@ -92,10 +105,20 @@ Registry& registry() {
 std::atomic<int>& thread_count() {
   static std::atomic<int> n{[] {
     int p = omp_get_num_procs();
-    return p < 1 ? 1 : p;
+    return p < 1 ? 1 : p > kMaxThreads ? kMaxThreads : p;
   }()};
   return n;
 }
+
+std::atomic<bool> team_started{false};  // a parallel region of >= 2 threads may have run
+std::atomic<bool> single_after_fork{false};
+
+const bool fork_handler_installed = [] {
+  pthread_atfork(nullptr, nullptr, [] {
+    if (team_started.load()) single_after_fork = true;
+  });
+  return true;
+}();
 
 }  // namespace
 
@@ -115,7 +138,7 @@ const Kernels<double>& kernels_for<double>() {
 
 std::vector<std::string> compiled_isas() {
   std::vector<std::string> out;
-  for (const KernelTable& t : registry().tables) out.push_back(t.name);
+  for (const IsaEntry& e : kIsas) out.push_back(e.name);
   return out;
 }
 
@@ -123,7 +146,7 @@ std::vector<std::string> supported_isas() {
   std::vector<std::string> out;
   Registry& r = registry();
   for (int i = 0; i < kTables; ++i)
-    if (r.supported[i]) out.push_back(r.tables[i].name);
+    if (r.supported[i]) out.push_back(kIsas[i].name);
   return out;
 }
 
@@ -134,11 +157,19 @@ void set_isa(const std::string& name) {
   r.active = r.index_of(name);
 }
 
-int get_num_threads() { return thread_count().load(); }
+int cap_threads(int64_t wanted) {
+  if (wanted <= 1 || single_after_fork.load()) return 1;
+  team_started = true;
+  return wanted > kMaxThreads ? kMaxThreads : int(wanted);
+}
 
-void set_num_threads(int n) {
-  if (n < 1) throw std::invalid_argument("num_threads must be >= 1, got " + std::to_string(n));
-  thread_count() = n;
+int get_num_threads() { return cap_threads(thread_count().load()); }
+
+void set_num_threads(int64_t n) {
+  if (n < 1 || n > kMaxThreads)
+    throw std::invalid_argument("num_threads: expected an integer in [1, " +
+                                std::to_string(kMaxThreads) + "], got " + std::to_string(n));
+  thread_count() = int(n);
 }
 
 }  // namespace fastrnn

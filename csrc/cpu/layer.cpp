@@ -100,31 +100,31 @@ template <typename T>
 void Layer<T>::set_bf16(bool on) {
   if (on && sizeof(T) != 4)
     throw std::invalid_argument("bfloat16 inference needs a float32 layer");
-  std::lock_guard<std::mutex> lock(pack_mutex_);
   bf16_ = on;
-  packed_for_ = nullptr;  // re-pack with or without the bfloat16 copies
 }
 
 template <typename T>
-const Packed<T>& Layer<T>::packed(const Kernels<T>& k) const {
+std::shared_ptr<const PackedWeights<T>> Layer<T>::packed(const Kernels<T>& k, bool bf16) const {
+  bf16 = bf16 && k.pack_bf16;
   std::lock_guard<std::mutex> lock(pack_mutex_);
-  if (packed_for_ != &k) {
-    packed_buf_.assign(k.packed_size(cell_, input_, hidden_), T(0));
-    k.pack(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), packed_buf_.data(), &packed_);
-    if (bf16_ && k.pack_bf16) {
-      packed_bf16_.assign(k.packed_bf16_size(cell_, input_, hidden_), 0);
-      k.pack_bf16(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), packed_bf16_.data(),
-                  &packed_);
-    } else {
-      packed_bf16_.clear();
-    }
-    packed_for_ = &k;
+  if (packed_ && packed_->kernels == &k && packed_->bf16 == bf16) return packed_;
+  auto p = std::make_shared<PackedWeights<T>>();
+  p->kernels = &k;
+  p->bf16 = bf16;
+  p->panels.assign(k.packed_size(cell_, input_, hidden_), T(0));
+  k.pack(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), p->panels.data(), &p->views);
+  if (bf16) {
+    p->panels_bf16.assign(k.packed_bf16_size(cell_, input_, hidden_), 0);
+    k.pack_bf16(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), p->panels_bf16.data(),
+                &p->views);
   }
-  return packed_;
+  packed_ = p;
+  return p;
 }
 
 template <typename T>
-SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k, bool use_bf16) const {
+SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k, bool bf16, bool use_bf16,
+                               std::shared_ptr<const PackedWeights<T>>& hold) const {
   SeqArgs<T> a;
   a.cell = cell_;
   a.input = input_;
@@ -134,7 +134,9 @@ SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k, bool use_bf16) const {
   a.b_ih = ptr_or_null(b_ih_);
   a.b_hh = ptr_or_null(b_hh_);
   a.peep = ptr_or_null(peep_);
-  a.packed = packed(k);
+  // A float32 pass in a bfloat16 layer reuses the bfloat16 packing's float32 panels.
+  hold = packed(k, bf16);
+  a.packed = hold->views;
   if (!use_bf16) a.packed.bf16_ih = a.packed.bf16_hh = a.packed.bf16_hn = nullptr;
   a.threads = get_num_threads();
   return a;
@@ -168,7 +170,9 @@ std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, cons
     for (int64_t b = 0; b < batch; ++b)
       for (int64_t s = 0; s < len[b]; ++s) ctx->active[s]++;
   }
-  SeqArgs<T> a = base_args(k, bf16_ && !training);
+  std::shared_ptr<const PackedWeights<T>> hold;
+  const bool bf16 = bf16_.load();
+  SeqArgs<T> a = base_args(k, bf16, bf16 && !training, hold);
   a.steps = steps;
   a.batch = batch;
   a.reverse = reverse;
@@ -200,7 +204,8 @@ void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const
   if (ctx.cell != cell_ || ctx.input != input_ || ctx.hidden != hidden_)
     throw std::invalid_argument("backward: the context comes from a different layer");
   const Kernels<T>& k = kernels_for<T>();
-  SeqArgs<T> a = base_args(k);
+  std::shared_ptr<const PackedWeights<T>> hold;
+  SeqArgs<T> a = base_args(k, bf16_.load(), false, hold);
   a.steps = ctx.steps;
   a.batch = ctx.batch;
   a.reverse = ctx.reverse;
@@ -229,7 +234,9 @@ void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const
 template <typename T>
 void Layer<T>::step(int64_t batch, const T* x, const T* h, const T* c, T* h1, T* c1) const {
   const Kernels<T>& k = kernels_for<T>();
-  SeqArgs<T> a = base_args(k, bf16_);
+  std::shared_ptr<const PackedWeights<T>> hold;
+  const bool bf16 = bf16_.load();
+  SeqArgs<T> a = base_args(k, bf16, bf16, hold);
   a.steps = 1;
   a.batch = batch;
   a.x = x;

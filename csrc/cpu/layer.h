@@ -2,6 +2,7 @@
 // forward/backward and streaming step over caller-allocated outputs. No Python here.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -60,6 +61,18 @@ struct Context {
   size_t bytes_per_step() const { return sizeof(T) * batch * hidden * cache_width(cell); }
 };
 
+// The weights packed for one ISA's kernels (and, in bfloat16 inference, their bfloat16 panels).
+// Immutable once made: a call holds the one it started with, so a concurrent set_isa or set_bf16
+// makes a new one for later calls and never changes the panels under a running kernel.
+template <typename T>
+struct PackedWeights {
+  const Kernels<T>* kernels;
+  bool bf16;
+  aligned_vector<T> panels;
+  aligned_vector<uint16_t> panels_bf16;
+  Packed<T> views;
+};
+
 template <typename T>
 class Layer {
  public:
@@ -75,7 +88,7 @@ class Layer {
   // Reduced-precision inference: the step-by-step products read bfloat16 copies of W_ih and W_hh
   // (float32 accumulation and state). Training forwards and backward always use float32.
   void set_bf16(bool on);
-  bool bf16() const { return bf16_; }
+  bool bf16() const { return bf16_.load(); }
 
   // y [T, B, H] and h_n [B, H] (c_n for LSTM) are written; y must be zero-filled by the caller.
   // Returns the context when training, else null.
@@ -88,18 +101,18 @@ class Layer {
   void step(int64_t batch, const T* x, const T* h, const T* c, T* h1, T* c1) const;
 
  private:
-  SeqArgs<T> base_args(const Kernels<T>& k, bool use_bf16 = false) const;
-  const Packed<T>& packed(const Kernels<T>& k) const;
+  // Arguments common to every call; `hold` keeps the packed weights they point into alive.
+  // bf16: the layer's setting, read once per call; use_bf16: this call reads bfloat16 panels.
+  SeqArgs<T> base_args(const Kernels<T>& k, bool bf16, bool use_bf16,
+                       std::shared_ptr<const PackedWeights<T>>& hold) const;
+  std::shared_ptr<const PackedWeights<T>> packed(const Kernels<T>& k, bool bf16) const;
 
   Cell cell_;
   int64_t input_, hidden_;
   std::vector<T> w_ih_, w_hh_, b_ih_, b_hh_, peep_;
+  std::atomic<bool> bf16_{false};
   mutable std::mutex pack_mutex_;
-  mutable const void* packed_for_ = nullptr;  // the Kernels the packed copy was made for
-  mutable aligned_vector<T> packed_buf_;
-  mutable aligned_vector<uint16_t> packed_bf16_;
-  bool bf16_ = false;
-  mutable Packed<T> packed_;
+  mutable std::shared_ptr<const PackedWeights<T>> packed_;  // the latest, under pack_mutex_
 };
 
 extern template class Layer<float>;

@@ -13,6 +13,7 @@ kernels in the private module fastrnn._C.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 # Idle OpenMP workers spin before they sleep; libgomp's default (300,000 pauses, milliseconds of a
@@ -36,7 +37,13 @@ from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 # isort: split
 from . import bleu  # noqa: E402  (BLEU identical to sacrebleu; python -m fastrnn.bleu)
-from .beam_search import (  # noqa: E402  (decoding; fastrnn.beam_search is the function)
+
+# isort: split
+from . import decoding  # noqa: E402  (beam search, scoring, sampling; see its docstring)
+
+# fastrnn.beam_search is the function; the module's old name still imports it (see decoding.py)
+sys.modules[__name__ + ".beam_search"] = decoding
+from .decoding import (  # noqa: E402
     Hypothesis,
     batch_beam_search,
     beam_search,
@@ -70,6 +77,7 @@ __all__ = [
     "rnn_forward",
     "set_num_threads",
     "bleu",
+    "decoding",
     "Hypothesis",
     "batch_beam_search",
     "beam_search",
@@ -95,10 +103,15 @@ def backends() -> dict[str, Any]:
 
 
 def set_num_threads(n: int) -> None:
-    """Use n >= 1 threads in the kernels (results are bitwise the same for any n)."""
+    """Use n threads (1 <= n <= 512) in the kernels; results are bitwise the same for any n.
+
+    In a process forked after fastrnn ran threads (os.fork, multiprocessing's default start
+    method on Linux), kernels run on one thread whatever n is: OpenMP's thread pool does not
+    survive fork. Use the "spawn" or "forkserver" start method for multi-threaded workers.
+    """
     _C.set_num_threads(_checks.num_threads(n))
 
 
 def get_num_threads() -> int:
-    """The number of threads the kernels use."""
+    """The number of threads the kernels use (1 in a forked child, see `set_num_threads`)."""
     return int(_C.get_num_threads())

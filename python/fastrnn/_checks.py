@@ -390,9 +390,14 @@ def step_state(
     return contiguous(h).reshape(batch, hidden)
 
 
+MAX_THREADS = 512  # csrc/cpu/dispatch.h kMaxThreads
+
+
 def num_threads(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n: expected an integer >= 1, got {n!r} ({type(n).__name__})")
-    if n < 1:
-        raise ValueError(f"n: expected an integer >= 1, got {n}")
+        raise TypeError(
+            f"n: expected an integer >= 1 and <= {MAX_THREADS}, got {n!r} ({type(n).__name__})"
+        )
+    if not 1 <= int(n) <= MAX_THREADS:
+        raise ValueError(f"n: expected an integer >= 1 and <= {MAX_THREADS}, got {n}")
     return int(n)

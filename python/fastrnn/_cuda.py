@@ -204,7 +204,7 @@ def _host_lengths(lengths: Any) -> Any:
 def _cuda_weights(module: Any, b: Any, dev: int) -> list[list[Any]]:
     w = getattr(module, "_cuda_weights", None)
     if w is None or w[0] is not b or w[1] != dev:
-        p = module._params
+        p = module._parameters
         storage = getattr(module, "_storage", None)  # 16-bit: the float32 params, rounded once
         layers = [
             [
@@ -386,7 +386,7 @@ def layer_backward(
             for key, (pname, _) in module._names[k][d].items():
                 grads[pname] = _wrap(g[key], cache.kind)
         dy = dx
-    module._grads = {pname: grads[pname] for pname in module._expected}
+    module._add_grads(grads)
     if not batched:
         dh_out = dh0.view(0, (L * D, H), (H, 1))
         dc_out = None if dc0 is None else dc0.view(0, (L * D, H), (H, 1))

@@ -1,9 +1,10 @@
 """PyTorch-compatible recurrent layers (RNN, GRU, LSTM) and one-step cells on NumPy arrays.
 
-A layer is a stack of `_C.Weights` objects, one per layer and direction, each running a whole
-sequence in one fused call; this file only validates (through _checks.py), stacks layers, joins
-directions, applies dropout between layers and routes gradients back. It does no arithmetic on
-the recurrence itself.
+Layers and cells are `fastrnn.nn.Module`s (one class per concept: fastrnn.LSTM is
+fastrnn.nn.LSTM, fastrnn.LSTMCell is fastrnn.nn.LSTMCell). A layer is a stack of `_C.Weights`
+objects, one per layer and direction, each running a whole sequence in one fused call; this
+file only validates (through _checks.py), stacks layers, joins directions, applies dropout
+between layers and routes gradients back. It does no arithmetic on the recurrence itself.
 
 Dimension letters: T steps, B batch, I input, H hidden, G gates, L layers, D directions.
 Shapes follow torch.nn.RNN/GRU/LSTM: x (T, B, I) or (B, T, I) with batch_first, or unbatched
@@ -20,26 +21,21 @@ import numpy as np
 
 from . import _C, _checks, _cuda, _lowp
 from ._weights import cell_names, init_params, layer_names
+from .nn.module import (
+    IncompatibleKeys,
+    Module,
+    missing_keys_error,
+    parameters_changed,
+    parameters_version,
+)
 
-__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell", "IncompatibleKeys"]
 
 
-class IncompatibleKeys(NamedTuple):
-    """What `load_state_dict(..., strict=False)` did not load, like torch's return value."""
+class _Precision:
+    """`dtype` and `inference_dtype`, shared by layers and cells."""
 
-    missing_keys: list[str]
-    unexpected_keys: list[str]
-
-
-class _Parameters:
-    """State-dict handling shared by layers and cells: owned C-contiguous arrays in the module's
-    dtype, and a `_C.Weights` cache that any change invalidates."""
-
-    _expected: dict[str, tuple[int, ...]]
-    _params: dict[str, np.ndarray]
     _dtype: np.dtype
-
-    _transient: tuple[str, ...] = ()  # compiled objects, rebuilt on demand; never pickled
     _bf16 = False  # inference reads bfloat16 copies of the weights (see inference_dtype)
     # GPU-path layers only: "bfloat16" / "float16" device storage, with float32 host parameters
     # holding values exact in that type (see fastrnn._lowp); None otherwise
@@ -47,17 +43,6 @@ class _Parameters:
 
     def _invalidate(self) -> None:
         raise NotImplementedError
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        for name in self._transient:
-            state[name] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._dtype = _checks.canonical_dtype(self._dtype)
-        self._params = {k: _checks.as_canonical(v) for k, v in self._params.items()}
 
     @property
     def dtype(self) -> Any:
@@ -108,33 +93,30 @@ class _Parameters:
             self._bf16 = bf16
             self._invalidate()
 
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of the parameters under PyTorch's names, in PyTorch's order."""
-        return {name: arr.copy() for name, arr in self._params.items()}
 
-    def load_state_dict(
-        self, state_dict: Mapping[str, Any], strict: bool = True
-    ) -> IncompatibleKeys:
-        """Copy parameters in (cast to the module's dtype); torch tensors are accepted too.
-
-        With `strict=True` (the default) the keys must be exactly those of `state_dict()`: a
-        missing or unexpected key is a KeyError and a wrong shape a ValueError, naming them. With
-        `strict=False` only the known keys given are loaded and the others are reported back, as
-        torch does.
-        """
-        missing = [k for k in self._expected if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in self._expected]
-        if strict:
-            new = _checks.load_state_dict(state_dict, self._expected, self._dtype)
-        else:
-            given = {k: state_dict[k] for k in self._expected if k in state_dict}
-            expected = {k: self._expected[k] for k in given}
-            new = {**self._params, **_checks.load_state_dict(given, expected, self._dtype)}
-        if self._storage is not None:  # what torch's copy into a bfloat16 parameter does
-            new = _lowp.round_params(new, self._storage)
-        self._params = {k: new[k] for k in self._expected}
-        self._invalidate()
-        return IncompatibleKeys(missing, unexpected)
+def _staged_state(
+    owner: Any, state_dict: Any, strict: bool, current: Mapping[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
+    """Every new parameter of `owner`, checked and cast (nothing is applied here)."""
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(
+            f"state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}"
+        )
+    missing = [k for k in owner._expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in owner._expected]
+    if strict:
+        if missing or unexpected:
+            raise missing_keys_error(
+                type(owner).__name__, missing, unexpected, list(owner._expected)
+            )
+        new = _checks.load_state_dict(state_dict, owner._expected, owner._dtype)
+    else:
+        given = {k: state_dict[k] for k in owner._expected if k in state_dict}
+        expected = {k: owner._expected[k] for k in given}
+        new = {**current, **_checks.load_state_dict(given, expected, owner._dtype)}
+    if owner._storage is not None:  # what torch's copy into a bfloat16 parameter does
+        new = _lowp.round_params(new, owner._storage)
+    return new, missing, unexpected
 
 
 class _Cache(NamedTuple):
@@ -146,8 +128,14 @@ class _Cache(NamedTuple):
     batched: bool
 
 
-class _RNNBase(_Parameters):
-    """Shared implementation of RNN, GRU and LSTM; see those classes."""
+class _RNNBase(_Precision, Module):
+    """Shared implementation of RNN, GRU and LSTM; see those classes.
+
+    A layer is a `fastrnn.nn.Module` (fastrnn.LSTM is fastrnn.nn.LSTM): `parameters()`,
+    `named_parameters()`, weights as attributes (`m.weight_ih_l0`, live arrays), gradients that
+    accumulate in `grads` until `zero_grad()`, `train()` / `eval()`, `state_dict()`, optimizers
+    and clipping over `m.parameters()`, as in torch. The packed kernel weights are rebuilt on the
+    first forward after `parameters_changed()` (optimizers and `load_state_dict` call it)."""
 
     _is_lstm = False
     _transient = ("_weights", "_cache", "_cuda_weights")
@@ -167,6 +155,7 @@ class _RNNBase(_Parameters):
         peephole: bool = False,
         device: Any = None,
     ) -> None:
+        Module.__init__(self)
         self._cuda_device = _cuda.parse_device(device)  # None: CPU; else the CUDA ordinal
         self._cuda_weights: Any = None
         self.input_size = _checks.positive_int("input_size", input_size)
@@ -196,30 +185,57 @@ class _RNNBase(_Parameters):
             for name, shape in keys.values()
         }
         self._rng = np.random.default_rng(seed)
-        self._params = init_params(self._expected, self.hidden_size, self._rng, self._dtype)
+        params = init_params(self._expected, self.hidden_size, self._rng, self._dtype)
         if self._storage is not None:
-            self._params = _lowp.round_params(self._params, self._storage)
+            params = _lowp.round_params(params, self._storage)
+        for name, arr in params.items():
+            self.register_parameter(name, arr)
         self._weights: list[list[Any]] | None = None
+        self._weights_version = parameters_version()
         self._cache: _Cache | None = None
         self._last_forward_eval = False
-        self._grads: dict[str, np.ndarray] = {}
-        self.training = True
 
-    # --- modes, parameters ---------------------------------------------------------------------
+    # --- parameters ------------------------------------------------------------------------------
 
-    def train(self, mode: bool = True) -> _RNNBase:
-        """Training mode (the default, as in torch): forward keeps what backward needs, dropout on."""
-        self.training = bool(mode)
-        return self
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["_dtype"] = _checks.canonical_dtype(state["_dtype"])
+        state["_parameters"] = {k: _checks.as_canonical(v) for k, v in state["_parameters"].items()}
+        state["_weights_version"] = -1
+        super().__setstate__(state)
 
-    def eval(self) -> _RNNBase:
-        """Inference mode: forward keeps no per-step cache, no dropout; backward raises."""
-        return self.train(False)
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True
+    ) -> IncompatibleKeys:
+        """Copy parameters in, in place (cast to the layer's dtype); torch tensors are accepted.
 
-    @property
-    def grads(self) -> dict[str, np.ndarray]:
-        """Gradients of the last backward, under the names and shapes of `state_dict()`."""
-        return dict(self._grads)
+        With `strict=True` (the default) the keys must be exactly those of `state_dict()`: a
+        missing or unexpected key is a KeyError and a wrong shape a ValueError, naming them, and
+        nothing changes. With `strict=False` only the known keys given are loaded and the others
+        are reported back, as torch does.
+        """
+        new, missing, unexpected = _staged_state(self, state_dict, strict, self._parameters)
+        for k in self._expected:
+            self._parameters[k][...] = new[k]
+        parameters_changed()
+        self._invalidate()
+        return IncompatibleKeys(missing, unexpected)
+
+    def _add_grads(self, grads: Mapping[str, Any]) -> None:
+        """Accumulate one backward's gradients (fresh arrays) into `grads`, as torch does."""
+        for name in self._expected:
+            g = grads[name]
+            cur = self._grads.get(name)
+            if cur is None:
+                self._grads[name] = g
+                continue
+            try:
+                cur += g
+            except TypeError:  # a bare fastrnn DeviceArray has no arithmetic
+                raise TypeError(
+                    f"{type(self).__name__}.backward: gradients held as {type(cur).__name__} "
+                    "cannot accumulate; call zero_grad() before each backward, or pass torch "
+                    "or CuPy arrays"
+                ) from None
 
     @property
     def device(self) -> str:
@@ -242,9 +258,18 @@ class _RNNBase(_Parameters):
         self._cache = None  # a backward must differentiate the weights it ran with
         self._last_forward_eval = False
 
+    def _check_version(self) -> None:
+        """Drop the packed weights when some parameter changed since they were built."""
+        v = parameters_version()
+        if v != self._weights_version:
+            self._weights = None
+            self._cuda_weights = None
+            self._weights_version = v
+
     def _c_weights(self) -> list[list[Any]]:
+        self._check_version()
         if self._weights is None:
-            p = self._params
+            p = self._parameters
             self._weights = [
                 [
                     _C.Weights(self._cell, **{key: p[name] for key, (name, _) in keys.items()})
@@ -281,6 +306,7 @@ class _RNNBase(_Parameters):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Returns out, h_n, c_n in the caller's layout (batch-first / unbatched as given)."""
         if type(x) is not np.ndarray and _cuda.is_device_array(x):
+            self._check_version()
             return _cuda.layer_forward(self, x, h0, c0, lengths)  # type: ignore[no-any-return]
         if self._storage is not None:
             raise TypeError(
@@ -289,6 +315,7 @@ class _RNNBase(_Parameters):
                 "use a float32 module there, with inference_dtype='bfloat16' for bfloat16 weights"
             )
         H, D, L, dtype = self.hidden_size, self._num_dirs, self.num_layers, self._dtype
+        x, lengths = _packed_input(x, lengths, self.batch_first)
         xs, batched = _checks.layer_input(x, self.input_size, self.batch_first, dtype)
         T, B = xs.shape[0], xs.shape[1]
         lens = _checks.lengths_arg(lengths, B, T, batched)
@@ -400,13 +427,54 @@ class _RNNBase(_Parameters):
                     grads[name] = g[key]
                 dx = dx_d if dx is None else dx + dx_d
             dy = dx
-        self._grads = {name: grads[name] for name in self._expected}
+        self._add_grads(grads)
         assert dy is not None
         if not batched:
             return dy[:, 0, :], dh0[:, 0, :], None if dc0 is None else dc0[:, 0, :]
         if self.batch_first:
             dy = np.ascontiguousarray(dy.transpose(1, 0, 2))
         return dy, dh0, dc0
+
+
+def _packed_input(x: Any, lengths: Any, batch_first: bool) -> tuple[Any, Any]:
+    """A torch PackedSequence (what pack_padded_sequence / pack_sequence return) -> the padded
+    array (T, B, I) (or (B, T, I) with batch_first) and its lengths, in the original batch order.
+    Any other tuple or list is refused with a pointer to `lengths=`."""
+    if isinstance(x, np.ndarray) or not isinstance(x, (tuple, list)):
+        return x, lengths
+    if not (hasattr(x, "batch_sizes") and hasattr(x, "data")):
+        try:
+            return np.asarray(_checks.to_numpy(x)), lengths
+        except (ValueError, TypeError) as e:
+            raise ValueError(
+                f"x: could not convert the {type(x).__name__} to an array ({str(e).split(chr(10))[0]}); "
+                "for sequences of different lengths pass the padded array (T, B, I) and their "
+                "lengths: m(x, lengths=lengths)"
+            ) from None
+    if lengths is not None:
+        raise TypeError("lengths: a PackedSequence carries its lengths; pass only one of them")
+    packed: Any = x
+    data = np.asarray(_checks.to_numpy(packed.data))
+    sizes = np.asarray(_checks.to_numpy(packed.batch_sizes)).astype(np.int64)
+    if data.ndim != 2 or sizes.ndim != 1 or sizes.size == 0 or int(sizes.sum()) != data.shape[0]:
+        raise ValueError(
+            f"x: a PackedSequence whose data {data.shape} does not match its batch_sizes "
+            f"(sum {int(sizes.sum())})"
+        )
+    T, B = sizes.size, int(sizes[0])
+    padded = np.zeros((T, B) + data.shape[1:], data.dtype)
+    start = 0
+    for t, bt in enumerate(sizes):  # step t holds the first bt sequences (sorted by length)
+        padded[t, :bt] = data[start : start + bt]
+        start += bt
+    lens = (sizes[None, :] > np.arange(B)[:, None]).sum(axis=1)
+    unsorted = getattr(packed, "unsorted_indices", None)
+    if unsorted is not None:  # back to the caller's order, as pad_packed_sequence does
+        order = np.asarray(_checks.to_numpy(unsorted)).astype(np.int64)
+        padded, lens = padded[:, order], lens[order]
+    if batch_first:
+        padded = np.ascontiguousarray(padded.transpose(1, 0, 2))
+    return padded, lens
 
 
 def _one_of(hx: Any, h0: Any, name: str = "hx") -> Any:
@@ -526,6 +594,7 @@ class RNN(_HiddenStateRNN):
         seed: int | np.random.SeedSequence | None = None,
         device: Any = None,
     ) -> None:
+        Module.__init__(self)
         self.nonlinearity = _checks.nonlinearity_arg(nonlinearity)
         super().__init__(
             "rnn_" + self.nonlinearity, input_size, hidden_size, num_layers, bias, batch_first,
@@ -564,6 +633,7 @@ class GRU(_HiddenStateRNN):
         reset_after: bool = True,
         device: Any = None,
     ) -> None:
+        Module.__init__(self)
         self.reset_after = bool(reset_after)
         super().__init__(
             "gru" if self.reset_after else "gru_reset_before", input_size, hidden_size,
@@ -606,6 +676,7 @@ class LSTM(_RNNBase):
         peephole: bool = False,
         device: Any = None,
     ) -> None:
+        Module.__init__(self)
         _checks.proj_size_arg(proj_size)
         self.proj_size = 0
         self.peephole = bool(peephole)
@@ -676,10 +747,21 @@ class LSTM(_RNNBase):
 # --- one-step cells ------------------------------------------------------------------------------
 
 
-class _CellBase(_Parameters):
-    """Shared implementation of the streaming cells: one `_C.Weights.step` per call."""
+class _CellBase(_Precision, Module):
+    """Shared implementation of the one-step cells; see RNNCell, GRUCell, LSTMCell.
 
-    _transient = ("_w",)
+    One class per cell (fastrnn.LSTMCell is fastrnn.nn.LSTMCell), a Module as in torch. In eval
+    mode a call is one `_C.Weights.step` and keeps nothing (streaming inference: call `.eval()`,
+    as a torch user runs inference under no_grad). In training mode (the default, as in torch)
+    each call also records what its backward needs on the cell's tape, and each `backward` pops
+    the most recent step, so a decoder loop is differentiated by the same loop run in reverse;
+    the outputs are the same numbers in both modes. The tape keeps at most `tape_limit` steps
+    (the oldest are dropped, with a warning) so that a training-mode loop that never calls
+    backward cannot exhaust memory; `clear_caches()` or `eval()` drops it.
+    """
+
+    _transient = ("_w", "_tape")
+    tape_limit = 1 << 14
 
     def __init__(
         self,
@@ -691,6 +773,7 @@ class _CellBase(_Parameters):
         seed: int | np.random.SeedSequence | None,
         peephole: bool = False,
     ) -> None:
+        Module.__init__(self)
         self.input_size = _checks.positive_int("input_size", input_size)
         self.hidden_size = _checks.positive_int("hidden_size", hidden_size)
         self.bias = bool(bias)
@@ -698,23 +781,61 @@ class _CellBase(_Parameters):
         self._cell = cell
         self._names = cell_names(cell, self.input_size, self.hidden_size, self.bias, peephole)
         self._expected = {name: shape for name, shape in self._names.values()}
-        self._params = init_params(
+        params = init_params(
             self._expected, self.hidden_size, np.random.default_rng(seed), self._dtype
         )
+        for name, arr in params.items():
+            self.register_parameter(name, arr)
         self._w: Any = None
+        self._w_version = -1
+        self._tape: list[tuple[Any, ...]] = []
+        self._dropped = 0
+
+    # --- parameters ------------------------------------------------------------------------------
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["_dtype"] = _checks.canonical_dtype(state["_dtype"])
+        state["_parameters"] = {k: _checks.as_canonical(v) for k, v in state["_parameters"].items()}
+        state["_w_version"] = -1
+        state["_tape"] = []
+        super().__setstate__(state)
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True
+    ) -> IncompatibleKeys:
+        """Copy parameters in, in place (cast to the cell's dtype); torch tensors are accepted.
+        Keys and shapes as for the layers' `load_state_dict`; nothing changes on an error."""
+        new, missing, unexpected = _staged_state(self, state_dict, strict, self._parameters)
+        for k in self._expected:
+            self._parameters[k][...] = new[k]
+        parameters_changed()
+        self._invalidate()
+        return IncompatibleKeys(missing, unexpected)
 
     def _invalidate(self) -> None:
         self._w = None
 
-    def _build(self) -> Any:
-        self._w = _C.Weights(
-            self._cell, **{key: self._params[name] for key, (name, _) in self._names.items()}
-        )
-        self._w.bf16 = self._bf16
-        return self._w
+    def _on_mode_change(self) -> None:
+        self._tape = []
+        self._dropped = 0
+
+    def _weights(self) -> Any:
+        """The packed weights, rebuilt after any parameter changed."""
+        v = parameters_version()
+        w = self._w
+        if w is None or v != self._w_version:
+            w = _C.Weights(
+                self._cell,
+                **{key: self._parameters[name] for key, (name, _) in self._names.items()},
+            )
+            w.bf16 = self._bf16
+            self._w, self._w_version = w, v
+        return w
 
     def __repr__(self) -> str:
         extra = "" if self.bias else ", bias=False"
+        if "peephole" in self._parameters:
+            extra += ", peephole=True"
         if self._dtype != np.float32:
             extra += f", dtype='{self._dtype}'"
         return f"{type(self).__name__}({self.input_size}, {self.hidden_size}{extra})"
@@ -734,6 +855,77 @@ class _CellBase(_Parameters):
                 )
         return xb, out, batched
 
+    # --- training-mode steps and their backward --------------------------------------------------
+
+    def _train_step(
+        self, w: Any, xb: np.ndarray, h: np.ndarray, c: np.ndarray | None, batched: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """One recorded step: (h1, c1) as the caller's layout; the tape gets what backward needs."""
+        if w.bf16:  # outputs from the bfloat16 weights; backward recomputes with the full ones
+            h1, c1 = w.step(xb, h, c)
+            entry: tuple[Any, ...] = (
+                w,
+                None,
+                batched,
+                xb.copy(),
+                h.copy(),
+                None if c is None else c.copy(),
+            )
+        else:
+            _, h1, c1, ctx = w.forward(xb[None], h, c, None, False, True)
+            entry = (w, ctx, batched)
+        if len(self._tape) >= self.tape_limit:
+            del self._tape[0]
+            if not self._dropped:
+                warnings.warn(
+                    f"{type(self).__name__}: {self.tape_limit} training-mode steps recorded "
+                    "without a backward; the oldest are dropped. Call .eval() for inference "
+                    "(as under torch.no_grad()), or backward sooner",
+                    stacklevel=3,
+                )
+            self._dropped += 1
+        self._tape.append(entry)
+        if not batched:
+            return h1[0], None if c1 is None else c1[0]
+        return h1, c1
+
+    def _step_backward(
+        self, dh1: Any, dc1: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        name = type(self).__name__
+        if not self._tape:
+            if self._dropped:
+                raise RuntimeError(
+                    f"{name}.backward: this step's record was dropped ({self.tape_limit} steps "
+                    "at most are kept); call backward sooner, or use the whole-sequence layer"
+                )
+            raise _checks.no_cache(name, not self.training)
+        entry = self._tape.pop()
+        w, ctx, batched = entry[:3]
+        H, dtype = self.hidden_size, self._dtype
+        dh = None if dh1 is None else _checks.float_array("dh", dh1, dtype, "the cell's dtype")
+        dc = None if dc1 is None else _checks.float_array("dc", dc1, dtype, "the cell's dtype")
+        if not batched:
+            dh = None if dh is None else dh.reshape(1, H)
+            dc = None if dc is None else dc.reshape(1, H)
+        dh = None if dh is None else _checks.contiguous(dh)
+        dc = None if dc is None else _checks.contiguous(dc)
+        try:
+            if ctx is None:  # recorded from the bfloat16 step: recompute with the full weights
+                xb, h, c = entry[3:]
+                ctx = w.forward(xb[None], h, c, None, False, True)[3]
+            dx, dh0, dc0, g = w.backward(ctx, None, dh, dc)
+        except ValueError as e:
+            self._tape.append(entry)  # leave the tape as it was
+            raise ValueError(f"{name}.backward: {e}") from None
+        for key, (pname, _) in self._names.items():
+            if g.get(key) is not None:
+                self._accumulate(pname, g[key])
+        dx = dx[0]
+        if not batched:
+            return dx[0], dh0[0], None if dc0 is None else dc0[0]
+        return dx, dh0, dc0
+
 
 _CELL_DOC = """
     Parameters
@@ -745,7 +937,8 @@ _CELL_DOC = """
     seed : int, SeedSequence or None
         Seeds initialization ~ U(-1/sqrt(H), 1/sqrt(H)), as in torch.
 
-    Calling it runs one step (no cache, no backward): x (B, I) or unbatched (I,).
+    Calling it runs one step: x (B, I) or unbatched (I,). In training mode (the default, as in
+    torch) the step is also recorded for `backward`; call `.eval()` for streaming inference.
 """
 
 
@@ -754,22 +947,29 @@ class _HiddenStateCell(_CellBase):
 
     def __call__(self, x: Any, hx: Any = None) -> np.ndarray:
         """h1 (B, H) (or (H,)) from x (B, I) (or (I,)) and hx (B, H) (or (H,); None: zeros)."""
-        w = self._w
-        if w is None:
-            w = self._build()
-        # Fast path (this call is timed in microseconds): _C checks shapes and dtypes itself, so
-        # a batched ndarray goes straight in; anything _C rejects is checked again below for
-        # fastrnn's own message.
-        if type(x) is np.ndarray and x.ndim == 2:
-            try:
-                return w.step(x, hx)[0]
-            except (TypeError, ValueError):
-                pass
+        w = self._weights()
+        if not self.training:
+            # Fast path (this call is timed in microseconds): _C checks shapes and dtypes itself,
+            # so a batched ndarray goes straight in; anything _C rejects is checked again below
+            # for fastrnn's own message.
+            if type(x) is np.ndarray and x.ndim == 2:
+                try:
+                    return w.step(x, hx)[0]
+                except (TypeError, ValueError):
+                    pass
+            xb, (h,), batched = self._checked(x, (("hx", hx),))
+            h1 = w.step(xb, h)[0]
+            return h1 if batched else h1[0]
         xb, (h,), batched = self._checked(x, (("hx", hx),))
-        h1 = w.step(xb, h)[0]
-        return h1 if batched else h1[0]
+        return self._train_step(w, xb, h, None, batched)[0]
 
     forward = __call__
+
+    def backward(self, dh1: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Gradients of the most recent training-mode step (popped): dh1 -> (dx, dh); adds the
+        parameter gradients into `grads`."""
+        dx, dh, _ = self._step_backward(dh1, None)
+        return dx, dh
 
 
 class RNNCell(_HiddenStateCell):
@@ -790,6 +990,7 @@ class RNNCell(_HiddenStateCell):
         dtype: Any = "float32",
         seed: int | np.random.SeedSequence | None = None,
     ) -> None:
+        Module.__init__(self)
         self.nonlinearity = _checks.nonlinearity_arg(nonlinearity)
         super().__init__("rnn_" + self.nonlinearity, input_size, hidden_size, bias, dtype, seed)
 
@@ -814,6 +1015,7 @@ class GRUCell(_HiddenStateCell):
         dtype: Any = "float32",
         seed: int | np.random.SeedSequence | None = None,
     ) -> None:
+        Module.__init__(self)
         self.reset_after = bool(reset_after)
         super().__init__(
             "gru" if self.reset_after else "gru_reset_before", input_size, hidden_size,
@@ -825,7 +1027,8 @@ class LSTMCell(_CellBase):
     __doc__ = (
         """One LSTM step for streaming; torch.nn.LSTMCell compatible (gate order i, f, g, o).
 
-    `peephole=True` adds a `peephole` parameter (3*H,) in order (i, f, o); see `LSTM`.
+    `peephole=True` adds a `peephole` parameter (3*H,) in order (i, f, o), also the attribute
+    `cell.peephole`; see `LSTM`.
     """
         + _CELL_DOC
         + """    peephole : bool
@@ -841,25 +1044,38 @@ class LSTMCell(_CellBase):
         dtype: Any = "float32",
         seed: int | np.random.SeedSequence | None = None,
     ) -> None:
-        self.peephole = bool(peephole)
-        super().__init__("lstm", input_size, hidden_size, bias, dtype, seed, self.peephole)
+        # the attribute `peephole` is the parameter (as every parameter is an attribute)
+        super().__init__("lstm", input_size, hidden_size, bias, dtype, seed, bool(peephole))
 
     def __call__(self, x: Any, hx: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """(h1, c1) (B, H) (or (H,)) from x (B, I) (or (I,)) and hx = (h, c) or None (zeros)."""
-        w = self._w
-        if w is None:
-            w = self._build()
-        if type(x) is np.ndarray and x.ndim == 2:  # fast path, as in _HiddenStateCell
-            try:
-                if hx is None:
-                    return w.step(x)
-                if type(hx) is tuple and len(hx) == 2:
-                    return w.step(x, hx[0], hx[1])
-            except (TypeError, ValueError):
-                pass
+        w = self._weights()
+        if not self.training:
+            if type(x) is np.ndarray and x.ndim == 2:  # fast path, as in _HiddenStateCell
+                try:
+                    if hx is None:
+                        return w.step(x)  # type: ignore[no-any-return]
+                    if type(hx) is tuple and len(hx) == 2:
+                        return w.step(x, hx[0], hx[1])  # type: ignore[no-any-return]
+                except (TypeError, ValueError):
+                    pass
+            h, c = _checks.lstm_state(hx)
+            xb, (h, c), batched = self._checked(x, (("h", h), ("c", c)))
+            h1, c1 = w.step(xb, h, c)
+            return (h1, c1) if batched else (h1[0], c1[0])
         h, c = _checks.lstm_state(hx)
         xb, (h, c), batched = self._checked(x, (("h", h), ("c", c)))
-        h1, c1 = w.step(xb, h, c)
-        return (h1, c1) if batched else (h1[0], c1[0])
+        h1, c1 = self._train_step(w, xb, h, c, batched)
+        assert c1 is not None
+        return h1, c1
 
     forward = __call__
+
+    def backward(
+        self, dh1: Any, dc1: Any = None
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Gradients of the most recent training-mode step (popped): (dh1, dc1) ->
+        (dx, (dh, dc)); adds the parameter gradients into `grads`."""
+        dx, dh, dc = self._step_backward(dh1, dc1)
+        assert dc is not None
+        return dx, (dh, dc)

@@ -31,6 +31,38 @@ struct Tile {
   static constexpr int NPC = 8;  // panels per tile in the large GEMM
 };
 
+// Uninitialized scratch aligned to 64 bytes, defined inside this ISA's namespace. No standard
+// container may be instantiated in an ISA-compiled source: its members are weak symbols outside
+// fastrnn::<isa>, and the linker may keep this ISA's copy for the baseline code (an AVX-512
+// std::vector member once ran on every CPU). cmake/check_isa_objects.cmake enforces it.
+template <typename T>
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(size_t n) { grow(n); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { release(); }
+  // at least n elements; the contents are not kept
+  void grow(size_t n) {
+    if (n <= n_) return;
+    release();
+    p_ = static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64}));
+    n_ = n;
+  }
+  T* data() const { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  void release() {
+    if (p_) ::operator delete(p_, std::align_val_t{64});
+    p_ = nullptr;
+    n_ = 0;
+  }
+  T* p_ = nullptr;
+  size_t n_ = 0;
+};
+
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -208,6 +240,57 @@ FASTRNN_BF16_DOT void ukernel_bf16_pairs(int64_t K2, const uint32_t* const* arow
   store_tile<M, NP>(acc, tile, ldt);
 }
 
+// The same products as the vdpbf16ps overload above, with FMAs: rows given as bfloat16 pairs,
+// each lane adding the odd pair's product, then the even one's (the instruction's order; the
+// products of two bfloat16 values are exact in float32, so each fused add rounds as it does).
+// Run under MXCSR's DAZ and FTZ (see Bf16DotMode) it gives bitwise vdpbf16ps's results, so a
+// row's result does not depend on which of the two its batch size picked.
+struct Bf16Pair {
+  uint32_t bits;  // two bfloat16 values: element 2k in the low half, 2k + 1 in the high half
+};
+
+template <int M, int NP>
+inline void ukernel_bf16_pairs(int64_t K2, const Bf16Pair* const* arow, const uint16_t* b,
+                               int64_t pstride, float* tile, int64_t ldt, bool accumulate) {
+  constexpr int NR = Tile<float>::NR;
+  __m512 acc[M][NP][2];
+  load_tile<M, NP>(acc, tile, ldt, accumulate);
+  const __m512i high = _mm512_set1_epi32(int(0xffff0000u));
+  for (int64_t k2 = 0; k2 < K2; ++k2) {
+    __m512 even_k[NP][2], odd_k[NP][2];
+    for (int p = 0; p < NP; ++p)
+      for (int v = 0; v < 2; ++v) {
+        const __m512i w = _mm512_loadu_si512(b + p * pstride + (k2 * NR + v * 16) * 2);
+        even_k[p][v] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+        odd_k[p][v] = _mm512_castsi512_ps(_mm512_and_si512(w, high));
+      }
+    for (int i = 0; i < M; ++i) {
+      const __m512i pair = _mm512_set1_epi32(int(arow[i][k2].bits));
+      const __m512 a0 = _mm512_castsi512_ps(_mm512_slli_epi32(pair, 16));
+      const __m512 a1 = _mm512_castsi512_ps(_mm512_and_si512(pair, high));
+      for (int p = 0; p < NP; ++p)
+        for (int v = 0; v < 2; ++v) {
+          acc[i][p][v] = _mm512_fmadd_ps(a1, odd_k[p][v], acc[i][p][v]);
+          acc[i][p][v] = _mm512_fmadd_ps(a0, even_k[p][v], acc[i][p][v]);
+        }
+    }
+  }
+  store_tile<M, NP>(acc, tile, ldt);
+}
+
+// vdpbf16ps treats denormal inputs and results as zero whatever MXCSR says; FMAs do so under
+// MXCSR's DAZ and FTZ bits, set for the scope of this object on the calling thread.
+class Bf16DotMode {
+ public:
+  Bf16DotMode() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }
+  ~Bf16DotMode() { _mm_setcsr(saved_); }
+  Bf16DotMode(const Bf16DotMode&) = delete;
+  Bf16DotMode& operator=(const Bf16DotMode&) = delete;
+
+ private:
+  unsigned saved_;
+};
+
 // m rows (1 <= m <= MR) times npanels panels, as wide as the registers allow, then the rest as
 // wide as it goes (one panel alone is a 2-chain dependency, latency-bound)
 template <typename AT, int M>
@@ -340,7 +423,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
     return;
   }
   const int64_t kc_max = imin(K, Tl::KC), nc_max = imin(N, Tl::NC);
-  aligned_vector<T> bbuf_own(bpre ? 0 : size_t(ceil_div(nc_max, NR) * NR * kc_max));
+  Buffer<T> bbuf_own(bpre ? 0 : size_t(ceil_div(nc_max, NR) * NR * kc_max));
   T* bbuf = bbuf_own.data();
   const int64_t mblocks = ceil_div(M, Tl::MC);
   int nt = int(imax(1, imin(threads, mblocks * ceil_div(nc_max, NR * Tl::NPC))));
@@ -359,7 +442,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
                         bbuf);
 #pragma omp barrier
         }
-        aligned_vector<T> apack_own(size_t(Tl::MC * kc));
+        Buffer<T> apack_own(size_t(Tl::MC * kc));
         T* apack = apack_own.data();
         alignas(64) T tile[MR * NR * Tl::NPC];
         const int64_t t0 = tasks * tid / nth, t1 = tasks * (tid + 1) / nth;

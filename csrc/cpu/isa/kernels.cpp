@@ -22,8 +22,8 @@
 #include <immintrin.h>
 #endif
 
+#include <new>
 #include <type_traits>
-#include <vector>
 
 #include "fastrnn.h"
 
@@ -352,8 +352,9 @@ void block_product(int64_t n, int64_t K, RowPtr&& a_row, const BT* panels, int64
 
 #if defined(FASTRNN_ISA_IS_avx512)
 // block_product over bfloat16 panels in the pair layout (see ukernel_bf16_pairs). With `dot` the
-// n rows of A are rounded to bfloat16 once per call and multiplied with vdpbf16ps; otherwise they
-// stay float32 (copied with a zero partner only when K is odd). pstride: the panels' stride in
+// n rows of A are rounded to bfloat16 once per call and multiplied with vdpbf16ps at one or two
+// rows (where it is faster on the CPUs measured) and with FMAs giving the same bits at more rows
+// (see Bf16Pair); otherwise they stay float32 (copied with a zero partner only when K is odd). pstride: the panels' stride in
 // the pair layout (K rounded up to even, times NR).
 template <typename RowPtr>
 void block_product_bf16_pairs(int64_t n, int64_t K, RowPtr&& a_row,
@@ -361,10 +362,10 @@ void block_product_bf16_pairs(int64_t n, int64_t K, RowPtr&& a_row,
                                                float* out, int64_t ldo, bool dot) {
   constexpr int MR = Tile<float>::MR, NR = Tile<float>::NR;
   const int64_t K2 = (K + 1) / 2;
-  thread_local aligned_vector<float> rows;  // [n][2 * K2]: bfloat16 pairs (dot) or padded floats
+  thread_local Buffer<float> rows;  // [n][2 * K2]: bfloat16 pairs (dot) or padded floats
   const bool copy = dot || K % 2;
   if (copy) {
-    if (rows.size() < size_t(n * 2 * K2)) rows.resize(size_t(n * 2 * K2));
+    rows.grow(size_t(n * 2 * K2));
     for (int64_t r = 0; r < n; ++r) {
       float* dst = rows.data() + r * 2 * K2;
       if (dot) {
@@ -384,10 +385,15 @@ void block_product_bf16_pairs(int64_t n, int64_t K, RowPtr&& a_row,
       const int m = int(imin(MR, n - r0));
             const uint16_t* b = panels + k0 * 2 * NR;
       float* tile = out + r0 * ldo;
-      if (dot) {
+      if (dot && n <= 2) {
         const uint32_t* arow[MR];
         for (int i = 0; i < m; ++i)
           arow[i] = reinterpret_cast<const uint32_t*>(row(r0 + i)) + k0;
+        matmul_tile_bf16_pairs(m, kk, arow, b, pstride, npan, tile, ldo, k0 > 0);
+      } else if (dot) {
+        Bf16DotMode same_as_vdpbf16ps;
+        const Bf16Pair* arow[MR];
+        for (int i = 0; i < m; ++i) arow[i] = reinterpret_cast<const Bf16Pair*>(row(r0 + i)) + k0;
         matmul_tile_bf16_pairs(m, kk, arow, b, pstride, npan, tile, ldo, k0 > 0);
       } else {
         const float* arow[MR];
@@ -411,7 +417,7 @@ void block_product_panels(int64_t n, int64_t K, RowPtr&& a_row, const T* full,
     if (half) {
       const int64_t pair_stride = (K + 1) / 2 * 2 * Tile<T>::NR;
       block_product_bf16_pairs(n, K, a_row, half + offset / pstride * pair_stride, pair_stride,
-                               npan, out, ldo, packed.bf16_dot && n <= 2);
+                               npan, out, ldo, packed.bf16_dot);
       return;
     }
 #else
@@ -550,7 +556,7 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
   const int phases = rb ? 2 : 1;
   // per thread: the products of one block for all rows, [B rounded up to MR][4 * NR]
   const int64_t tile_rows = ceil_div(B, MR) * MR;
-  aligned_vector<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
+  Buffer<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
   T* tiles = tile_buf.data();
   Stages::parallel(ceil_div(q.nb, per), nt, (s1 - s0) * phases, [&](int64_t stage, int64_t item) {
     T* tile = tiles + omp_get_thread_num() * tile_rows * 4 * NR;
@@ -812,7 +818,7 @@ void backward(const SeqArgs<T>& a) {
   const int nt = recurrence_threads(q, a.threads, ceil_div(q.nb, per));
   const int64_t K1 = rb ? 2 * H : GH;  // depth of dh = dG W_hh
   const int64_t tile_rows = ceil_div(B, MR) * MR;
-  aligned_vector<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
+  Buffer<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
   T* tiles = tile_buf.data();  // per thread: a work item's products, all rows
 
   {

@@ -4,7 +4,7 @@
 // function compiled with AVX-512 flags could be merged into the scalar build by the linker.
 //
 // Vec<T>: W lanes; loadu/storeu (Vec<float>::loadu also widens W bfloat16s), load_n/store_n (first n lanes, rest zero / untouched), set1,
-// arithmetic, recip(a) ~ 1/a (float32: estimate + Newton step; exact division in float64),
+// arithmetic, recip(a) = 1/a (float32: estimate + two Newton steps, rounded as a division; exact in float64),
 // fmadd(a, b, c) = a*b + c, max(a, b) = a > b ? a : b and min(a, b) = a < b ? a : b
 // (so a NaN in b comes through, as with the x86 instructions).
 #pragma once
@@ -40,10 +40,14 @@ struct Vec<float> {
   friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
   friend Vec operator/(Vec a, Vec b) { return {_mm512_div_ps(a.v, b.v)}; }
-  // 1/a: 14-bit estimate and one Newton step (about 1e-7 relative), a fraction of a division
+  // 1/a: estimate, then two Newton steps r += r (1 - a r) with the residual exact in an FMA; the
+  // second is Markstein's correction, which rounds like a division (a fraction of its cost). One
+  // step of the form r (2 - a r) always lands below 1/a: 0.99999994 for 1/1, a leaking gate.
   static Vec recip(Vec a) {
+    const __m512 one = _mm512_set1_ps(1.0f);
     __m512 r = _mm512_rcp14_ps(a.v);
-    return {_mm512_mul_ps(r, _mm512_fnmadd_ps(a.v, r, _mm512_set1_ps(2.0f)))};
+    r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(a.v, r, one), r);
+    return {_mm512_fmadd_ps(r, _mm512_fnmadd_ps(a.v, r, one), r)};
   }
   static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
   static Vec max(Vec a, Vec b) { return {_mm512_max_ps(a.v, b.v)}; }
@@ -51,6 +55,10 @@ struct Vec<float> {
   // a where x > 0, else 0
   static Vec where_pos(Vec x, Vec a) {
     return {_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x.v, _mm512_setzero_ps(), _CMP_GT_OQ), a.v)};
+  }
+  static Vec select_pos(Vec x, Vec a, Vec b) {
+    return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(x.v, _mm512_setzero_ps(), _CMP_GT_OQ), b.v,
+                                 a.v)};
   }
   static Vec abs(Vec a) { return {_mm512_abs_ps(a.v)}; }
   // magnitude of a with the sign of s
@@ -88,6 +96,10 @@ struct Vec<double> {
   static Vec where_pos(Vec x, Vec a) {
     return {_mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x.v, _mm512_setzero_pd(), _CMP_GT_OQ), a.v)};
   }
+  static Vec select_pos(Vec x, Vec a, Vec b) {
+    return {_mm512_mask_blend_pd(_mm512_cmp_pd_mask(x.v, _mm512_setzero_pd(), _CMP_GT_OQ), b.v,
+                                 a.v)};
+  }
   static Vec abs(Vec a) { return {_mm512_abs_pd(a.v)}; }
   static Vec copysign(Vec a, Vec s) {
     const __m512i sign = _mm512_set1_epi64(int64_t(0x8000000000000000ull));
@@ -123,16 +135,21 @@ struct Vec<float> {
   friend Vec operator-(Vec a, Vec b) { return {_mm256_sub_ps(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
   friend Vec operator/(Vec a, Vec b) { return {_mm256_div_ps(a.v, b.v)}; }
-  // 1/a: 12-bit estimate and one Newton step
+  // 1/a: as for AVX-512 (the 12-bit estimate is within one ulp after the first step)
   static Vec recip(Vec a) {
+    const __m256 one = _mm256_set1_ps(1.0f);
     __m256 r = _mm256_rcp_ps(a.v);
-    return {_mm256_mul_ps(r, _mm256_fnmadd_ps(a.v, r, _mm256_set1_ps(2.0f)))};
+    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(a.v, r, one), r);
+    return {_mm256_fmadd_ps(r, _mm256_fnmadd_ps(a.v, r, one), r)};
   }
   static Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
   static Vec max(Vec a, Vec b) { return {_mm256_max_ps(a.v, b.v)}; }
   static Vec min(Vec a, Vec b) { return {_mm256_min_ps(a.v, b.v)}; }
   static Vec where_pos(Vec x, Vec a) {
     return {_mm256_and_ps(_mm256_cmp_ps(x.v, _mm256_setzero_ps(), _CMP_GT_OQ), a.v)};
+  }
+  static Vec select_pos(Vec x, Vec a, Vec b) {
+    return {_mm256_blendv_ps(b.v, a.v, _mm256_cmp_ps(x.v, _mm256_setzero_ps(), _CMP_GT_OQ))};
   }
   static Vec abs(Vec a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
   static Vec copysign(Vec a, Vec s) {
@@ -167,6 +184,9 @@ struct Vec<double> {
   static Vec min(Vec a, Vec b) { return {_mm256_min_pd(a.v, b.v)}; }
   static Vec where_pos(Vec x, Vec a) {
     return {_mm256_and_pd(_mm256_cmp_pd(x.v, _mm256_setzero_pd(), _CMP_GT_OQ), a.v)};
+  }
+  static Vec select_pos(Vec x, Vec a, Vec b) {
+    return {_mm256_blendv_pd(b.v, a.v, _mm256_cmp_pd(x.v, _mm256_setzero_pd(), _CMP_GT_OQ))};
   }
   static Vec abs(Vec a) { return {_mm256_andnot_pd(_mm256_set1_pd(-0.0), a.v)}; }
   static Vec copysign(Vec a, Vec s) {
@@ -213,6 +233,7 @@ struct Vec {
   static Vec max(Vec a, Vec b) { return {a.v > b.v ? a.v : b.v}; }
   static Vec min(Vec a, Vec b) { return {a.v < b.v ? a.v : b.v}; }
   static Vec where_pos(Vec x, Vec a) { return {x.v > T(0) ? a.v : T(0)}; }
+  static Vec select_pos(Vec x, Vec a, Vec b) { return {x.v > T(0) ? a.v : b.v}; }
   static Vec abs(Vec a) { return {a.v < T(0) ? -a.v : a.v}; }
   static Vec copysign(Vec a, Vec s) { return {T(__builtin_copysign(double(a.v), double(s.v)))}; }
   static Vec pow2_from_magic(Vec t) {
@@ -260,16 +281,16 @@ struct MathConst<double> {
   static constexpr int degree = 13;
 };
 
-// Returns s = 2^k and p = expm1(r) for x = k ln2 + r.
+// x = k ln2 + r: returns s = 2^k, r, and qr with expm1(r) = r + (qr) r.
 template <typename T>
-inline void exp_parts(Vec<T> x, Vec<T>& s, Vec<T>& p) {
+inline void exp_reduce(Vec<T> x, Vec<T>& s, Vec<T>& r, Vec<T>& qr) {
   using V = Vec<T>;
   using C = MathConst<T>;
   x = V::min(V::set1(C::hi), V::max(V::set1(C::lo), x));
   // t = round(x log2e) + magic: the low mantissa bits hold k + bias
   V t = V::fmadd(x, V::set1(C::log2e), V::set1(C::magic));
   V k = t - V::set1(C::magic);
-  V r = V::fmadd(k, V::set1(-C::ln2_hi), x);
+  r = V::fmadd(k, V::set1(-C::ln2_hi), x);
   r = V::fmadd(k, V::set1(-C::ln2_lo), r);
   // expm1(r) = r + r^2 (1/2! + r/3! + ... ), Horner from the highest term
   T coef = T(1);
@@ -279,8 +300,16 @@ inline void exp_parts(Vec<T> x, Vec<T>& s, Vec<T>& p) {
     coef *= T(n + 1);  // 1/n!
     q = V::fmadd(q, r, V::set1(coef));
   }
-  p = V::fmadd(q * r, r, r);
+  qr = q * r;
   s = V::pow2_from_magic(t);
+}
+
+// Returns s = 2^k and p = expm1(r) for x = k ln2 + r.
+template <typename T>
+inline void exp_parts(Vec<T> x, Vec<T>& s, Vec<T>& p) {
+  Vec<T> r, qr;
+  exp_reduce(x, s, r, qr);
+  p = Vec<T>::fmadd(qr, r, r);
 }
 
 template <typename T>
@@ -297,19 +326,72 @@ inline Vec<T> vexpm1(Vec<T> x) {
   return Vec<T>::fmadd(s, p, s - Vec<T>::set1(T(1)));
 }
 
+// sigmoid and tanh to within one ulp, unbiased, exactly +-1 where that is the rounded value (a
+// saturated gate must not leak over thousands of steps). Each carries expm1 and the sums it is
+// divided by as unevaluated pairs hi + lo (exact where the comments say so), then divides once
+// with a correction: the rounding of 1 + e or u + 2 no longer reaches the result.
+
+// exp_parts with expm1(r) = p_hi + p_lo, to a fraction of an ulp
+template <typename T>
+inline void exp_parts2(Vec<T> x, Vec<T>& s, Vec<T>& p_hi, Vec<T>& p_lo) {
+  using V = Vec<T>;
+  V r, qr;
+  exp_reduce(x, s, r, qr);
+  p_hi = V::fmadd(qr, r, r);
+  p_lo = V::fmadd(qr, r, r - p_hi);  // r - p_hi exact (Sterbenz: |p| within [|r|/2, 2|r|])
+}
+
+// 1 / (d + dl) = r + r corr, with r = 1/d rounded and the residual 1 - d r exact in an FMA
+template <typename T>
+inline Vec<T> recip_pair(Vec<T> d, Vec<T> dl, Vec<T>& corr) {
+  using V = Vec<T>;
+  V r = V::recip(d);
+  V res = V::fmadd(V::zero() - d, r, V::set1(T(1)));
+  corr = V::fmadd(V::zero() - r, dl, res);
+  return r;
+}
+
 template <typename T>
 inline Vec<T> vsigmoid(Vec<T> x) {
   using V = Vec<T>;
-  return V::recip(V::set1(T(1)) + vexp(V::zero() - x));
+  const V one = V::set1(T(1));
+  V s, p_hi, p_lo;
+  exp_parts2(V::zero() - V::abs(x), s, p_hi, p_lo);  // e^-|x| = s (1 + p)
+  V one_p = one + p_hi;
+  V e_hi = s * one_p;                                 // exact: s is a power of two
+  V e_lo = s * ((p_hi - (one_p - one)) + p_lo);       // Fast2Sum, |p| < 1
+  V d = one + e_hi;
+  V dl = (e_hi - (d - one)) + e_lo;                   // Fast2Sum, e <= 1
+  V corr;
+  V r = recip_pair(d, dl, corr);
+  V big = V::fmadd(r, corr, r);                       // sigmoid(|x|) = 1 / (1 + e)
+  V m = e_hi * r;                                     // sigmoid(-|x|) = e / (1 + e)
+  V m_lo = V::fmadd(e_hi, r, V::zero() - m);
+  V small = m + V::fmadd(m, corr, V::fmadd(e_lo, r, m_lo));
+  return V::select_pos(x, big, small);
 }
 
-// tanh|x| = -u / (u + 2) with u = expm1(-2|x|): no cancellation near 0, so relative accuracy holds.
+// tanh|x| = -u / (u + 2) with u = expm1(-2|x|) = s p + (s - 1): no cancellation near 0.
 template <typename T>
 inline Vec<T> vtanh(Vec<T> x) {
   using V = Vec<T>;
-  V u = vexpm1(V::set1(T(-2)) * V::abs(x));
-  V t = (V::zero() - u) * V::recip(u + V::set1(T(2)));
-  return V::copysign(t, x);
+  const V one = V::set1(T(1)), two = V::set1(T(2));
+  V s, p_hi, p_lo;
+  exp_parts2(V::set1(T(-2)) * V::abs(x), s, p_hi, p_lo);
+  V sm1 = s - one;                                    // s = 2^k, k <= 0: exact unless k < -24
+  V sm1_lo = s - (sm1 + one);                         // Fast2Sum: what s - 1 dropped
+  V u_hi = V::fmadd(s, p_hi, sm1);
+  // sm1 - u_hi is exact (both in [-1, -1/2] for k < 0; zero for k = 0), so the second FMA
+  // returns the first one's rounding error
+  V u_lo = V::fmadd(s, p_hi, sm1 - u_hi) + (s * p_lo + sm1_lo);
+  V d = u_hi + two;
+  V dl = (u_hi - (d - two)) + u_lo;                   // Fast2Sum, |u| < 1
+  V corr;
+  V r = recip_pair(d, dl, corr);
+  V m = u_hi * r;
+  V m_lo = V::fmadd(u_hi, r, V::zero() - m);
+  V t = m + V::fmadd(m, corr, V::fmadd(u_lo, r, m_lo));
+  return V::copysign(V::zero() - t, x);
 }
 
 template <typename T>

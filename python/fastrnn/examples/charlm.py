@@ -26,6 +26,7 @@ import numpy as np
 import fastrnn
 
 from ..models import NGramLM, RNNLanguageModel, Vocab, perplexity, sample, train_language_model
+from ..models.training import exit_on_checkpoint_mismatch
 
 FORTUNE_DIRS = ("/usr/share/games/fortunes", "/usr/share/fortunes", "/usr/share/fortune")
 
@@ -138,12 +139,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.no_resume and os.path.exists(ckpt):
         os.remove(ckpt)
     t0 = time.perf_counter()
-    history = train_language_model(
-        model, tr, va, epochs=args.epochs, batch_size=args.batch_size, bptt=args.bptt, lr=args.lr,
-        lr_decay=args.lr_decay,
-        clip_grad_norm=1.0, checkpoint=ckpt, checkpoint_every=200, time_limit=args.time_limit,
-        progress=args.progress, on_epoch_end=show,
-    )  # fmt: skip
+    with exit_on_checkpoint_mismatch(p.prog):  # another --hidden etc.: say to use --no-resume
+        history = train_language_model(
+            model, tr, va, epochs=args.epochs, batch_size=args.batch_size, bptt=args.bptt,
+            lr=args.lr, lr_decay=args.lr_decay,
+            clip_grad_norm=1.0, checkpoint=ckpt, checkpoint_every=200, time_limit=args.time_limit,
+            progress=args.progress, on_epoch_end=show,
+        )  # fmt: skip
     wall = time.perf_counter() - t0
     test_ppl = perplexity(model, te, batch_size=16, bptt=128)
     print("validation perplexity per epoch: " + ", ".join(

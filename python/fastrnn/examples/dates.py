@@ -26,6 +26,7 @@ import numpy as np
 import fastrnn
 
 from ..models import Seq2Seq, Trainer, Vocab
+from ..models.training import exit_on_checkpoint_mismatch
 from ..nn import Adam
 
 MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
@@ -241,11 +242,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {"val_acc": accuracy(model, src_vocab, tgt_vocab, val_texts, val_dates)}
 
     t0 = time.perf_counter()
-    trainer.fit(
-        batches, train_step, epochs=100, evaluate=evaluate, eval_every=args.eval_every,
-        stop=lambda m: m["val_acc"] >= args.target, time_limit=args.time_limit,
-        steps_per_epoch=steps_per_epoch,
-    )  # fmt: skip
+    with exit_on_checkpoint_mismatch(p.prog):  # another configuration: say to use --no-resume
+        trainer.fit(
+            batches, train_step, epochs=100, evaluate=evaluate, eval_every=args.eval_every,
+            stop=lambda m: m["val_acc"] >= args.target, time_limit=args.time_limit,
+            steps_per_epoch=steps_per_epoch,
+        )  # fmt: skip
     wall = time.perf_counter() - t0
     model.eval()
     acc = accuracy(model, src_vocab, tgt_vocab, test_texts, test_dates, beam_size=args.beam)

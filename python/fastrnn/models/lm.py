@@ -277,6 +277,7 @@ def train_language_model(
     progress: str = "auto",
     on_epoch_end: Any = None,
     log_every: float = 10.0,
+    resume: bool = True,
 ) -> list[dict[str, Any]]:
     """Truncated-BPTT training with Adam (unless `optimizer` is given) and a `Trainer`.
 
@@ -284,7 +285,8 @@ def train_language_model(
     (also when resuming mid-epoch). Epoch e (from 0) trains with learning rate lr * lr_decay**e
     (lr: the optimizer's when one is given). Each epoch ends with the held-out perplexity
     ("val_ppl") of `valid_ids`, if given, and a call on_epoch_end(epoch, metrics) that may return
-    extra metrics. Returns the Trainer's history."""
+    extra metrics. `resume`: continue from `checkpoint` when it exists (see Trainer.fit).
+    Returns the Trainer's history."""
     data = batchify(
         _checks.token_ids("train_ids", train_ids, model.vocab_size, ndim=(1,)), batch_size
     )
@@ -318,5 +320,5 @@ def train_language_model(
 
     return trainer.fit(
         lambda epoch: bptt_batches(data, bptt), train_step, epochs, evaluate=evaluate,
-        time_limit=time_limit, steps_per_epoch=steps, on_epoch_start=reset,
+        time_limit=time_limit, steps_per_epoch=steps, on_epoch_start=reset, resume=resume,
     )  # fmt: skip

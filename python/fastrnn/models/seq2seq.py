@@ -145,7 +145,7 @@ class Seq2Seq(nn.Module):
         self.attention = nn.make_attention(
             attention, Hd, 2 * H, attention_size or Hd, dt, int(seeds[6])
         )
-        cell_cls = nn.LSTMCell if self.cell_type == "lstm" else nn.GRUCell
+        cell_cls: Any = nn.LSTMCell if self.cell_type == "lstm" else nn.GRUCell
         self.decoder = cell_cls(E + 2 * H, Hd, dtype=dt, seed=int(seeds[7]))
         self.out_drop = nn.Dropout(self.dropout, seed=int(seeds[8]))
         self.out = nn.Linear(Hd + 2 * H, V, dtype=dt, seed=int(seeds[9]))
@@ -185,7 +185,7 @@ class Seq2Seq(nn.Module):
         """-> keys (B, S, 2H), s0 (B, Hd), raw encoder state (for backward)."""
         x = self.src_drop(self.src_embed(src.T))  # (S, B, E)
         out, hn = self.encoder(x, None, lens)  # (S, B, 2H)
-        h = hn[0] if self.cell_type == "lstm" else hn  # (2L, B, H)
+        h: np.ndarray = hn[0] if self.cell_type == "lstm" else hn  # type: ignore[assignment]  # (2L, B, H)
         last = np.concatenate([h[-2], h[-1]], axis=1)  # (B, 2H)
         s0 = self.bridge_act(self.bridge(last))
         return np.ascontiguousarray(out.transpose(1, 0, 2)), s0, h.shape
@@ -400,12 +400,12 @@ class Seq2Seq(nn.Module):
         length_penalty: str = "length",
         n_best: int = 1,
     ) -> list[Any]:
-        """Beam search (fastrnn.beam_search.batch_beam_search) over `step`, sentence by sentence
+        """Beam search (fastrnn.decoding.batch_beam_search) over `step`, sentence by sentence
         independent of the batching.
 
         Returns a list of B lists of `Hypothesis` (tokens (T,) ending with <eos> when finished,
         score, log_prob), best first; beam_size=1 is greedy decoding."""
-        from ..beam_search import batch_beam_search
+        from ..decoding import batch_beam_search
 
         return batch_beam_search(
             self.step, self.init_state(src, src_lengths), bos=self.bos_index, eos=self.eos_index,

@@ -12,23 +12,38 @@ checkpoint intact. Ctrl-C saves a checkpoint and returns.
 
 Resuming replays the data order: `batches(epoch)` must yield the same batches for the same epoch
 (seed your shuffling with the epoch), and the batches of the interrupted epoch that were already
-trained on are skipped.
+trained on are skipped. A checkpoint is checked whole before anything is restored (the model's
+constructor arguments, every array's name and shape from the archive's headers, the optimizer
+state and hyperparameters, the loop state): a checkpoint of another configuration raises
+`CheckpointMismatchError` naming what differs, and the model and optimizer stay as they were.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
 from .. import nn
 from ..nn import _checks
-from ..nn._io import load_npz, save_npz
+from ..nn._io import load_meta, load_npz, save_npz
 
-__all__ = ["Trainer"]
+__all__ = ["CheckpointMismatchError", "Trainer", "exit_on_checkpoint_mismatch"]
+
+
+class CheckpointMismatchError(KeyError, ValueError):
+    """A checkpoint that does not belong to this model or optimizer (another configuration).
+
+    Nothing was restored. Start fresh with `fit(..., resume=False)` (the examples:
+    `--no-resume`), or rebuild the model as the checkpoint's run did. A KeyError (the type of
+    fastrnn's missing-key errors) and a ValueError."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 def _fmt(metrics: dict[str, Any]) -> str:
@@ -39,6 +54,53 @@ def _fmt(metrics: dict[str, Any]) -> str:
         else:
             parts.append(f"{k} {v}")
     return "  ".join(parts)
+
+
+@contextlib.contextmanager
+def exit_on_checkpoint_mismatch(prog: str) -> Iterator[None]:
+    """For command-line programs: a checkpoint of another configuration ends the program with
+    its one-line message (which names --no-resume) and exit status 2, not a traceback."""
+    try:
+        yield
+    except CheckpointMismatchError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _without_seed(init: Any) -> Any:
+    """Constructor arguments less `seed` (resuming overwrites what the seed initialized)."""
+    if isinstance(init, dict) and isinstance(init.get("kwargs"), dict):
+        return {**init, "kwargs": {k: v for k, v in init["kwargs"].items() if k != "seed"}}
+    return init
+
+
+def _describe_init(init: Any) -> str:
+    if not isinstance(init, dict):
+        return repr(init)
+    parts = [repr(a) for a in init.get("args", [])]
+    parts += [f"{k}={v!r}" for k, v in dict(init.get("kwargs", {})).items()]
+    return "(" + ", ".join(parts) + ")"
+
+
+def _loop_state(path: str, meta: dict[str, Any]) -> tuple[int, int, int, float, list[Any]]:
+    """(epoch, step_in_epoch, global_step, elapsed, history), checked."""
+    out: list[Any] = []
+    for key in ("epoch", "step_in_epoch", "global_step"):
+        v = meta.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(
+                f"path: {path!r} has corrupt metadata ({key}: expected an integer >= 0, got {v!r})"
+            )
+        out.append(v)
+    elapsed = meta.get("elapsed", 0.0)
+    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)) or not elapsed >= 0:
+        raise ValueError(f"path: {path!r} has corrupt metadata (elapsed: {elapsed!r})")
+    history = meta.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        raise ValueError(
+            f"path: {path!r} has corrupt metadata (history: expected a list of objects)"
+        )
+    return out[0], out[1], out[2], float(elapsed), list(history)
 
 
 class Trainer:
@@ -95,6 +157,7 @@ class Trainer:
         self.step_in_epoch = 0  # batches of the current epoch already trained on
         self.global_step = 0
         self.elapsed = 0.0  # training seconds, summed over resumed runs
+        self.run_elapsed = 0.0  # training seconds of this fit() call (what time_limit counts)
         self.history: list[dict[str, Any]] = []
         self._updating = False
 
@@ -115,30 +178,88 @@ class Trainer:
             "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
             "elapsed": self.elapsed, "history": self.history, "param_groups": groups,
             "model": type(self.model).__name__,
+            "model_init": self.model.__dict__.get("_init_args"),
         }  # fmt: skip
         save_npz(path, arrays, meta)
         return path
 
     def load_checkpoint(self, path: str | os.PathLike[str] | None = None) -> None:
-        """Restore model, optimizer and loop position from a checkpoint."""
+        """Restore model, optimizer and loop position from a checkpoint.
+
+        Everything is checked first (array names and shapes from the archive's headers, before
+        any array is read; the model's constructor arguments when both runs recorded them; the
+        optimizer's state and hyperparameters; the loop state), then applied: on any error the
+        model, optimizer and trainer are unchanged. A checkpoint of another configuration raises
+        CheckpointMismatchError."""
         path = os.fspath(path) if path is not None else self.checkpoint
         if path is None:
             raise ValueError("path: no checkpoint path given")
-        arrays, meta = load_npz(path)
+        hint = (
+            "; nothing was restored. To start fresh, delete it or pass resume=False (the "
+            "examples: --no-resume)"
+        )
+        meta = load_meta(path)
         if "epoch" not in meta:
             raise ValueError(f"path: {path!r} is not a Trainer checkpoint (no loop state)")
+        loop = _loop_state(path, meta)
+        name = type(self.model).__name__
+        if meta.get("model", name) != name:
+            raise CheckpointMismatchError(
+                f"checkpoint {path!r} holds a {meta.get('model')!r}, not a {name!r}{hint}"
+            )
+        saved_init = _without_seed(meta.get("model_init"))
+        init = _without_seed(self.model.__dict__.get("_init_args"))
+        if saved_init is not None and init is not None and saved_init != init:
+            raise CheckpointMismatchError(
+                f"checkpoint {path!r} was written for a {name} built with "
+                f"{_describe_init(saved_init)}; this one is built with {_describe_init(init)}"
+                f"{hint}"
+            )
+        model_shapes = {k: tuple(v.shape) for k, v in self.model.named_parameters()}
+        param_shapes = {k: tuple(v.shape) for k, v in self.optimizer._named().items()}
+        names = sorted(param_shapes, key=len, reverse=True)
+
+        def expected(key: str) -> tuple[int, ...] | None:
+            if key.startswith("model."):
+                return model_shapes.get(key[len("model.") :])
+            if key.startswith("optim.state."):
+                rest = key[len("optim.state.") :]
+                pname = next((n for n in names if rest.startswith(n + ".")), None)
+                if pname is None:
+                    return None
+                return () if rest[len(pname) + 1 :] == "step" else param_shapes[pname]
+            return None
+
+        try:
+            arrays, _ = load_npz(path, expected)
+        except (KeyError, ValueError) as e:
+            msg = e.args[0] if e.args else str(e)
+            if "does not match" in msg or "has shape" in msg:
+                raise CheckpointMismatchError(
+                    f"checkpoint {path!r} does not fit this model and optimizer: {msg}{hint}"
+                ) from None
+            raise
         model = {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
         optim = {k[len("optim.") :]: v for k, v in arrays.items() if k.startswith("optim.")}
-        self.model.load_state_dict(model)
+        missing = [k for k in model_shapes if k not in model]
+        if missing:
+            raise CheckpointMismatchError(
+                f"checkpoint {path!r} lacks the model parameters {missing}{hint}"
+            )
         groups = meta.get("param_groups")
-        if groups:
+        if groups is not None:
+            if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+                raise ValueError(f"path: {path!r} has corrupt metadata (param_groups)")
             groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in groups]
-        self.optimizer.load_flat_state(optim, groups)
-        self.epoch = int(meta["epoch"])
-        self.step_in_epoch = int(meta["step_in_epoch"])
-        self.global_step = int(meta["global_step"])
-        self.elapsed = float(meta["elapsed"])
-        self.history = list(meta.get("history", []))
+        try:
+            staged = self.optimizer._stage_flat_state(optim, groups or None)
+        except (KeyError, ValueError, TypeError) as e:
+            raise CheckpointMismatchError(
+                f"checkpoint {path!r}: optimizer state does not fit: {e}{hint}"
+            ) from None
+        self.model.load_state_dict(model)  # checks everything before it changes anything
+        self.optimizer._apply_staged(staged)
+        self.epoch, self.step_in_epoch, self.global_step, self.elapsed, self.history = loop
 
     # --- the loop ----------------------------------------------------------------------------------
 
@@ -188,7 +309,8 @@ class Trainer:
         epochs : int
         evaluate : () -> metrics dict, run at each epoch's end and every `eval_every` steps
         stop : metrics -> bool; True ends training after that evaluation (e.g. accuracy reached)
-        time_limit : seconds of training (summed over resumed runs) after which training stops
+        time_limit : seconds of training in this call (a resumed run gets the whole limit again)
+            after which training stops
         steps_per_epoch : for the progress bar's total
         resume : load `checkpoint` first if it exists
         on_epoch_start : called with the epoch number before its first batch (also when resuming
@@ -208,6 +330,7 @@ class Trainer:
                 f"{self.elapsed:.0f}s trained"
             )
         self.model.train()
+        self.run_elapsed = 0.0
         stopped = False
         try:
             while self.epoch < epochs and not stopped:
@@ -289,6 +412,7 @@ class Trainer:
                 self._updating = False
                 dt = time.perf_counter() - t0
                 self.elapsed += dt
+                self.run_elapsed += dt
                 self.global_step += 1
                 self.step_in_epoch = i + 1
                 steps_here += 1
@@ -314,7 +438,7 @@ class Trainer:
                     and self.global_step % self.checkpoint_every == 0
                 ):
                     self.save_checkpoint()
-                over = time_limit is not None and self.elapsed >= time_limit
+                over = time_limit is not None and self.run_elapsed >= time_limit
                 evaluated = False
                 if evaluate is not None and eval_every and self.global_step % eval_every == 0:
                     evaluated = True

@@ -21,6 +21,16 @@ from .module import Module
 __all__ = ["Dropout", "Embedding", "Identity", "Linear", "ReLU", "Sigmoid", "Tanh"]
 
 
+def _private(a: np.ndarray, given: Any) -> np.ndarray:
+    """What a training forward keeps for its backward, safe from the caller: a copy when `a` is
+    (a view of) the caller's array, which the caller may change before backward, as torch's
+    autograd keeps its own. Converted inputs are already private (one copy of the input, small
+    next to the product that reads it)."""
+    if a is given or not a.flags.owndata:
+        return a.copy()
+    return a
+
+
 class Linear(Module):
     """y = x W^T + b; torch.nn.Linear compatible.
 
@@ -61,11 +71,12 @@ class Linear(Module):
 
     def forward(self, x: Any) -> np.ndarray:
         """x (..., in_features) -> y (..., out_features)."""
+        given = x
         x = _checks.features("x", x, self.in_features, self.dtype, "(..., F)")
         y = mm(rows(x), self.weight, trans_b=True)  # (N, out)
         if "bias" in self._parameters:
             y += self.bias
-        self._x = x if self.training else None
+        self._x = _private(x, given) if self.training else None
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, dy: Any) -> np.ndarray:
@@ -114,6 +125,11 @@ class Embedding(Module):
         self.embedding_dim = _checks.positive_int("embedding_dim", embedding_dim)
         self.dtype = _checks.dtype_arg(dtype)
         if padding_idx is not None:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+                raise TypeError(
+                    f"padding_idx: expected an int or None, got {type(padding_idx).__name__} "
+                    f"{padding_idx!r}"
+                )
             if not -self.num_embeddings <= int(padding_idx) < self.num_embeddings:
                 raise ValueError(
                     f"padding_idx: must be within num_embeddings ({self.num_embeddings}), got {padding_idx}"
@@ -152,8 +168,9 @@ class Embedding(Module):
 
     def forward(self, ids: Any) -> np.ndarray:
         """ids (...) integers in [0, V) -> (..., D)."""
+        given = ids
         ids = _checks.token_ids("input", ids, self.num_embeddings)
-        self._ids = ids if self.training else None
+        self._ids = _private(ids, given) if self.training else None
         return self.weight[ids]
 
     def backward(self, dy: Any) -> None:

@@ -15,21 +15,69 @@ Also here: `Sequential`, and `.npz` save/load (atomic writes).
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
 import os
-from collections.abc import Iterator, Mapping
-from typing import Any
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..rnn import IncompatibleKeys
 from . import _checks
 from ._io import load_npz, save_npz
 
-__all__ = ["IncompatibleKeys", "Module", "Sequential", "parameters_changed"]
+__all__ = ["IncompatibleKeys", "Module", "Sequential", "parameter_owner", "parameters_changed"]
 
 _counter = itertools.count(1)
 _version = 0
+
+
+class IncompatibleKeys(NamedTuple):
+    """What `load_state_dict(..., strict=False)` did not load, like torch's return value."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def missing_keys_error(
+    owner: str, missing: list[str], unexpected: list[str], expected: list[str] | None = None
+) -> KeyError:
+    """The one error every strict state-dict load in fastrnn raises for missing or unexpected keys:
+    a KeyError naming both lists (torch raises RuntimeError here; fastrnn keeps KeyError, the
+    type of a missing key, everywhere)."""
+    tail = f"; expected exactly {expected}" if expected is not None else f" for {owner}"
+    return KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}{tail}")
+
+
+# Which Module owns a parameter array, so that `model.parameters()` given to an optimizer or to
+# clipping stands for those parameters (their gradients are found here), as in torch. Keyed by
+# id(); the weak reference to the array guards against a reused id.
+_owners: dict[int, tuple[weakref.ref, weakref.ref, str]] = {}
+
+
+def _register(module: Module, name: str, arr: np.ndarray) -> None:
+    key = id(arr)
+
+    def drop(ref: weakref.ref, key: int = key) -> None:
+        entry = _owners.get(key)
+        if entry is not None and entry[0] is ref:
+            del _owners[key]
+
+    _owners[key] = (weakref.ref(arr, drop), weakref.ref(module), name)
+
+
+def parameter_owner(arr: Any) -> tuple[Module, str] | None:
+    """(module, name) when `arr` is a live parameter array of a Module (one that
+    `parameters()` / `named_parameters()` yielded), else None."""
+    entry = _owners.get(id(arr))
+    if entry is None or entry[0]() is not arr:
+        return None
+    module = entry[1]()
+    if module is None or module._parameters.get(entry[2]) is not arr:
+        return None
+    return module, entry[2]
 
 
 def parameters_changed() -> None:
@@ -54,7 +102,20 @@ class Module:
     # attributes that hold compiled objects or per-forward caches: dropped when pickling
     _transient: tuple[str, ...] = ()
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        self = super().__new__(cls)
+        # the constructor's arguments, kept when JSON can hold them, so that `save` can record
+        # how to rebuild the model and `Model.load(path)` works on the class
+        try:
+            init: Any = json.loads(json.dumps({"args": list(args), "kwargs": kwargs}))
+        except (TypeError, ValueError):
+            init = None
+        object.__setattr__(self, "_init_args", init)
+        return self
+
     def __init__(self) -> None:
+        if "_parameters" in self.__dict__:  # set up by __new__ already
+            return
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_grads", {})
         object.__setattr__(self, "_modules", {})
@@ -71,6 +132,8 @@ class Module:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        for name, arr in self._parameters.items():
+            _register(self, name, arr)
         self._on_mode_change()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -87,12 +150,13 @@ class Module:
             modules[name] = value
         elif name in params:
             old = params[name]
-            new = np.asarray(value)
+            new = np.asarray(_checks.to_numpy(value))
             if new.shape != old.shape:
                 raise ValueError(
                     f"{name}: expected shape {tuple(old.shape)} for this parameter, got {tuple(new.shape)}"
                 )
-            params[name] = np.array(new, dtype=old.dtype, order="C", copy=True)
+            # in place, as torch's copy_: optimizers and `parameters()` keep seeing the same array
+            old[...] = new.astype(old.dtype, copy=False)
             self._grads.pop(name, None)
             parameters_changed()
         else:
@@ -126,7 +190,9 @@ class Module:
         arr = np.asarray(value)
         if arr.dtype not in (np.float32, np.float64):
             raise TypeError(f"{name}: expected a float32 or float64 array, got dtype {arr.dtype}")
-        self._parameters[name] = _checks._base.as_canonical(np.array(arr, order="C", copy=True))
+        own = _checks._base.as_canonical(np.array(arr, order="C", copy=True))
+        self._parameters[name] = own
+        _register(self, name, own)
         self._grads.pop(name, None)
         parameters_changed()
 
@@ -255,10 +321,7 @@ class Module:
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
-            raise KeyError(
-                f"state_dict: missing keys {missing}, unexpected keys {unexpected} for "
-                f"{type(self).__name__}"
-            )
+            raise missing_keys_error(type(self).__name__, missing, unexpected)
         staged = []
         for name, arr in own.items():
             if name not in state_dict:
@@ -277,13 +340,57 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write `state_dict()` to an `.npz` file atomically (no partial file on a crash)."""
-        save_npz(path, self.state_dict())
+        """Write `state_dict()` to an `.npz` file atomically (no partial file on a crash), with
+        the class name and constructor arguments, so that `Class.load(path)` can rebuild it."""
+        meta: dict[str, Any] = {"class": _class_name(type(self))}
+        init = self.__dict__.get("_init_args")
+        if init is not None:
+            meta["init"] = init
+        save_npz(path, self.state_dict(), meta)
 
-    def load(self, path: str | os.PathLike[str], strict: bool = True) -> IncompatibleKeys:
-        """Load parameters saved by `save` (or any `.npz` of name -> array)."""
-        arrays, _ = load_npz(path)
-        return self.load_state_dict(arrays, strict=strict)
+    def _load_into(self, path: str | os.PathLike[str], strict: bool = True) -> IncompatibleKeys:
+        """`model.load(path)`: load parameters saved by `save` (or any `.npz` of name -> array).
+
+        The archive's declared names and shapes are checked against the model before any array
+        is read (with strict=True), so a wrong or hostile file costs no memory."""
+        from ._io import npz_names
+
+        expected = {k: v.shape for k, v in self.named_parameters()}
+        arrays, _ = load_npz(path, expected, skip_unexpected=not strict)
+        res = self.load_state_dict(arrays, strict=strict)
+        if strict:
+            return res
+        return IncompatibleKeys(res.missing_keys, [k for k in npz_names(path) if k not in expected])
+
+    @classmethod
+    def _load_new(cls, path: str | os.PathLike[str]) -> Any:
+        """`Model.load(path)`: a new model built with the constructor arguments `save` recorded,
+        holding the saved parameters."""
+        path = os.fspath(path)
+        meta = load_npz_meta(path)
+        name, init = meta.get("class"), meta.get("init")
+        target = _find_class(cls, name) if isinstance(name, str) else None
+        if target is None:
+            raise ValueError(
+                f"path: {path!r} holds a {name if isinstance(name, str) else 'model of unknown class'}"
+                f", not a {cls.__name__}; load it with its own class, or build the model and call "
+                "model.load(path)"
+            )
+        if (
+            not isinstance(init, dict)
+            or not isinstance(init.get("args"), list)
+            or not isinstance(init.get("kwargs"), dict)
+        ):
+            raise ValueError(
+                f"path: {path!r} does not record {target.__name__}'s constructor arguments (they "
+                "were not JSON values, or the file was written by an older fastrnn); build the "
+                f"model as it was and call model.load({path!r})"
+            )
+        model = target(*init["args"], **init["kwargs"])
+        model._load_into(path)
+        return model
+
+    load: Any = None  # set below: `Model.load(path)` on the class, `model.load(path)` on a model
 
     # --- calling ---------------------------------------------------------------------------------
 
@@ -310,6 +417,45 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n" + "\n".join(lines) + "\n)"
+
+
+def _class_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _find_class(cls: type, name: str) -> type | None:
+    """`cls` or the subclass of it whose qualified name is `name` (nothing is imported)."""
+    todo = [cls]
+    while todo:
+        c = todo.pop()
+        if _class_name(c) == name:
+            return c
+        todo.extend(c.__subclasses__())
+    return None
+
+
+def load_npz_meta(path: str) -> dict[str, Any]:
+    from ._io import load_meta
+
+    return load_meta(path)
+
+
+class _ModelOrClassMethod:
+    """`load` as PyTorch users reach for it: on the class it builds the saved model
+    (`RNNLanguageModel.load(path)`), on a model it loads the parameters into it."""
+
+    def __init__(self, on_model: Callable[..., Any], on_class: Callable[..., Any]) -> None:
+        self._on_model, self._on_class = on_model, on_class
+        functools.update_wrapper(self, on_model)  # type: ignore[arg-type]
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Callable[..., Any]:
+        if obj is None:
+            assert owner is not None
+            return functools.partial(self._on_class.__func__, owner)  # type: ignore[attr-defined]
+        return functools.partial(self._on_model, obj)
+
+
+Module.load = _ModelOrClassMethod(Module._load_into, Module.__dict__["_load_new"])
 
 
 class Sequential(Module):

@@ -28,8 +28,16 @@ sorts the vocabulary: maxima over groups of tokens bound where the best candidat
 only those groups are examined. Sentences never interact, so a sentence's result is the same
 however it is batched.
 
-`fastrnn.beam_search` (the package attribute) is the function; import everything else by the
-module's full name: ``from fastrnn.beam_search import batch_beam_search``.
+Names. This module is `fastrnn.decoding`. `fastrnn.beam_search` (the package attribute) is the
+function, as the README documents it, and every public name here is also a package attribute
+(`fastrnn.score_sequence`, ...). For code written against older versions the module is also
+registered as `fastrnn.beam_search` in `sys.modules`, so `from fastrnn.beam_search import
+batch_beam_search` and `importlib.import_module("fastrnn.beam_search")` give this module; only
+`import fastrnn.beam_search as x` binds the function, because Python reads the attribute first.
+
+Token ids (bos, eos, ids to score) are integers in [0, V): anything else, negative ids, ids >= V
+and unsigned ids >= 2**63 (which would wrap to negative as int64) included, is a ValueError
+naming the argument.
 """
 
 from __future__ import annotations
@@ -138,6 +146,19 @@ def _int_arg(name: str, value: Any, low: int) -> int:
     if value < low:
         raise ValueError(f"{name}: expected an integer >= {low}, got {value}")
     return int(value)
+
+
+_ID_MAX = int(np.iinfo(np.int64).max)
+
+
+def _token_arg(name: str, value: Any) -> int:
+    """A token id (bos, eos): an integer in [0, 2**63); checked against V at the first step."""
+    value = _int_arg(name, value, 0)
+    if value > _ID_MAX:
+        raise ValueError(
+            f"{name}: expected a token id in [0, V), got {value} (beyond int64, so beyond any V)"
+        )
+    return value
 
 
 def _real_arg(name: str, value: Any) -> float:
@@ -378,7 +399,7 @@ def batch_beam_search(
         results[b]: sentence b's best hypotheses, best first.
     """
     step = _step_arg(step)
-    bos, eos = _int_arg("bos", bos, 0), _int_arg("eos", eos, 0)
+    bos, eos = _token_arg("bos", bos), _token_arg("eos", eos)
     k = _int_arg("beam_size", beam_size, 1)
     n_best = _int_arg("n_best", n_best, 1)
     if n_best > k:
@@ -573,13 +594,24 @@ def _is_single(tokens: Any) -> bool:
 
 
 def _token_array(seq: Any, name: str) -> np.ndarray:
-    arr = np.asarray(seq)
+    try:
+        arr = np.asarray(seq)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{name}: expected a 1-D sequence of token ids ({e})") from None
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D sequence of token ids, got shape {arr.shape}")
-    if arr.size and arr.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected integer token ids, got dtype {arr.dtype}")
+    if arr.size and (arr.dtype == np.bool_ or arr.dtype.kind not in "iu"):
+        what = "Python ints beyond 64 bits" if arr.dtype == object else f"dtype {arr.dtype}"
+        raise TypeError(f"{name}: expected integer token ids, got {what}")
     if arr.size and arr.min() < 0:
-        raise ValueError(f"{name}: token ids must be >= 0, got {arr.min()}")
+        i = int(np.argmin(arr))
+        raise ValueError(f"{name}: token ids must be in [0, V), got {arr[i]} at position {i}")
+    if arr.size and arr.dtype == np.uint64 and arr.max() > _ID_MAX:
+        i = int(np.argmax(arr > _ID_MAX))
+        raise ValueError(
+            f"{name}: token ids must be in [0, V), got {int(arr[i])} at position {i} (beyond "
+            "int64, so beyond any V)"
+        )
     return arr.astype(np.int64)
 
 
@@ -610,17 +642,25 @@ def score_sequence(
     float, or numpy.ndarray (B,) for a list of sequences; with `per_token`, an array (T,) or a
     list of B arrays. Sums are added in order in float64, as beam search adds them.
     """
-    step = _step_arg(step)
-    bos = _int_arg("bos", bos, 0)
     single = _is_single(tokens)
-    seqs = (
-        [_token_array(tokens, "tokens")]
-        if single
-        else [
-            _token_array(s, f"tokens[{i}]")
-            for i, s in enumerate(tokens)  # type: ignore[union-attr]
-        ]
-    )
+    seqs: list[Any] = [tokens] if single else list(tokens)  # type: ignore[arg-type]
+    names = ["tokens"] if single else [f"tokens[{i}]" for i in range(len(seqs))]
+    return _score(step, state, seqs, names, bos, per_token, single)
+
+
+def _score(
+    step: Step,
+    state: State,
+    sequences: list[Any],
+    names: list[str],
+    bos: int,
+    per_token: bool,
+    single: bool,
+) -> Any:
+    """score_sequence of sequences[i], whose errors name names[i]."""
+    step = _step_arg(step)
+    bos = _token_arg("bos", bos)
+    seqs = [_token_array(s, n) for s, n in zip(sequences, names)]
     b = _batch_of(state)
     if b is not None and b != len(seqs):
         raise ValueError(
@@ -640,7 +680,7 @@ def score_sequence(
         if nxt.max() >= vocab:
             bad = int(live[np.argmax(nxt >= vocab)])
             raise ValueError(
-                f"tokens: id {seqs[bad][t]} at position {t} is outside [0, V = {vocab})"
+                f"{names[bad]}: id {seqs[bad][t]} at position {t} is outside [0, V = {vocab})"
             )
         if not lp.max() <= 0:  # also catches NaN
             raise _bad_values(lp)
@@ -710,7 +750,7 @@ def error_analysis(
     if b not in (None, 1):
         raise ValueError(f"state: expected leading dimension 1 (one sentence), got {b}")
     rows = np.zeros(2, np.intp)
-    both = score_sequence(step, _take(state, rows), [ref, out], bos=bos)
+    both = _score(step, _take(state, rows), [ref, out], ["reference", "output"], bos, False, False)
     ref_lp, out_lp = float(both[0]), float(both[1])
 
     def score(lp: float, n: int) -> float:
@@ -762,7 +802,7 @@ def sample(
         the model itself (temperature and top-k do not change them).
     """
     step = _step_arg(step)
-    bos, eos = _int_arg("bos", bos, 0), _int_arg("eos", eos, 0)
+    bos, eos = _token_arg("bos", bos), _token_arg("eos", eos)
     max_len = _int_arg("max_len", max_len, 1)
     top_k = _int_arg("top_k", top_k, 0)
     num_samples = _int_arg("num_samples", num_samples, 1)
