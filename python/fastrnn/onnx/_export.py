@@ -309,8 +309,7 @@ def export(
         (default: ("B", "T") before an Embedding, ("N", in_features) before a Linear).
     opset : int
         The ONNX opset to declare (at least 14).
-
-"""
+    """
     from .. import models, nn
 
     if not isinstance(opset, int) or isinstance(opset, bool) or opset < 14:
