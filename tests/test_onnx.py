@@ -153,6 +153,20 @@ def test_export_language_model(cell):
     np.testing.assert_allclose(probs, nn.softmax(lm(tokens)[0]), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_export_seq2seq_encoder(cell):
+    m = fastrnn.models.Seq2Seq(11, 9, embedding_dim=6, hidden_size=5, num_layers=2,
+                               decoder_hidden_size=7, cell=cell, seed=0).eval()  # fmt: skip
+    src = RNG.integers(4, 11, size=(3, 6))
+    lens = np.array([6, 2, 4])
+    state = m.init_state(src, lens)
+    keys, s0 = session(fonnx.export(m, lengths=True)).run(None, {"src": src, "src_lengths": lens})
+    np.testing.assert_allclose(s0, state["h"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(keys, state["values"], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="a Seq2Seq exports its encoder"):
+        fonnx.export(m, softmax=True)
+
+
 def test_export_float64():
     m = fastrnn.GRU(3, 4, dtype="float64", seed=0).eval()
     model = fonnx.export(m)

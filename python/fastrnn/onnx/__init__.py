@@ -19,7 +19,8 @@ What maps to what:
 - RNNCell / GRUCell / LSTMCell: the same node over one step (inputs x, h[, c]; outputs h1[, c1]).
 - nn.Linear (MatMul + Add), nn.Embedding (Gather), Tanh / Sigmoid / ReLU, Dropout and Identity
   (nothing: inference), nn.Sequential of those, models.RNNLanguageModel (tokens -> logits and
-  states); ``softmax=True`` appends a Softmax over the last axis.
+  states), models.Seq2Seq's encoder (src -> attention keys and the decoder's initial state);
+  ``softmax=True`` appends a Softmax over the last axis.
 
 `load` goes the other way for one ONNX RNN/GRU/LSTM node (either GRU form, peepholes, all three
 directions, both layouts): a fastrnn layer whose call, given what the node is given, returns what

@@ -268,6 +268,27 @@ def _export_language_model(g: _Graph, m: Any, initial_state: bool) -> str:
     return logits
 
 
+def _export_seq2seq_encoder(g: _Graph, m: Any, lengths: bool) -> None:
+    """src (B, S) int64 [src_lengths (B,)] -> keys (B, S, 2H), s0 (B, Hd): what the decoder
+    starts from (`Seq2Seq.init_state`'s "values" and "h")."""
+    src = g.add_input("src", ["B", "S"], g.onnx.TensorProto.INT64)
+    e = _feed_forward(g, m.src_embed, g.op("Transpose", [src], perm=[1, 0]))  # (S, B, E)
+    lens = ""
+    if lengths:
+        raw = g.add_input("src_lengths", ["B"], g.onnx.TensorProto.INT64)
+        lens = g.op("Cast", [raw], to=g.onnx.TensorProto.INT32)
+    cfg = _config(m.encoder)
+    out, h_n, _ = _recurrent(g, cfg, e, lens, "", "", "_l{k}{rev}")
+    H2 = 2 * cfg["hidden_size"]
+    LD = cfg["num_layers"] * cfg["num_dirs"]
+    # the last layer's two directions, side by side: (2, B, H) -> (B, 2H)
+    last = g.op("Slice", [h_n, g.ints([LD - 2]), g.ints([LD]), g.ints([0])])
+    last = g.op("Reshape", [g.op("Transpose", [last], perm=[1, 0, 2]), g.ints([0, -1])])
+    s0 = _feed_forward(g, m.bridge_act, _feed_forward(g, m.bridge, last))
+    g.add_output(g.op("Transpose", [out], perm=[1, 0, 2]), "keys", ["B", "S", H2])
+    g.add_output(s0, "s0", ["B", int(m.decoder_hidden_size)])
+
+
 def export(
     model: Any,
     path: str | os.PathLike[str] | None = None,
@@ -284,18 +305,22 @@ def export(
     Inputs and outputs, by name: layers ``x`` (T, B, I) (or (B, T, I) with batch_first)
     [``lengths``, ``h0``, ``c0``] -> ``output``, ``h_n`` [, ``c_n``]; cells ``x`` (B, I), ``h``
     [, ``c``] (B, H) -> ``h1`` [, ``c1``]; language models ``tokens`` (B, T) [``h0``, ``c0``] ->
-    ``logits`` (B, T, V), ``h_n`` [, ``c_n``]; feed-forward models ``input`` -> ``output``.
+    ``logits`` (B, T, V), ``h_n`` [, ``c_n``]; Seq2Seq ``src`` (B, S) [``src_lengths``] ->
+    ``keys`` (B, S, 2H), ``s0`` (B, Hd) (the decoder's initial state); feed-forward models
+    ``input`` -> ``output``.
 
     Parameters
     ----------
     model :
         fastrnn.RNN / GRU / LSTM (or fastrnn.nn's), a cell (RNNCell, GRUCell, LSTMCell, either
         module's), a feed-forward nn module (Linear, Embedding, Tanh, Sigmoid, ReLU, Dropout,
-        Identity, or a Sequential of them), or a models.RNNLanguageModel.
+        Identity, or a Sequential of them), a models.RNNLanguageModel, or a models.Seq2Seq
+        (its encoder: the decoder's attention step is not exported).
     path : str or PathLike, optional
         Where to save it; None only returns it.
     lengths : bool
-        Recurrent layers: add an int64 input ``lengths`` (B,), the layer's `lengths=`.
+        Recurrent layers: add an int64 input ``lengths`` (B,), the layer's `lengths=`;
+        Seq2Seq: ``src_lengths``.
     initial_state : bool
         Recurrent layers and language models: add inputs ``h0`` (and ``c0``) (L*D, B, H).
     softmax : bool
@@ -334,6 +359,12 @@ def export(
             _export_cell(g, model, bool(softmax))
         else:
             _export_layer(g, model, bool(lengths), bool(initial_state), bool(softmax))
+    elif isinstance(model, models.Seq2Seq):
+        if initial_state or softmax:
+            raise ValueError(
+                "initial_state / softmax: a Seq2Seq exports its encoder (src -> keys, s0) only"
+            )
+        _export_seq2seq_encoder(g, model, bool(lengths))
     elif isinstance(model, models.RNNLanguageModel):
         logits = _export_language_model(g, model, bool(initial_state))
         main_name = "probs" if softmax else "logits"
