@@ -25,6 +25,13 @@ fastrnn's time as a multiple of it. Machine details (CPU, caches, library versio
 results; with matplotlib installed, results/speedup.png plots fastrnn's speedup vs batch size.
 Libraries that are not installed are skipped with a note. Bench dependencies: `pip install
 ".[bench]" torch==2.13.0`.
+
+Reduced-precision peers, as their users run them: `torch-bf16` is the same torch module under
+`torch.autocast("cpu", dtype=torch.bfloat16)` (oneDNN's AMX/AVX512-BF16 kernels where the CPU has
+them; forward under inference_mode, and training), `torch-int8` its dynamically quantized copy
+(`torch.ao.quantization.quantize_dynamic`, fbgemm; forward at B <= 8). Every reduced-precision row
+reports its error against a float64 run of the same weights (max |out - ref| / max |ref|), and the
+peak line adds torch's bfloat16 GEMM rate at 2048^3 (the machine's AMX/BF16 matrix rate).
 """
 
 from __future__ import annotations
@@ -129,9 +136,13 @@ def run_fastrnn(case, x, repeat):
         m.eval()
         extra = {}
         if case["mode"] == "bf16":
-            full = m(x)[0]
+            ref = cls(
+                case["H"], case["H"], num_layers=case.get("layers", 1),
+                bidirectional=case.get("dirs", 1) == 2, dtype="float64",
+            ).eval()  # fmt: skip
+            ref.load_state_dict(m.state_dict())
             m.inference_dtype = "bfloat16"
-            extra["bf16_rel_err"] = float(np.abs(m(x)[0] - full).max() / np.abs(full).max())
+            extra["rel_err"] = _rel_err(m(x)[0], ref(x.astype(np.float64))[0])
         t = median_time(lambda: m(x), repeat)
         if case["B"] == 1 and case.get("layers", 1) == 1 and case.get("dirs", 1) == 1:
             from fastrnn import _C
@@ -199,6 +210,47 @@ def run_torch(case, x, repeat):
     return median_time(loop, repeat) / x.shape[0]
 
 
+def _rel_err(out, ref) -> float:
+    out, ref = np.asarray(out, np.float64), np.asarray(ref, np.float64)
+    return float(np.abs(out - ref).max() / np.abs(ref).max())
+
+
+def run_torch_reduced(case, x, repeat, kind):
+    """torch in bfloat16 autocast (kind "bf16") or dynamically quantized to int8 ("int8")."""
+    import torch
+
+    m = torch_module(case, torch)
+    xt = torch.from_numpy(x)
+    with torch.inference_mode():
+        ref = m.double()(xt.double())[0].numpy()
+        m.float()
+    if kind == "int8":
+        if case["mode"] not in ("fwd", "bf16") or case["B"] > 8:
+            return None
+        # quantize_dynamic swaps submodules only: the layer goes in a container
+        q = torch.ao.quantization.quantize_dynamic(
+            torch.nn.Sequential(m), {type(m)}, dtype=torch.qint8
+        )[0]
+        with torch.inference_mode():
+            err = _rel_err(q(xt)[0], ref)
+            return median_time(lambda: q(xt), repeat), {"rel_err": err}
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+    if case["mode"] in ("fwd", "bf16"):
+        with torch.inference_mode(), autocast:
+            err = _rel_err(m(xt)[0].float(), ref)
+            return median_time(lambda: m(xt), repeat), {"rel_err": err}
+    if case["mode"] == "train":
+        xg = xt.clone().requires_grad_()
+
+        def step():
+            with autocast:
+                out = m(xg)[0]
+            out.float().backward(torch.ones_like(out, dtype=torch.float32))
+
+        return median_time(step, repeat)
+    return None
+
+
 def run_onnxruntime(case, x, repeat, threads):
     if case["mode"] not in ("fwd", "bf16"):
         return None
@@ -260,7 +312,7 @@ def worker(lib: str, cases: list, repeat: int) -> None:
         import fastrnn
 
         fastrnn.set_num_threads(threads)
-    elif lib in ("torch", "onnxruntime"):
+    elif lib in ("torch", "torch-bf16", "torch-int8", "onnxruntime"):
         import torch
 
         torch.set_num_threads(threads)
@@ -276,6 +328,8 @@ def worker(lib: str, cases: list, repeat: int) -> None:
                 t = run_fastrnn(case, x, repeat)
             elif lib == "torch":
                 t = run_torch(case, x, repeat)
+            elif lib in ("torch-bf16", "torch-int8"):
+                t = run_torch_reduced(case, x, repeat, lib.split("-")[1])
             elif lib == "onnxruntime":
                 t = run_onnxruntime(case, x, repeat, threads)
             else:
@@ -298,6 +352,14 @@ def peak_worker(threads: int) -> None:
 
         _C.set_num_threads(threads)
         out["fastrnn"] = 2 * n**3 / median_time(lambda: _C.nn_matmul(a, a), 5) / 1e9
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        ab = torch.from_numpy(a).to(torch.bfloat16)
+        out["torch_bf16"] = 2 * n**3 / median_time(lambda: ab @ ab, 5) / 1e9
     except ImportError:
         pass
     print(json.dumps(out))
@@ -336,6 +398,7 @@ def measure_peak(threads: int) -> dict:
         "fastrnn_gemm": default.get("fastrnn"),
     }
     peak["peak"] = max(v for v in peak.values() if v)
+    peak["bf16_gemm_torch"] = default.get("torch_bf16")  # not part of the float32 peak
     return peak
 
 
@@ -463,7 +526,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true")
     ap.add_argument("--threads", type=int)
-    ap.add_argument("--libs", default="fastrnn,torch,onnxruntime,numpy")
+    ap.add_argument("--libs", default="fastrnn,torch,torch-bf16,torch-int8,onnxruntime,numpy")
     ap.add_argument("--cells", default="rnn_tanh,gru,lstm")
     ap.add_argument("--hidden")
     ap.add_argument("--batch")
@@ -557,8 +620,13 @@ def main() -> None:
         row.update(extra)
         floor = extra.get("floor_s")
         cells_.append(f"{ft / floor:.2f}x" if (ft and floor) else "-")
-        err = extra.get("bf16_rel_err")
-        cells_.append(f"bf16 err {err:.1e}" if err is not None else "")
+        errs = []
+        for lib in libs:
+            err = extras.get(lib, [{}] * len(cases))[i].get("rel_err")
+            if err is not None:
+                row[f"rel_err_{lib}"] = err
+                errs.append(f"{lib} err {err:.1e}")
+        cells_.append("; ".join(errs))
         rows.append((row, cells_))
 
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

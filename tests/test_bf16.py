@@ -21,16 +21,6 @@ LAYERS = [
 ]
 
 
-@pytest.fixture(params=("scalar", "avx2", "avx512", "avx512_bf16"))
-def isa(request):
-    if request.param not in _C.backends()["supported"]:
-        pytest.skip(f"this CPU does not support {request.param}")
-    before = _C.backends()["active"]
-    _C.set_isa(request.param)
-    yield request.param
-    _C.set_isa(before)
-
-
 def first(out):
     return out[0]
 

@@ -13,22 +13,11 @@ import threading
 import numpy as np
 import pytest
 import reference as ref
+from conftest import ISAS
 
 from fastrnn import _C
 
-ISAS = ("scalar", "avx2", "avx512", "avx512_bf16")
 CELLS = ref.CELLS
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    name = request.param
-    if name not in _C.backends()["supported"]:
-        pytest.skip(f"this CPU does not support {name}")
-    before = _C.backends()["active"]
-    _C.set_isa(name)
-    yield name
-    _C.set_isa(before)
 
 
 def make_problem(cell, T, B, I, H, *, lengths, bias, peephole, seed, dtype=np.float64):

@@ -12,23 +12,10 @@ import threading
 import numpy as np
 import pytest
 import reference as ref
+from conftest import ISAS
 
 import fastrnn
 from fastrnn import _C
-
-ISAS = ("scalar", "avx2", "avx512", "avx512_bf16")
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    name = request.param
-    if name not in _C.backends()["supported"]:
-        pytest.skip(f"this CPU does not support {name}")
-    before = _C.backends()["active"]
-    _C.set_isa(name)
-    yield name
-    _C.set_isa(before)
-
 
 # --- float32 sigmoid and tanh --------------------------------------------------------------------
 

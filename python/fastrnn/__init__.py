@@ -12,6 +12,7 @@ kernels in the private module fastrnn._C.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 # steps spin briefly, then yield, then sleep. Set before libgomp loads; a user's value wins.
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")
 
-from . import _C, _checks, models, nn  # noqa: E402, I001  (nn, models: the modeling toolkit)
+from . import _C, _checks, nn  # noqa: E402, I001  (nn: the modeling toolkit's building blocks)
 from .functional import (
     gru_backward,
     gru_cell,
@@ -34,9 +35,6 @@ from .functional import (
     rnn_forward,
 )
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-
-# isort: split
-from . import bleu  # noqa: E402  (BLEU identical to sacrebleu; python -m fastrnn.bleu)
 
 # isort: split
 from . import decoding  # noqa: E402  (beam search, scoring, sampling; see its docstring)
@@ -53,6 +51,21 @@ from .decoding import (  # noqa: E402
 )
 
 __version__ = "0.1.0"
+
+# Subpackages imported when first used, so that `import fastrnn` loads the kernels and layers
+# only: fastrnn.models (seq2seq, language models, training), fastrnn.bleu (sacrebleu's BLEU).
+_LAZY_SUBMODULES = ("models", "bleu")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "models",

@@ -116,6 +116,8 @@ def to_numpy(a: Any) -> Any:
 def float_array(name: str, a: Any, dtype: np.dtype, owner: str = "the layer's dtype") -> np.ndarray:
     """`a` as an array of exactly `dtype`; integer, bool, float16... and the other float width are
     a TypeError (fastrnn never silently changes the precision of an input)."""
+    if type(a) is np.ndarray and a.dtype is dtype:  # the common case, on every streaming step
+        return a
     if a is None:
         raise TypeError(f"{name}: expected a {dtype} array, got None")
     try:
@@ -166,9 +168,8 @@ def layer_input(
     """x -> ((T, B, I) C-contiguous, batched). Accepts (T, B, I), (B, T, I) with batch_first, and
     unbatched (T, I) like torch."""
     x = float_array("x", x, dtype)
-    layout = "(B, T, I={})" if batch_first else "(T, B, I={})"
-    layout = layout.format(input_size)
     if x.ndim not in (2, 3) or x.shape[-1] != input_size:
+        layout = f"(B, T, I={input_size})" if batch_first else f"(T, B, I={input_size})"
         raise ValueError(
             f"x: expected a 3-D array {layout} or an unbatched 2-D array (T, I={input_size}), "
             f"got shape {_shape(x.shape)}"

@@ -190,21 +190,28 @@ inline void store_tile(__m512 (&acc)[M][NP][2], float* tile, int64_t ldt) {
         _mm512_storeu_ps(tile + i * ldt + p * Tile<float>::NR + v * 16, acc[i][p][v]);
 }
 
+// One k-pair row of NP panels in the pair layout, widened: the even k's and the odd k's weights.
+template <int NP>
+inline void load_pair_panels(const uint16_t* b, int64_t pstride, __m512 (&even_k)[NP][2],
+                             __m512 (&odd_k)[NP][2]) {
+  const __m512i high = _mm512_set1_epi32(int(0xffff0000u));
+  for (int p = 0; p < NP; ++p)
+    for (int v = 0; v < 2; ++v) {
+      const __m512i w = _mm512_loadu_si512(b + p * pstride + v * 32);
+      even_k[p][v] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+      odd_k[p][v] = _mm512_castsi512_ps(_mm512_and_si512(w, high));
+    }
+}
+
 template <int M, int NP>
 inline void ukernel_bf16_pairs(int64_t K2, const float* const* arow, const uint16_t* b,
                                int64_t pstride, float* tile, int64_t ldt, bool accumulate) {
   constexpr int NR = Tile<float>::NR;  // two vectors of 16 column pairs
   __m512 acc[M][NP][2];
   load_tile<M, NP>(acc, tile, ldt, accumulate);
-  const __m512i odd = _mm512_set1_epi32(int(0xffff0000u));
   for (int64_t k2 = 0; k2 < K2; ++k2) {
     __m512 even_k[NP][2], odd_k[NP][2];
-    for (int p = 0; p < NP; ++p)
-      for (int v = 0; v < 2; ++v) {
-        const __m512i w = _mm512_loadu_si512(b + p * pstride + (k2 * NR + v * 16) * 2);
-        even_k[p][v] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
-        odd_k[p][v] = _mm512_castsi512_ps(_mm512_and_si512(w, odd));
-      }
+    load_pair_panels<NP>(b + k2 * NR * 2, pstride, even_k, odd_k);
     for (int i = 0; i < M; ++i) {
       const __m512 a0 = _mm512_set1_ps(arow[i][2 * k2]), a1 = _mm512_set1_ps(arow[i][2 * k2 + 1]);
       for (int p = 0; p < NP; ++p)
@@ -258,12 +265,7 @@ inline void ukernel_bf16_pairs(int64_t K2, const Bf16Pair* const* arow, const ui
   const __m512i high = _mm512_set1_epi32(int(0xffff0000u));
   for (int64_t k2 = 0; k2 < K2; ++k2) {
     __m512 even_k[NP][2], odd_k[NP][2];
-    for (int p = 0; p < NP; ++p)
-      for (int v = 0; v < 2; ++v) {
-        const __m512i w = _mm512_loadu_si512(b + p * pstride + (k2 * NR + v * 16) * 2);
-        even_k[p][v] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
-        odd_k[p][v] = _mm512_castsi512_ps(_mm512_and_si512(w, high));
-      }
+    load_pair_panels<NP>(b + k2 * NR * 2, pstride, even_k, odd_k);
     for (int i = 0; i < M; ++i) {
       const __m512i pair = _mm512_set1_epi32(int(arow[i][k2].bits));
       const __m512 a0 = _mm512_castsi512_ps(_mm512_slli_epi32(pair, 16));
