@@ -53,7 +53,7 @@ def corpus_bleu_ids(
     ----------
     hyps : list of 1-D int sequences (N,), or int array (N, T)
     refs : list of R such corpora, each of N sentences
-        refs[r][i] is the r-th reference of hyps[i]; None marks a missing one.
+        `refs[r][i]` is the r-th reference of `hyps[i]`; None marks a missing one.
     smooth_method, smooth_value, max_ngram_order, effective_order
         As in `corpus_bleu`.
     exclude : int, list of int or None

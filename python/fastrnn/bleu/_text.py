@@ -68,7 +68,7 @@ def corpus_bleu(
     hyps : list of str, (N,)
         Detokenized hypotheses.
     refs : list of R lists of str, (R, N)
-        Reference streams, each as long as `hyps`: refs[r][i] is the r-th reference of
+        Reference streams, each as long as `hyps`: `refs[r][i]` is the r-th reference of
         hyps[i]. None marks a missing reference (segments may have different numbers of
         references, then the signature says "nrefs:var"); each segment needs at least one.
     tokenize : {"13a", "intl", "char", "none"}

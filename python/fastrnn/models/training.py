@@ -316,8 +316,11 @@ class Trainer:
         on_epoch_start : called with the epoch number before its first batch (also when resuming
             inside it), e.g. to reset a carried recurrent state
 
-        Returns the history: one metrics dict per evaluation, with "epoch", "step", "train_loss",
-        "elapsed".
+        Returns
+        -------
+        list of dict
+            The history: one metrics dict per evaluation, with "epoch", "step", "train_loss",
+            "elapsed".
         """
         epochs = _checks.positive_int("epochs", epochs)
         if resume and self.checkpoint and os.path.exists(self.checkpoint):
