@@ -131,4 +131,14 @@ void pairwise_ids(const int64_t* hyp_ids, const int64_t* hyp_off, int64_t n, con
                   const int64_t* ref_off, int64_t m, int order, Smooth smooth, double smooth_value,
                   bool effective_order, bool compensated_sum, double* scores);
 
+// --- shared with chrf.cpp and resample.cpp ---------------------------------------------------
+
+// UTF-8 (as Python encodes it, surrogates allowed) to code points, and Python's str.isspace().
+void decode_utf8(std::string_view s, std::u32string& out);
+bool is_python_space(char32_t c);
+
+// bp * exp(sum(logs) / used), the end of sacrebleu's compute_bleu: `logs` in order, summed as
+// Python's builtin sum() does (Neumaier-compensated where `compensated_sum`).
+double finish_bleu(double bp, const double* logs, int used, bool compensated_sum);
+
 }  // namespace fastrnn::bleu

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "bleu/bleu.h"
 
@@ -203,6 +204,22 @@ Smooth parse_smooth(std::string_view name) {
       "'");
 }
 
+double finish_bleu(double bp, const double* logs, int used, bool compensated_sum) {
+  double sum = 0.0, comp = 0.0;
+  for (int n = 0; n < used; ++n) {
+    const double x = logs[n];
+    if (!compensated_sum) {
+      sum += x;
+      continue;
+    }
+    const double t = sum + x;  // Neumaier's step, as CPython >= 3.12's sum() takes it
+    comp += std::fabs(sum) >= std::fabs(x) ? (sum - t) + x : (x - t) + sum;
+    sum = t;
+  }
+  if (compensated_sum && comp != 0.0 && std::isfinite(comp)) sum += comp;
+  return bp * std::exp(sum / double(used));
+}
+
 double score(const int64_t* stats, int order, Smooth smooth, double smooth_value,
              bool effective_order, bool compensated_sum) {
   const int64_t sys_len = stats[0], ref_len = stats[1];
@@ -215,20 +232,13 @@ double score(const int64_t* stats, int order, Smooth smooth, double smooth_value
   if (!any_match) return 0.0;
 
   // The log-precisions, in order, and how many of them count.
+  double small[16];  // no allocation for the usual orders
+  std::vector<double> big(order > 16 ? size_t(order) : 0);
+  double* logs = order > 16 ? big.data() : small;
+  std::fill(logs, logs + order, -9999999999.0);  // orders after a break keep precision 0
   double mteval = 1.0;
   int used = order;
-  double sum = 0.0, comp = 0.0;
-  auto add = [&](double x) {
-    if (!compensated_sum) {
-      sum += x;
-      return;
-    }
-    const double t = sum + x;  // Neumaier's step, as CPython >= 3.12's sum() takes it
-    comp += std::fabs(sum) >= std::fabs(x) ? (sum - t) + x : (x - t) + sum;
-    sum = t;
-  };
-  int n = 1;
-  for (; n <= order; ++n) {
+  for (int n = 1; n <= order; ++n) {
     double c = double(correct[n - 1]), t = double(total[n - 1]);
     if (smooth == Smooth::kAddK && n > 1) {
       c += smooth_value;
@@ -247,12 +257,9 @@ double score(const int64_t* stats, int order, Smooth smooth, double smooth_value
     } else {
       p = 100. * c / t;
     }
-    if (n <= used) add(p == 0.0 ? -9999999999.0 : std::log(p));
+    logs[n - 1] = p == 0.0 ? -9999999999.0 : std::log(p);
   }
-  // Orders after a break keep precision 0, and count unless effective_order stopped earlier.
-  for (; n <= used; ++n) add(-9999999999.0);
-  if (compensated_sum && comp != 0.0 && std::isfinite(comp)) sum += comp;
-  return bp * std::exp(sum / double(used));
+  return finish_bleu(bp, logs, used, compensated_sum);
 }
 
 // --- whole calls ---------------------------------------------------------------------------

@@ -243,3 +243,83 @@ def id_corpus(hyps: Any, refs: Any, exclude: np.ndarray) -> tuple[FlatIds, FlatI
     present = np.concatenate([s.present for s in streams])
     nrefs = _nrefs(present.reshape(len(streams), n))
     return h, FlatIds(ids, off, present), len(streams), nrefs
+
+
+# --- chrF and significance tests -------------------------------------------------------------
+
+
+class ChrfOptions(NamedTuple):
+    char_order: int
+    word_order: int
+    beta: int | float
+    lowercase: bool
+    whitespace: bool
+    eps_smoothing: bool
+
+
+def _integer(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer in [{low}, {high}], got {value!r}")
+    if not low <= int(value) <= high:
+        raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value}")
+    return int(value)
+
+
+def chrf_options(
+    char_order: Any,
+    word_order: Any,
+    beta: Any,
+    lowercase: Any,
+    whitespace: Any,
+    eps_smoothing: Any,
+) -> ChrfOptions:
+    if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, numbers.Real):
+        raise TypeError(f"beta: expected a number >= 0, got {beta!r}")
+    if not (math.isfinite(float(beta)) and float(beta) >= 0):
+        raise ValueError(f"beta: expected a finite number >= 0, got {beta!r}")
+    if not isinstance(beta, (int, float)):  # NumPy scalars: as the Python number sacrebleu sees
+        beta = int(beta) if isinstance(beta, numbers.Integral) else float(beta)
+    return ChrfOptions(
+        _integer("char_order", char_order, 1, 1000),
+        _integer("word_order", word_order, 0, 1000),
+        beta,
+        flag("lowercase", lowercase),
+        flag("whitespace", whitespace),
+        flag("eps_smoothing", eps_smoothing),
+    )
+
+
+def systems(value: Any) -> list[tuple[str, list[str]]]:
+    """Named systems for a paired test: a dict (or list of pairs) of name -> hypotheses, the
+    first being the baseline; every system as long as the first."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, (list, tuple)) and all(
+        isinstance(p, tuple) and len(p) == 2 for p in value
+    ):
+        items = list(value)
+    else:
+        raise TypeError(
+            "systems: expected a dict of system name -> list of hypotheses (the first is the "
+            f"baseline), got {_kind(value)}"
+        )
+    if len(items) < 2:
+        raise ValueError(
+            f"systems: a paired test needs a baseline and at least one system, got {len(items)}"
+        )
+    out = []
+    for name, hyps in items:
+        if not isinstance(name, str):
+            raise TypeError(f"systems: expected str names, got {_kind(name)} ({name!r})")
+        lines, _ = _strings(
+            _sequence(hyps, f"systems[{name!r}]", "a list of str"), f"systems[{name!r}]", False
+        )
+        if len(lines) != len(out[0][1] if out else lines):
+            raise ValueError(
+                f"systems[{name!r}]: expected {len(out[0][1])} hypotheses (as many as the "
+                f"baseline), got {len(lines)}"
+            )
+        out.append((name, lines))
+    if not out[0][1]:
+        raise ValueError("systems: the corpus is empty (expected at least one hypothesis)")
+    return out
