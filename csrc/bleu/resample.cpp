@@ -39,7 +39,8 @@ void bootstrap_scores(const float* stats, int64_t n, int64_t s, const int64_t* i
       const int64_t* rows = idx + j * n;
       for (int64_t i = 0; i < n; ++i) {
         const float* row = stats + rows[i] * K;
-        for (int64_t k = 0; k < K; ++k) a[k] += row[k];
+#pragma omp simd
+        for (int64_t k = 0; k < K; ++k) a[k] += row[k];  // lanes are columns: order kept
       }
       for (int64_t q = 0; q < s; ++q) {
         const float* st = a + q * W;
@@ -89,6 +90,7 @@ void randomization_scores(const int64_t* base, const int64_t* systems, int64_t n
       for (int64_t i = 0; i < n; ++i) {
         if (!pick[i]) continue;
         const int64_t* d = diff.data() + i * K;
+#pragma omp simd
         for (int64_t k = 0; k < K; ++k) a[k] += d[k];
       }
       for (int64_t q = 0; q < s; ++q) {
