@@ -126,7 +126,9 @@ py::array_t<int64_t> id_stats(const Ids& hyp_ids, const Ids& hyp_off, const Ids&
   check_offsets(hyp_ids, hyp_off, "hyps");
   check_offsets(ref_ids, ref_off, "refs");
   const int64_t n = int64_t(hyp_off.size()) - 1;
-  if (nrefs < 1 || int64_t(ref_off.size()) != nrefs * n + 1 || present.size() != nrefs * n)
+  int64_t entries = 0;  // nrefs * n, overflow-checked: nrefs comes from the caller
+  if (nrefs < 1 || __builtin_mul_overflow(nrefs, n, &entries) ||
+      int64_t(ref_off.size()) != entries + 1 || int64_t(present.size()) != entries)
     throw std::invalid_argument("refs: expected one entry per stream and hypothesis");
   py::array_t<int64_t> stats({n, int64_t(2 + 2 * order)});
   int64_t* out = stats.mutable_data();

@@ -150,17 +150,41 @@ class FlatIds(NamedTuple):
     present: np.ndarray  # (N,) uint8; 0 where the caller gave None
 
 
+_INT64 = np.iinfo(np.int64)
+_INT64_RANGE = "the int64 range [-2**63, 2**63 - 1]"
+
+
+def _fit_int64(arr: np.ndarray, name: str) -> np.ndarray:
+    """An integer array as int64, refusing values int64 cannot hold (rather than wrapping)."""
+    if arr.dtype.kind == "u" and arr.dtype.itemsize >= 8 and arr.size:
+        top = int(arr.max())
+        if top > _INT64.max:
+            raise ValueError(f"{name}: token ids must be in {_INT64_RANGE}, got {top}")
+    return arr.astype(np.int64, copy=False)
+
+
 def _id_array(seq: Any, name: str) -> np.ndarray:
-    arr = np.asarray(seq)
+    if isinstance(seq, np.ndarray):
+        arr = seq
+    else:
+        try:
+            arr = np.asarray(seq)
+        except (ValueError, TypeError):  # NumPy's "inhomogeneous shape"
+            raise ValueError(
+                f"{name}: expected a flat sequence of token ids (ints), got nested sequences"
+            ) from None
+        if arr.dtype.kind in "fO" and arr.ndim == 1:
+            ints = [x for x in seq if isinstance(x, numbers.Integral) and not isinstance(x, bool)]
+            big = [int(x) for x in ints if not _INT64.min <= int(x) <= _INT64.max]
+            if big and len(ints) == arr.size:  # Python ints too large for any NumPy integer
+                raise ValueError(f"{name}: token ids must be in {_INT64_RANGE}, got {big[0]}")
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D sequence of token ids, got shape {arr.shape}")
     if arr.size == 0:
         return np.zeros(0, np.int64)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer token ids, got dtype {arr.dtype}")
-    if arr.dtype == np.uint64 and int(arr.max()) > np.iinfo(np.int64).max:
-        raise ValueError(f"{name}: token ids must fit in int64, got {int(arr.max())}")
-    return arr.astype(np.int64, copy=False)
+    return _fit_int64(arr, name)
 
 
 def id_sentences(seqs: Any, name: str, allow_none: bool, exclude: np.ndarray) -> FlatIds:
@@ -170,7 +194,7 @@ def id_sentences(seqs: Any, name: str, allow_none: bool, exclude: np.ndarray) ->
         if seqs.dtype.kind not in "iu":
             raise TypeError(f"{name}: expected integer token ids, got dtype {seqs.dtype}")
         n, t = seqs.shape
-        ids = seqs.astype(np.int64, copy=False).ravel()
+        ids = _fit_int64(seqs, name).ravel()
         off = np.arange(n + 1, dtype=np.int64) * t
         present = np.ones(n, np.uint8)
     else:
