@@ -303,6 +303,35 @@ def test_paired_seed_and_determinism(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "seed:none" in fresh.signature
 
 
+def test_paired_tests_from_sharded_statistics() -> None:
+    """Statistics counted shard by shard and concatenated give the text forms' results."""
+    systems, refs = toy_systems(90, 3, seed=2)
+    for metric, stats_of, opts in (
+        ("bleu", bleu.bleu_statistics, {"lowercase": True}),
+        ("chrf", bleu.chrf_statistics, {"word_order": 2}),
+    ):
+        shards = [slice(0, 30), slice(30, 75), slice(75, 90)]
+        stats = {
+            name: np.concatenate([stats_of(h[s], [refs[0][s]], **opts) for s in shards])
+            for name, h in systems.items()
+        }
+        for text_form, stats_form, n in (
+            (bleu.paired_bootstrap, bleu.paired_bootstrap_from_stats, 120),
+            (bleu.paired_randomization, bleu.paired_randomization_from_stats, 150),
+        ):
+            want = text_form(systems, refs, n_samples=n, metric=metric, **opts)
+            got = stats_form(stats, n_samples=n, metric=metric, **opts)
+            assert [vars(r) for r in got.values()] == [vars(r) for r in want.values()]
+            assert got.signature == want.signature and got.name == want.name
+    bad = {"a": np.zeros((3, 10), np.int64), "b": np.zeros((3, 9), np.int64)}
+    with pytest.raises(
+        ValueError, match=r"stats\['b'\]: expected integer statistics of shape \(N, 10\)"
+    ):
+        bleu.paired_bootstrap_from_stats(bad)
+    with pytest.raises(ValueError, match="negative"):
+        bleu.paired_bootstrap_from_stats({"a": -np.ones((3, 10), int), "b": np.ones((3, 10), int)})
+
+
 BAD_PAIRED = [
     (lambda: bleu.paired_bootstrap({"a": ["x"]}, [["x"]]), ValueError, "a baseline and at least one system"),
     (lambda: bleu.paired_bootstrap({"a": ["x"], "b": ["x", "y"]}, [["x"]]), ValueError, r"systems\['b'\]: expected 1 hypotheses"),
@@ -418,7 +447,7 @@ SACREBLEU_CLI = shutil.which("sacrebleu")
     [[], ["-m", "bleu", "chrf"], ["-m", "chrf", "-cw", "2", "-b"], ["-m", "bleu", "chrf", "-f", "text"],
      ["MULTI", "-m", "bleu", "chrf"], ["MULTI", "--paired-bs", "--paired-bs-n", "150"],
      ["MULTI", "--paired-ar", "--paired-ar-n", "200", "-m", "chrf", "--chrf-word-order", "2"],
-     ["-nr", "2"]],
+     ["-nr", "2"], ["-m", "chrf", "-sl", "-cw", "2"]],
 )  # fmt: skip
 def test_cli_json_matches_sacrebleu(wmt_like: Any, tmp_path: Any, args: list[str]) -> None:
     systems, refs = wmt_like
@@ -448,7 +477,7 @@ def test_cli_json_matches_sacrebleu(wmt_like: Any, tmp_path: Any, args: list[str
     ours = re.sub(r"version:fastrnn-[^|\"\s]+", "V", ours).replace(
         f'"fastrnn-{bleu_version()}"', '"V"'
     )
-    if "-f" in args and "text" in args:
+    if ("-f" in args and "text" in args) or "-sl" in args:
         assert ours == theirs.replace("\x1b", "")  # single-system text lines carry no colour
     else:
         assert json.loads(ours) == json.loads(theirs)

@@ -182,8 +182,8 @@ def _chrf_pairwise(
     eps_smoothing: bool,
 ) -> _Array: ...
 def _bootstrap_scores(
-    stats: _Array, idx: _Array, spec: dict[str, Any]
+    stats: npt.NDArray[Any], idx: npt.NDArray[Any], spec: dict[str, Any]
 ) -> tuple[_Array, _Array]: ...
 def _randomization_scores(
-    base: _Array, systems: _Array, sel: _Array, spec: dict[str, Any]
+    base: npt.NDArray[Any], systems: npt.NDArray[Any], sel: npt.NDArray[Any], spec: dict[str, Any]
 ) -> tuple[_Array, _Array]: ...

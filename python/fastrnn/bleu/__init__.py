@@ -39,7 +39,14 @@ from ._ids import (
     sentence_bleu_ids,
 )
 from ._score import MAX_NGRAM_ORDER, SMOOTH_DEFAULTS, BLEUScore, compute_bleu
-from ._significance import PairedResult, PairedResults, paired_bootstrap, paired_randomization
+from ._significance import (
+    PairedResult,
+    PairedResults,
+    paired_bootstrap,
+    paired_bootstrap_from_stats,
+    paired_randomization,
+    paired_randomization_from_stats,
+)
 from ._text import (
     batch_sentence_bleu,
     bleu_statistics,
@@ -69,7 +76,9 @@ __all__ = [
     "corpus_chrf",
     "get_tokenizer",
     "paired_bootstrap",
+    "paired_bootstrap_from_stats",
     "paired_randomization",
+    "paired_randomization_from_stats",
     "pairwise_sentence_bleu",
     "pairwise_sentence_bleu_ids",
     "pairwise_sentence_chrf",

@@ -331,7 +331,7 @@ def systems(value: Any) -> list[tuple[str, list[str]]]:
         raise ValueError(
             f"systems: a paired test needs a baseline and at least one system, got {len(items)}"
         )
-    out = []
+    out: list[tuple[str, list[str]]] = []
     for name, hyps in items:
         if not isinstance(name, str):
             raise TypeError(f"systems: expected str names, got {_kind(name)} ({name!r})")

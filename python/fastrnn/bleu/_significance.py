@@ -192,13 +192,12 @@ def _seed(seed: Any) -> int | None:
 
 def _prepare(
     systems: Any, refs: Refs, metric: Any, options: Mapping[str, Any]
-) -> tuple[list[str], _Metric, list[np.ndarray], list[float], Any]:
+) -> tuple[list[str], _Metric, list[np.ndarray], Any]:
     named = _checks.systems(systems)
     m = _metric(metric, options)
     _, streams, nrefs = _checks.text_corpus(named[0][1], refs)
     stats = [m.stats(hyps, streams) for _, hyps in named]
-    scores = [m.score(s.sum(axis=0, dtype=np.int64).tolist()) for s in stats]
-    return [name for name, _ in named], m, stats, scores, nrefs
+    return [name for name, _ in named], m, stats, nrefs
 
 
 def _p_value(sample_stats: np.ndarray, real_difference: float) -> float:
@@ -251,7 +250,14 @@ def paired_bootstrap(
         p_value is None. `.name` and `.signature` describe the metric.
     """
     n_samples, seed = _samples(n_samples), _seed(seed)
-    names, m, stats, scores, nrefs = _prepare(systems, refs, metric, options)
+    names, m, stats, nrefs = _prepare(systems, refs, metric, options)
+    return _bootstrap(names, m, stats, nrefs, n_samples, seed)
+
+
+def _bootstrap(
+    names: list[str], m: _Metric, stats: list[np.ndarray], nrefs: Any, n_samples: int, seed: Any
+) -> PairedResults:
+    scores = [m.score(s.sum(axis=0, dtype=np.int64).tolist()) for s in stats]
     n = stats[0].shape[0]
     idx = np.random.default_rng(seed).choice(n, size=(n_samples, n), replace=True)
     # sacrebleu resamples float32 copies of the statistics
@@ -302,7 +308,14 @@ def paired_randomization(
         line, which estimates no interval for this test).
     """
     n_samples, seed = _samples(n_samples), _seed(seed)
-    names, m, stats, scores, nrefs = _prepare(systems, refs, metric, options)
+    names, m, stats, nrefs = _prepare(systems, refs, metric, options)
+    return _randomization(names, m, stats, nrefs, n_samples, seed)
+
+
+def _randomization(
+    names: list[str], m: _Metric, stats: list[np.ndarray], nrefs: Any, n_samples: int, seed: Any
+) -> PairedResults:
+    scores = [m.score(s.sum(axis=0, dtype=np.int64).tolist()) for s in stats]
     n = stats[0].shape[0]
     sel = np.random.default_rng(seed).integers(2, size=(n_samples, n), dtype=bool)
     others = np.ascontiguousarray(np.stack(stats[1:], axis=1))  # (N, S - 1, W)
@@ -315,3 +328,70 @@ def paired_randomization(
     out.name = m.name
     out.signature = m.signature(nrefs, [("ar", n_samples), ("seed", str(seed).lower())])
     return out
+
+
+def _from_stats(
+    stats: Any, nrefs: Any, metric: Any, options: Mapping[str, Any]
+) -> tuple[list[str], _Metric, list[np.ndarray], Any]:
+    m = _metric(metric, options)
+    spec = m.spec
+    if spec["metric"] == "bleu":
+        width = 2 + 2 * spec["order"]
+    else:
+        width = 3 * (spec["char_order"] + spec["word_order"])
+    if not isinstance(stats, Mapping) or len(stats) < 2:
+        raise TypeError(
+            "stats: expected a dict of system name -> (N, W) segment statistics with the baseline "
+            "first and at least one system"
+        )
+    names: list[str] = []
+    arrays: list[np.ndarray] = []
+    for name, a in stats.items():
+        arr = np.asarray(a)
+        if arr.dtype.kind not in "iu" or arr.ndim != 2 or arr.shape[1] != width:
+            raise ValueError(
+                f"stats[{name!r}]: expected integer statistics of shape (N, {width}) for "
+                f"metric={metric!r}, got {arr.dtype} {arr.shape}"
+            )
+        if arrays and arr.shape[0] != arrays[0].shape[0]:
+            raise ValueError(
+                f"stats[{name!r}]: expected {arrays[0].shape[0]} segments (as the baseline), "
+                f"got {arr.shape[0]}"
+            )
+        if arr.size and int(arr.min()) < 0:
+            raise ValueError(f"stats[{name!r}]: statistics are counts, got a negative value")
+        names.append(str(name))
+        arrays.append(np.ascontiguousarray(arr, dtype=np.int64))
+    if arrays[0].shape[0] == 0:
+        raise ValueError("stats: no segments")
+    return names, m, arrays, nrefs
+
+
+def paired_bootstrap_from_stats(
+    stats: Mapping[str, np.ndarray],
+    *,
+    n_samples: int = 1000,
+    seed: int | None = 12345,
+    metric: str = "bleu",
+    nrefs: int | str = 1,
+    **options: Any,
+) -> PairedResults:
+    """`paired_bootstrap` of per-segment statistics (`bleu_statistics` / `chrf_statistics` rows,
+    e.g. gathered from shards in segment order): {name: (N, W) int array}, baseline first.
+    `nrefs` only fills the signature; `options` are the metric's (as in `paired_bootstrap`)."""
+    names, m, arrays, nrefs = _from_stats(stats, nrefs, metric, options)
+    return _bootstrap(names, m, arrays, nrefs, _samples(n_samples), _seed(seed))
+
+
+def paired_randomization_from_stats(
+    stats: Mapping[str, np.ndarray],
+    *,
+    n_samples: int = 10000,
+    seed: int | None = 12345,
+    metric: str = "bleu",
+    nrefs: int | str = 1,
+    **options: Any,
+) -> PairedResults:
+    """`paired_randomization` of per-segment statistics (see `paired_bootstrap_from_stats`)."""
+    names, m, arrays, nrefs = _from_stats(stats, nrefs, metric, options)
+    return _randomization(names, m, arrays, nrefs, _samples(n_samples), _seed(seed))
