@@ -7,7 +7,8 @@
 chrF and chrF++ (`corpus_chrf`, `sentence_chrf`, `batch_sentence_chrf`, `pairwise_sentence_chrf`,
 the pure `compute_chrf`) and paired significance tests (`paired_bootstrap`, `paired_randomization`)
 are identical to sacrebleu's too; `bleu_statistics` and `chrf_statistics` give per-segment
-statistics for sharded scoring.
+statistics for sharded scoring, and `paired_bootstrap_from_stats` /
+`paired_randomization_from_stats` test systems from such statistics.
 
 Text: `corpus_bleu`, `sentence_bleu` (sacrebleu's sentence defaults), `batch_sentence_bleu` (one
 score per hypothesis) and `pairwise_sentence_bleu` (every hypothesis against every reference,

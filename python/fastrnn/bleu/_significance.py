@@ -237,7 +237,9 @@ def paired_bootstrap(
     n_samples : int
         Bootstrap resamples (1000).
     seed : int or None
-        NumPy seed (sacrebleu's default 12345); None draws fresh entropy.
+        NumPy seed (sacrebleu's default 12345; its SACREBLEU_SEED); None draws fresh entropy.
+        sacrebleu draws the systems' resamples unseeded when the seed is 0 (a quirk of
+        PairedTest); here 0 is an ordinary seed.
     metric : {"bleu", "chrf"}
     **options
         The metric's arguments (`corpus_bleu`'s tokenize, lowercase, smooth_method, ...;
