@@ -441,6 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
     except CliError as e:
         return _fail(str(e))
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
     except MemoryError:
         return _fail("out of memory (a line or the corpus is too large to score here)")
     except (ValueError, TypeError) as e:
