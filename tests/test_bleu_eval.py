@@ -447,7 +447,8 @@ SACREBLEU_CLI = shutil.which("sacrebleu")
     [[], ["-m", "bleu", "chrf"], ["-m", "chrf", "-cw", "2", "-b"], ["-m", "bleu", "chrf", "-f", "text"],
      ["MULTI", "-m", "bleu", "chrf"], ["MULTI", "--paired-bs", "--paired-bs-n", "150"],
      ["MULTI", "--paired-ar", "--paired-ar-n", "200", "-m", "chrf", "--chrf-word-order", "2"],
-     ["-nr", "2"], ["-m", "chrf", "-sl", "-cw", "2"]],
+     ["-nr", "2"], ["-m", "chrf", "-sl", "-cw", "2"], ["-m", "bleu", "chrf", "-ci", "-cin", "300"],
+     ["-m", "bleu", "chrf", "-ci", "-cin", "200", "-f", "text"]],
 )  # fmt: skip
 def test_cli_json_matches_sacrebleu(wmt_like: Any, tmp_path: Any, args: list[str]) -> None:
     systems, refs = wmt_like
@@ -637,6 +638,9 @@ def test_cli_bad_files_and_options(tmp_path: Any) -> None:
     )
     assert_one_line_error(
         run_module([str(ref), "--paired-bs"], b"x\n"), 1, r"give the baseline and the systems"
+    )
+    assert_one_line_error(
+        run_module([str(ref), "-ci"], b"x\tx\n"), 1, r"-ci: for one system at corpus level"
     )
     assert_one_line_error(
         run_module([str(ref), "-m", "chrf", "-cw", "-1"], b"x\n"), 1, r"word_order"

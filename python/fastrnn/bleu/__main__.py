@@ -32,7 +32,7 @@ from typing import IO, Any
 
 from ._chrf import BETA, CHAR_ORDER, WORD_ORDER, corpus_chrf, sentence_chrf
 from ._score import MAX_NGRAM_ORDER, SMOOTH_DEFAULTS
-from ._significance import PairedResults, paired_bootstrap, paired_randomization
+from ._significance import PairedResults, confidence, paired_bootstrap, paired_randomization
 from ._text import corpus_bleu, sentence_bleu
 from .tokenizers import DEFAULT_TOKENIZER, TOKENIZERS
 
@@ -120,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--chrf-whitespace", action="store_true")
     c.add_argument("--chrf-lowercase", action="store_true")
     c.add_argument("--chrf-eps-smoothing", action="store_true")
+    ci = p.add_argument_group("confidence interval of a single system (bootstrap resampling)")
+    ci.add_argument("-ci", "--confidence", action="store_true", help="report a 95%% interval")
+    ci.add_argument("-cin", "--confidence-n", type=_positive, default=1000, help="resamples")
     t = p.add_argument_group("paired significance tests (the first system is the baseline)")
     which = t.add_mutually_exclusive_group()
     which.add_argument("-par", "--paired-ar", action="store_true", help="approximate randomization")
@@ -301,6 +304,15 @@ def _single(metrics: list[str], hyps: list[str], refs: list[list[str]], args: An
     results = []
     for metric in sorted(metrics):  # sacrebleu's order: BLEU, CHRF
         score = _corpus(metric, hyps, refs, args)
+        if args.confidence:
+            score.mean, score.ci, score.signature = confidence(
+                hyps,
+                refs,
+                n_samples=args.confidence_n,
+                seed=_seed(),
+                metric=metric,
+                **_options(metric, args),
+            )
         sig = _signature(score.signature, args.short and not is_json)
         # sacrebleu: -b prints the bare score, in JSON mode too
         results.append(
@@ -401,6 +413,8 @@ def _run(args: argparse.Namespace) -> str:
             raise CliError("-sl: only one metric can be used in sentence-level mode")
         if len(systems) > 1 or paired:
             raise CliError("-sl: sentence-level mode scores one system, without paired tests")
+    if args.confidence and (len(systems) > 1 or args.sentence_level):
+        raise CliError("-ci: for one system at corpus level; compare systems with --paired-bs")
     if paired and len(systems) < 2:
         raise CliError("--paired-bs/--paired-ar: give the baseline and the systems to -i")
     for name, hyps in zip(names, systems):

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import _C
 from . import _checks
+from ._score import confidence_fields
 from ._text import Refs, _lower
 
 Number = Union[int, float]
@@ -54,6 +55,8 @@ class CHRFScore:
     word_order: int
     beta: Number
     signature: str = field(default="")
+    mean: float | None = None  # bootstrap estimate and 95% half-width (command line's -ci)
+    ci: float | None = None
 
     @property
     def name(self) -> str:
@@ -68,16 +71,20 @@ class CHRFScore:
     ) -> str:
         """sacrebleu's score line, "chrF2|<signature> = 12.34", the score alone, or JSON."""
         sc = f"{self.score:.{width}f}"
+        confidence = confidence_fields(self.mean, self.ci, width)
         if is_json:
             d: dict[str, object] = {
                 "name": self.name,
                 "score": float(sc),
                 "signature": signature or "",
+                **confidence,
             }
             for item in signature.split("|") if signature else ():
                 key, _, value = item.partition(":")
                 d[key] = value
             return json.dumps(d, indent=1, ensure_ascii=False)
+        if confidence:
+            sc += f" ({confidence['confidence']})"
         if score_only:
             return sc
         head = f"{self.name}|{signature}" if signature else self.name

@@ -404,3 +404,33 @@ def paired_randomization_from_stats(
     """`paired_randomization` of per-segment statistics (see `paired_bootstrap_from_stats`)."""
     names, m, arrays, nrefs = _from_stats(stats, nrefs, metric, options)
     return _randomization(names, m, arrays, nrefs, _samples(n_samples), _seed(seed))
+
+
+def confidence(
+    hyps: Sequence[str],
+    refs: Refs,
+    *,
+    n_samples: int = 1000,
+    seed: int | None = 12345,
+    metric: str = "bleu",
+    **options: Any,
+) -> tuple[Any, Any, str]:
+    """Bootstrap estimate of one system's true score, as sacrebleu's ``corpus_score(...,
+    n_bootstrap=n_samples)`` (its command line's ``-ci``): (mean, 95% half-width, signature with
+    the bs and seed fields). The mean is statistics.mean of the resampled scores, as there."""
+    import statistics
+
+    n_samples, seed = _samples(n_samples), _seed(seed)
+    m = _metric(metric, options)
+    _, streams, nrefs = _checks.text_corpus(hyps, refs)
+    stats = m.stats(list(hyps), streams)
+    n = stats.shape[0]
+    idx = np.random.default_rng(seed).choice(n, size=(n_samples, n), replace=True)
+    table = np.ascontiguousarray(stats[:, None, :], dtype=np.float32)
+    values, is_f32 = _C._bootstrap_scores(table, idx, m.spec)
+    # the scores as sacrebleu holds them (numpy.float32 or float): statistics.mean depends on it
+    raw: list[Any] = sorted(np.float32(v) if f else float(v) for v, f in zip(values[0], is_f32[0]))
+    lower = n_samples // 40
+    ci = 0.5 * (raw[n_samples - lower - 1] - raw[lower])
+    signature = m.signature(nrefs, [("bs", n_samples), ("seed", str(seed).lower())])
+    return statistics.mean(raw), ci, signature
