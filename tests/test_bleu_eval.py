@@ -213,18 +213,32 @@ def test_bootstrap_kernel_matches_sacrebleu_float32(metric: str, opts: dict, sca
         assert is_f32[q].tolist() == [int(isinstance(e, np.float32)) for e in expected]
 
 
-def test_randomization_kernel_sums_exactly() -> None:
+@pytest.mark.parametrize("scale", [30, 2**28])  # int32 and int64 accumulation
+@pytest.mark.parametrize("n", [1, 50, 53])  # whole and partial blocks of 4 segments
+def test_randomization_kernel_sums_exactly(scale: int, n: int) -> None:
+    from fastrnn.bleu._significance import _metric
+
+    rng = np.random.default_rng(n)
+    base = random_bleu_rows(rng, n, scale)
+    others = [random_bleu_rows(rng, n, scale) for _ in range(2)]
+    sel = rng.integers(2, size=(20, n), dtype=bool)
+    m = _metric("bleu", {})
+    table = np.ascontiguousarray(np.stack(others, 1))
+    a, b = _C._randomization_scores(base, table, sel.view(np.uint8), m.spec)
+    metric = BLEU()
+    for q, sys1 in enumerate(others):
+        shuf_a, shuf_b = sel @ base + ~sel @ sys1, ~sel @ base + sel @ sys1
+        assert a[q].tolist() == [metric._compute_score_from_stats(x).score for x in shuf_a]
+        assert b[q].tolist() == [metric._compute_score_from_stats(x).score for x in shuf_b]
+
+
+def test_randomization_kernel_errors() -> None:
     from fastrnn.bleu._significance import _metric
 
     rng = np.random.default_rng(0)
     base, sys1 = random_bleu_rows(rng, 50, 30), random_bleu_rows(rng, 50, 30)
     sel = rng.integers(2, size=(20, 50), dtype=bool)
     m = _metric("bleu", {})
-    a, b = _C._randomization_scores(base, sys1[:, None, :].copy(), sel.view(np.uint8), m.spec)
-    metric = BLEU()
-    shuf_a, shuf_b = sel @ base + ~sel @ sys1, ~sel @ base + sel @ sys1
-    assert a[0].tolist() == [metric._compute_score_from_stats(x).score for x in shuf_a]
-    assert b[0].tolist() == [metric._compute_score_from_stats(x).score for x in shuf_b]
     with pytest.raises(ValueError, match="idx: segment index out of range"):
         _C._bootstrap_scores(np.zeros((2, 1, 10), np.float32), np.array([[0, 2]]), m.spec)
     with pytest.raises(ValueError, match="sel: expected shape"):

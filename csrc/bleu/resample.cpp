@@ -58,19 +58,32 @@ void bootstrap_scores(const float* stats, int64_t n, int64_t s, const int64_t* i
   }
 }
 
-void randomization_scores(const int64_t* base, const int64_t* systems, int64_t n, int64_t s,
-                          const uint8_t* sel, int64_t b, const MetricSpec& m, double* scores_a,
-                          double* scores_b, int threads) {
-  const int64_t W = m.width(), K = s * W;
-  // A = sum over segments of (sel ? base : system) = system total + sum over sel of (base - sys);
-  // B = base total + system total - A.
-  std::vector<int64_t> diff(static_cast<size_t>(n * K)), sys_total(static_cast<size_t>(K), 0),
-      base_total(static_cast<size_t>(W), 0);
-  for (int64_t i = 0; i < n; ++i) {
-    for (int64_t w = 0; w < W; ++w) base_total[size_t(w)] += base[i * W + w];
-    for (int64_t k = 0; k < K; ++k) {
-      sys_total[size_t(k)] += systems[i * K + k];
-      diff[size_t(i * K + k)] = base[i * W + k % W] - systems[i * K + k];
+namespace {
+
+// Randomization sums with accumulators of type Acc (int32 where every partial sum fits, which
+// halves the memory traffic, else int64). Segments go in blocks of `bits` (4, or 1 where the
+// table would pass kMaxTable): the 2**bits subset sums of each block's differences are tabulated
+// once, so a trial adds one row per block instead of one per selected segment.
+constexpr int64_t kMaxTable = int64_t(1) << 29;  // bytes
+
+template <class Acc>
+void randomization_blocks(const std::vector<int64_t>& diff, const std::vector<int64_t>& sys_total,
+                          const std::vector<int64_t>& base_total, int64_t n, int64_t s,
+                          int64_t W, const uint8_t* sel, int64_t b, const MetricSpec& m,
+                          double* scores_a, double* scores_b, int threads) {
+  const int64_t K = s * W;
+  const int bits = (n + 3) / 4 * 16 * K * int64_t(sizeof(Acc)) <= kMaxTable ? 4 : 1;
+  const int64_t masks = int64_t(1) << bits, blocks = (n + bits - 1) / bits;
+  std::vector<Acc> table(static_cast<size_t>(blocks * masks * K), Acc(0));  // [blocks, masks, K]
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    Acc* t = table.data() + blk * masks * K;
+    for (int mask = 1; mask < masks; ++mask) {
+      const int low = mask & -mask, j = __builtin_ctz(unsigned(mask));
+      const int64_t i = blk * bits + j;
+      const Acc* prev = t + (mask ^ low) * K;
+      Acc* row = t + mask * K;
+      for (int64_t k = 0; k < K; ++k)
+        row[k] = prev[k] + (i < n ? Acc(diff[size_t(i * K + k)]) : Acc(0));
     }
   }
   auto score = [&](const int64_t* st) {
@@ -78,30 +91,64 @@ void randomization_scores(const int64_t* base, const int64_t* systems, int64_t n
                      : bleu::score(st, m.order, m.smooth, m.smooth_value, m.effective_order,
                                    m.compensated_sum);
   };
-  const int nt = threads_for(b * n * K / 2, threads);
+  const int nt = threads_for(b * blocks * K, threads);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    std::vector<int64_t> acc(static_cast<size_t>(K)), other(static_cast<size_t>(W));
+    std::vector<Acc> acc(static_cast<size_t>(K));
+    std::vector<int64_t> st(static_cast<size_t>(W)), other(static_cast<size_t>(W));
 #pragma omp for schedule(static)
     for (int64_t j = 0; j < b; ++j) {
-      std::copy(sys_total.begin(), sys_total.end(), acc.begin());
-      int64_t* a = acc.data();
+      std::fill(acc.begin(), acc.end(), Acc(0));
+      Acc* a = acc.data();
       const uint8_t* pick = sel + j * n;
-      for (int64_t i = 0; i < n; ++i) {
-        if (!pick[i]) continue;
-        const int64_t* d = diff.data() + i * K;
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t i = blk * bits;
+        int mask = 0;
+        for (int q = 0; q < bits && i + q < n; ++q) mask |= (pick[i + q] ? 1 : 0) << q;
+        if (!mask) continue;
+        const Acc* row = table.data() + (blk * masks + mask) * K;
 #pragma omp simd
-        for (int64_t k = 0; k < K; ++k) a[k] += d[k];
+        for (int64_t k = 0; k < K; ++k) a[k] += row[k];
       }
       for (int64_t q = 0; q < s; ++q) {
-        const int64_t* st = a + q * W;
-        for (int64_t w = 0; w < W; ++w)
-          other[size_t(w)] = base_total[size_t(w)] + sys_total[size_t(q * W + w)] - st[w];
-        scores_a[q * b + j] = score(st);
+        for (int64_t w = 0; w < W; ++w) {
+          st[size_t(w)] = sys_total[size_t(q * W + w)] + int64_t(a[q * W + w]);
+          other[size_t(w)] = base_total[size_t(w)] + sys_total[size_t(q * W + w)] - st[size_t(w)];
+        }
+        scores_a[q * b + j] = score(st.data());
         scores_b[q * b + j] = score(other.data());
       }
     }
   }
+}
+
+}  // namespace
+
+void randomization_scores(const int64_t* base, const int64_t* systems, int64_t n, int64_t s,
+                          const uint8_t* sel, int64_t b, const MetricSpec& m, double* scores_a,
+                          double* scores_b, int threads) {
+  const int64_t W = m.width(), K = s * W;
+  if (K == 0 || b == 0) return;
+  // A = sum over segments of (sel ? base : system) = system total + sum over sel of (base - sys);
+  // B = base total + system total - A.
+  std::vector<int64_t> diff(static_cast<size_t>(n * K)), sys_total(static_cast<size_t>(K), 0),
+      base_total(static_cast<size_t>(W), 0), spread(static_cast<size_t>(K), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t w = 0; w < W; ++w) base_total[size_t(w)] += base[i * W + w];
+    for (int64_t k = 0; k < K; ++k) {
+      sys_total[size_t(k)] += systems[i * K + k];
+      const int64_t d = base[i * W + k % W] - systems[i * K + k];
+      diff[size_t(i * K + k)] = d;
+      spread[size_t(k)] += d < 0 ? -d : d;  // bounds every partial sum of differences
+    }
+  }
+  const bool narrow = *std::max_element(spread.begin(), spread.end()) < (int64_t(1) << 31);
+  if (narrow)
+    randomization_blocks<int32_t>(diff, sys_total, base_total, n, s, W, sel, b, m, scores_a,
+                                  scores_b, threads);
+  else
+    randomization_blocks<int64_t>(diff, sys_total, base_total, n, s, W, sel, b, m, scores_a,
+                                  scores_b, threads);
 }
 
 }  // namespace fastrnn::bleu
