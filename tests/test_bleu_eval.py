@@ -31,6 +31,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import fastrnn
 from fastrnn import _C, bleu
 from fastrnn.bleu.__main__ import main as cli_main
 
@@ -38,8 +39,11 @@ sacrebleu = pytest.importorskip("sacrebleu")
 from sacrebleu.metrics import BLEU, CHRF  # noqa: E402
 from sacrebleu.significance import PairedTest  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "python")}
+# subprocesses import the package this process imports (a dev tree or an installed one)
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(fastrnn.__file__))),
+}
 
 
 def without_version(signature: str) -> str:
