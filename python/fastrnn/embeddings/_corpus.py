@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -20,7 +20,7 @@ MAX_SENTENCE_LEN = 10000
 _CHUNK = 10000  # sentences handed to C++ per call
 
 
-def check_corpus(sentences: Any, corpus_file: Optional[PathLike], name: str = "sentences") -> None:
+def check_corpus(sentences: Any, corpus_file: PathLike | None, name: str = "sentences") -> None:
     """Exactly one of the two; sentences restartable (it is read once per pass)."""
     if sentences is not None and corpus_file is not None:
         raise TypeError(f"{name}, corpus_file: give one of them, not both")
@@ -56,7 +56,7 @@ def _chunks(sentences: Iterable[Any]) -> Iterable[list[Any]]:
 
 
 def count_words(
-    sentences: Any, corpus_file: Optional[PathLike]
+    sentences: Any, corpus_file: PathLike | None
 ) -> tuple[list[str], np.ndarray, int, int]:
     """(words in first-seen order, their counts int64, total tokens, sentences)."""
     v = _C.EmbVocab()
@@ -69,7 +69,7 @@ def count_words(
 
 
 def build_vocab(
-    words: list[str], counts: np.ndarray, min_count: int, max_final_vocab: Optional[int] = None
+    words: list[str], counts: np.ndarray, min_count: int, max_final_vocab: int | None = None
 ) -> tuple[list[str], np.ndarray]:
     """Words with count >= min_count, most frequent first (ties in first-seen order)."""
     keep = np.flatnonzero(counts >= min_count)
@@ -88,7 +88,7 @@ def build_vocab(
 
 
 def encode(
-    words: list[str], sentences: Any, corpus_file: Optional[PathLike]
+    words: list[str], sentences: Any, corpus_file: PathLike | None
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(ids int32 [N] of in-vocabulary tokens, sentence starts int64 [S+1], tokens read)."""
     v = _C.EmbVocab(words)
@@ -105,7 +105,7 @@ def encode(
     return ids, np.concatenate(parts_starts), read
 
 
-def workers_arg(workers: Optional[int]) -> int:
+def workers_arg(workers: int | None) -> int:
     if workers is None:
         return _get_num_threads()
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
@@ -113,7 +113,7 @@ def workers_arg(workers: Optional[int]) -> int:
     return int(workers)
 
 
-def int_arg(name: str, value: Any, lo: int, hi: Optional[int] = None) -> int:
+def int_arg(name: str, value: Any, lo: int, hi: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
     if value < lo or (hi is not None and value > hi):

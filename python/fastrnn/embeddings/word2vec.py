@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -89,14 +89,14 @@ class Word2Vec:
     def __init__(
         self,
         sentences: Any = None,
-        corpus_file: Optional[PathLike] = None,
+        corpus_file: PathLike | None = None,
         vector_size: int = 100,
         alpha: float = 0.025,
         window: int = 5,
         min_count: int = 5,
         sample: float = 1e-3,
         seed: int = 1,
-        workers: Optional[int] = None,
+        workers: int | None = None,
         min_alpha: float = 0.0001,
         sg: int = 0,
         hs: int = 0,
@@ -104,7 +104,7 @@ class Word2Vec:
         ns_exponent: float = 0.75,
         cbow_mean: int = 1,
         epochs: int = 5,
-        max_final_vocab: Optional[int] = None,
+        max_final_vocab: int | None = None,
         batch_words: int = 10000,
         compute_loss: bool = False,
     ) -> None:
@@ -148,9 +148,7 @@ class Word2Vec:
 
     # ---- vocabulary -------------------------------------------------------------------------
 
-    def build_vocab(
-        self, corpus_iterable: Any = None, corpus_file: Optional[PathLike] = None
-    ) -> None:
+    def build_vocab(self, corpus_iterable: Any = None, corpus_file: PathLike | None = None) -> None:
         """Counts the words, keeps those with count >= min_count (most frequent first) and
         initialises the weights: input vectors uniform in [-0.5, 0.5) / D, outputs zero."""
         _corpus.check_corpus(corpus_iterable, corpus_file)
@@ -199,13 +197,13 @@ class Word2Vec:
     def train(
         self,
         corpus_iterable: Any = None,
-        corpus_file: Optional[PathLike] = None,
-        total_examples: Optional[int] = None,
-        total_words: Optional[int] = None,
-        epochs: Optional[int] = None,
-        start_alpha: Optional[float] = None,
-        end_alpha: Optional[float] = None,
-        compute_loss: Optional[bool] = None,
+        corpus_file: PathLike | None = None,
+        total_examples: int | None = None,
+        total_words: int | None = None,
+        epochs: int | None = None,
+        start_alpha: float | None = None,
+        end_alpha: float | None = None,
+        compute_loss: bool | None = None,
         report_delay: float = 1.0,
     ) -> tuple[int, int]:
         """Trains on a corpus (the vocabulary is not extended: unknown words are skipped).
