@@ -16,7 +16,6 @@ from fastrnn import _C
 from fastrnn.embeddings import KeyedVectors, Word2Vec, _stats
 
 try:
-    import gensim
     from gensim.models import KeyedVectors as GKV
     from gensim.test.utils import datapath
 
