@@ -9,7 +9,8 @@ GloVe, trained by C++ kernels, with gensim 4's API and word2vec's file formats.
 Command line: ``python -m fastrnn.embeddings train|eval ...`` (see ``--help``).
 """
 
+from .glove import GloVe
 from .keyedvectors import KeyedVectors
 from .word2vec import Word2Vec
 
-__all__ = ["KeyedVectors", "Word2Vec"]
+__all__ = ["GloVe", "KeyedVectors", "Word2Vec"]
