@@ -620,3 +620,32 @@ def test_embedding_from_pretrained_freeze():
     free(np.array([1, 2]))
     free.backward(np.ones((2, 3), np.float32))
     np.testing.assert_array_equal(free.grads["weight"][1:3], 1.0)
+
+
+@needs_gensim
+def test_command_line_train_and_eval(tmp_path, capsys):
+    from fastrnn.embeddings.__main__ import main
+
+    sents, lines = planted_corpus(n_sent=1500)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(" ".join(s) for s in sents) + "\n")
+    q = tmp_path / "q.txt"
+    q.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "v.bin"
+    assert main(["train", "--corpus", str(corpus), "--output", str(out), "--binary", "--size", "24",
+                 "--window", "4", "--min-count", "1", "--epochs", "8", "--sample", "0", "--workers", "1"]) == 0  # fmt: skip
+    g = GKV.load_word2vec_format(str(out), binary=True)
+    assert len(g) == len({w for s in sents for w in s})
+    capsys.readouterr()
+    assert (
+        main(["eval", str(out), "--binary", "--analogies", str(q), "--pairs", "wordsim353.tsv"])
+        == 0
+    )
+    import json
+
+    res = json.loads(capsys.readouterr().out)
+    assert res["q.txt"]["accuracy"] >= 0.9 and res["q.txt"]["questions"] == len(lines) - 1
+    assert "no pair" in res["wordsim353.tsv"]["error"]  # the planted words are not English
+    assert (
+        main(["train", "--corpus", str(corpus), "--output", str(out), "--min-count", "100000"]) == 2
+    )
