@@ -649,3 +649,15 @@ def test_command_line_train_and_eval(tmp_path, capsys):
     assert (
         main(["train", "--corpus", str(corpus), "--output", str(out), "--min-count", "100000"]) == 2
     )
+
+
+@needs_gensim
+def test_sentiment_embeddings_example_runs():
+    from fastrnn.examples import sentiment_embeddings
+
+    res = sentiment_embeddings.main(
+        ["--folds", "2", "--epochs", "4", "--w2v-epochs", "1", "--dim", "16", "--hidden", "8"]
+    )
+    assert set(res) == {"average", "rnn", "average_train", "rnn_train"}
+    assert all(0.0 <= v <= 1.0 for v in res.values())
+    assert res["rnn_train"] > 0.6  # the GRU fits its training folds
