@@ -656,7 +656,7 @@ def test_sentiment_embeddings_example_runs():
     from fastrnn.examples import sentiment_embeddings
 
     res = sentiment_embeddings.main(
-        ["--folds", "2", "--epochs", "4", "--w2v-epochs", "1", "--dim", "16", "--hidden", "8"]
+        ["--folds", "2", "--epochs", "15", "--w2v-epochs", "1", "--dim", "16", "--hidden", "16"]
     )
     assert set(res) == {"average", "rnn", "average_train", "rnn_train"}
     assert all(0.0 <= v <= 1.0 for v in res.values())

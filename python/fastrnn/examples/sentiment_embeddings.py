@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     kv = w2v.wv
     print(f"word vectors: {len(kv)} words x {args.dim}, trained on {sum(map(len, corpus))} tokens "
           f"in {time.perf_counter() - t0:.1f}s")  # fmt: skip
-    vectors = np.vstack([kv.vectors, np.zeros((1, args.dim), np.float32)])  # + the padding row
+    # unit-length vectors (word2vec's norms are small and track frequency) + the padding row
+    vectors = np.vstack([kv.get_normed_vectors(), np.zeros((1, args.dim))]).astype(np.float32)
     pad = len(kv)
     ids, lens = encode(texts, kv, pad)
     mask = (np.arange(ids.shape[1])[None, :] < lens[:, None])[..., None]
