@@ -7,7 +7,7 @@ test corpora (lee_background.cor, lee.cor, head500.noblanks.cor, pang_lee_polari
 is installed), Debian's fortunes (if installed), then the English manual pages under
 /usr/share/man/man[1-8] in sorted order with the roff markup stripped. Text is lowercased and
 split into words ([a-z]+, with inner apostrophes and digits as words of their own); one sentence
-per output line (lines of fewer than 3 words are dropped). Prints the token count, the number of
+per output line, at most 100 words (longer ones are cut; pieces under 3 words are dropped). Prints the token count, the number of
 sentences and the SHA-256 of the file, so two machines can check that they train on the same text.
 """
 
@@ -83,8 +83,11 @@ def sentences(text: str):
     for para in re.split(r"\n\s*\n", text):
         for sent in re.split(r"(?<=[.!?])\s+", " ".join(para.split())):
             words = WORD.findall(sent.lower())
-            if len(words) >= 3:
-                yield words
+            # run-on "sentences" (tables, option lists) are cut into lines of at most 100 words,
+            # so that no library's sentence-length cap (gensim's 10000) drops text
+            for k in range(0, len(words), 100):
+                if len(words[k : k + 100]) >= 3:
+                    yield words[k : k + 100]
 
 
 def main() -> None:

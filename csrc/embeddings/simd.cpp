@@ -101,8 +101,11 @@ inline void train_output(const W2VArgs& a, const float* l1, int32_t word, float 
       float* w = a.syn1 + int64_t(a.points[k]) * D;
       const float f = dot(l1, w, D);
       const float label = 1.f - float(a.codes[k]);
-      const float g = (label - sigmoid(f)) * alpha;
       if (a.compute_loss) *loss += softplus_neg(label > 0.f ? f : -f);
+      // As word2vec.c and gensim: a node this sure of itself (|f| >= 6, gradient below
+      // 0.0025 alpha) is not updated, which skips most of the work near the root.
+      if (f <= -6.f || f >= 6.f) continue;
+      const float g = (label - sigmoid(f)) * alpha;
       output_update(e, w, l1, g, D);
     }
   }
