@@ -94,7 +94,9 @@ def encode(
     v = _C.EmbVocab(words)
     if corpus_file is not None:
         return v.encode_file(os.fspath(corpus_file), MAX_SENTENCE_LEN)
-    parts_ids, parts_starts, read, offset = [], [np.zeros(1, np.int64)], 0, 0
+    parts_ids: list[np.ndarray] = []
+    parts_starts: list[np.ndarray] = [np.zeros(1, np.int64)]
+    read = offset = 0
     for chunk in _chunks(sentences):
         ids, starts, n = v.encode(chunk, MAX_SENTENCE_LEN)
         parts_ids.append(ids)

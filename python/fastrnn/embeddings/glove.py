@@ -151,9 +151,12 @@ class GloVe:
             "co-occurrences: %d nonzero pairs over %d words in %.2fs (%d runs spilled)",
             len(rows), V, time.perf_counter() - t0, self.spills,
         )  # fmt: skip
-        init = lambda *shape: (
-            (rng.random(shape, dtype=np.float32) - np.float32(0.5)) / np.float32(D)
-        ).astype(np.float32)  # noqa: E731
+
+        def init(*shape: int) -> np.ndarray:
+            return ((rng.random(shape, dtype=np.float32) - np.float32(0.5)) / np.float32(D)).astype(
+                np.float32
+            )
+
         self.w, self.wc = init(V, D), init(V, D)
         self.b, self.bc = init(V), init(V)
         self._gw, self._gwc = np.ones((V, D), np.float32), np.ones((V, D), np.float32)
@@ -210,7 +213,7 @@ class GloVe:
                       keys=np.array(self.wv.index_to_key, dtype=object).astype(str),
                       counts=self.wv.expandos["count"])  # fmt: skip
         with open(fname, "wb") as f:
-            np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+            np.savez(f, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, fname: PathLike) -> GloVe:

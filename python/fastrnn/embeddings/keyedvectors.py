@@ -141,7 +141,7 @@ class KeyedVectors:
 
     def __getitem__(self, key_or_keys: Any) -> np.ndarray:
         if isinstance(key_or_keys, (str, int, np.integer)):
-            return self.get_vector(key_or_keys)
+            return self.get_vector(key_or_keys)  # type: ignore[arg-type]
         return np.vstack([self.get_vector(k) for k in key_or_keys])
 
     def get_vecattr(self, key: Key, attr: str) -> Any:
@@ -162,7 +162,7 @@ class KeyedVectors:
                 f"weights: expected shape ({len(keys)}, {self.vector_size}), got {weights.shape}"
             )
         rows = self.vectors[: self.next_index]
-        new = []
+        new: list[tuple[str, np.ndarray]] = []
         for k, w in zip(keys, weights):
             i = self.key_to_index.get(k)
             if i is not None:
@@ -362,7 +362,7 @@ class KeyedVectors:
         vectors = np.vstack([self.get_vector(w, norm=True) for w in used]).astype(
             self.vectors.dtype
         )
-        mean = self.get_mean_vector(vectors, post_normalize=True)
+        mean = self.get_mean_vector(list(vectors), post_normalize=True)
         dists = vectors @ mean
         return sorted(zip(dists, used))[0][1]
 
@@ -676,7 +676,7 @@ class KeyedVectors:
                 meta=np.array(json.dumps(meta)),
                 keys=np.array(self.index_to_key, dtype=object).astype(str),
                 vectors=self.vectors[: len(self.index_to_key)],
-                **arrays,
+                **arrays,  # type: ignore[arg-type]
             )
 
     @classmethod

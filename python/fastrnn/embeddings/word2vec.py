@@ -296,7 +296,7 @@ class Word2Vec:
         if self.syn1 is not None:
             arrays["syn1"] = self.syn1
         with open(fname, "wb") as f:
-            np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+            np.savez(f, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, fname: PathLike) -> Word2Vec:
