@@ -47,6 +47,8 @@ def output_step(
     for t, lab in zip(targets, labels):
         f = U[t] @ v
         loss += softplus(-f) if lab > 0 else softplus(f)
+        if abs(f) >= 6:
+            continue
         g = (lab - sigmoid(f)) * alpha
         e += g * U[t]
         U[t] += g * v
@@ -74,7 +76,9 @@ def w2v_sentence(
     cbow_mean: bool = True,
 ) -> float:
     """One sentence of word2vec with a fixed window (no shrinking, no subsampling) and given noise
-    words per predicted position (negatives[pos]); updates the arrays in place, returns the loss."""
+    words per predicted position (negatives[pos]); updates the arrays in place, returns the loss.
+    Output units with |u . v| >= 6 are left alone, as in word2vec.c and gensim (the tests keep
+    |u . v| well below that)."""
     loss = 0.0
     n = len(sent)
 
@@ -104,6 +108,8 @@ def w2v_sentence(
             if cbow_mean:
                 v = v / len(ctx)
             e = out(v, pos)
+            if not cbow_mean:  # gensim divides the gradient of a sum among the context words
+                e = e / len(ctx)
             for c in ctx:
                 syn0[sent[c]] += e
     return loss

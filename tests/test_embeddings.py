@@ -125,6 +125,7 @@ def _train_low(
     window=1,
     alpha=0.05,
     compute_loss=True,
+    cbow_mean=1,
 ):
     V = syn0.shape[0]
     ap = ai = None
@@ -136,15 +137,17 @@ def _train_low(
     jobs = np.array([0, 1], np.int64)
     loss, words, eff = _C.emb_w2v_train(
         syn0, syn1, syn1neg, None, ap, ai, codes, points, start, ids, starts, jobs, 0, 1,
-        int(sg), int(hs_codes is not None), negative, window, 1, compute_loss, alpha, alpha, 0.0, 1.0, 7, 0, 1,
+        int(sg), int(hs_codes is not None), negative, window, cbow_mean, compute_loss, alpha, alpha, 0.0, 1.0, 7, 0, 1,
     )  # fmt: skip
     assert words == len(sent) and eff == len(sent) and V == syn0.shape[0]
     return loss
 
 
-@pytest.mark.parametrize("sg", [1, 0])
+@pytest.mark.parametrize(
+    "sg, cbow_mean", [(1, 1), (0, 1), (0, 0)], ids=["sg", "cbow-mean", "cbow-sum"]
+)
 @pytest.mark.parametrize("mode", ["ns", "hs", "both"])
-def test_w2v_kernel_matches_reference(sg, mode):
+def test_w2v_kernel_matches_reference(sg, cbow_mean, mode):
     rng = np.random.default_rng(3)
     V, D, alpha = 6, 8, 0.05
     syn0 = rng.standard_normal((V, D)).astype(np.float32) * 0.5
@@ -158,7 +161,7 @@ def test_w2v_kernel_matches_reference(sg, mode):
     r0, r1, rneg = syn0.astype(np.float64), syn1.astype(np.float64), syn1neg.astype(np.float64)
     ref_loss = ref.w2v_sentence(
         r0, r1 if hs else None, rneg if negative else None, sent, 1, bool(sg),
-        {p: [5] * negative for p in range(len(sent))} if negative else None, hs, alpha,
+        {p: [5] * negative for p in range(len(sent))} if negative else None, hs, alpha, bool(cbow_mean),
     )  # fmt: skip
     loss = _train_low(
         syn0,
@@ -169,6 +172,7 @@ def test_w2v_kernel_matches_reference(sg, mode):
         hs_codes=hs,
         noise=noise,
         negative=negative,
+        cbow_mean=cbow_mean,
     )
     np.testing.assert_allclose(syn0, r0, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(syn1, r1, rtol=1e-5, atol=1e-6)

@@ -90,6 +90,10 @@ inline float softplus_neg(float x) {
 
 inline float sigmoid(float f) { return 1.f / (1.f + expf(-f)); }
 
+// As word2vec.c and gensim, an output unit this sure of itself (|f| >= 6: the gradient is at most
+// 0.0025 alpha, either way) is not updated; late in training that skips much of the work.
+constexpr float kSaturated = 6.f;
+
 // The output layer for one input vector l1 [D] predicting `word`: hierarchical softmax along its
 // Huffman path and/or `negative` noise words. The gradient with respect to l1 (times alpha) is
 // added into e [D]; the output vectors are updated on the way, as in word2vec.c.
@@ -102,28 +106,42 @@ inline void train_output(const W2VArgs& a, const float* l1, int32_t word, float 
       const float f = dot(l1, w, D);
       const float label = 1.f - float(a.codes[k]);
       if (a.compute_loss) *loss += softplus_neg(label > 0.f ? f : -f);
-      // As word2vec.c and gensim: a node this sure of itself (|f| >= 6, gradient below
-      // 0.0025 alpha) is not updated, which skips most of the work near the root.
-      if (f <= -6.f || f >= 6.f) continue;
+      if (f <= -kSaturated || f >= kSaturated) continue;
       const float g = (label - sigmoid(f)) * alpha;
       output_update(e, w, l1, g, D);
     }
   }
-  for (int32_t d = 0; d <= a.negative && a.negative > 0; ++d) {
-    int32_t target = word;
-    float label = 1.f;
-    if (d > 0) {
-      const uint64_t r = next_random(rng);
-      const uint64_t i = ((r >> 32) * uint64_t(a.vocab)) >> 32;
-      target = uint32_t(r) < a.alias_prob[i] ? int32_t(i) : a.alias_idx[i];
-      if (target == word) continue;
-      label = 0.f;
+  if (a.negative <= 0) return;
+  // Noise words are drawn in blocks (the same random stream, in the same order) so that their
+  // rows can be prefetched while the previous ones are updated: they are scattered over the
+  // whole table and a miss costs more than the arithmetic on a row.
+  const int32_t kBlock = 16;
+  int32_t targets[kBlock + 1];
+  for (int32_t d0 = 0; d0 <= a.negative; d0 += kBlock + 1) {
+    const int32_t n = a.negative + 1 - d0 < kBlock + 1 ? a.negative + 1 - d0 : kBlock + 1;
+    for (int32_t t = 0; t < n; ++t) {
+      int32_t target = word;
+      if (d0 + t > 0) {
+        const uint64_t r = next_random(rng);
+        const uint64_t i = ((r >> 32) * uint64_t(a.vocab)) >> 32;
+        target = uint32_t(r) < a.alias_prob[i] ? int32_t(i) : a.alias_idx[i];
+        const char* row = reinterpret_cast<const char*>(a.syn1neg + int64_t(target) * D);
+        for (int64_t b = 0; b < D * 4; b += 64) __builtin_prefetch(row + b, 1, 3);
+      }
+      targets[t] = target;
     }
-    float* w = a.syn1neg + int64_t(target) * D;
-    const float f = dot(l1, w, D);
-    const float g = (label - sigmoid(f)) * alpha;
-    if (a.compute_loss) *loss += softplus_neg(label > 0.f ? f : -f);
-    output_update(e, w, l1, g, D);
+    for (int32_t t = 0; t < n; ++t) {
+      const bool positive = d0 + t == 0;
+      const int32_t target = targets[t];
+      if (!positive && target == word) continue;
+      const float label = positive ? 1.f : 0.f;
+      float* w = a.syn1neg + int64_t(target) * D;
+      const float f = dot(l1, w, D);
+      if (a.compute_loss) *loss += softplus_neg(positive ? f : -f);
+      if (f <= -kSaturated || f >= kSaturated) continue;
+      const float g = (label - sigmoid(f)) * alpha;
+      output_update(e, w, l1, g, D);
+    }
   }
 }
 
@@ -167,7 +185,12 @@ int64_t w2v_sentence(const W2VArgs& a, const int32_t* ids, int64_t n, float alph
       }
       for (int64_t d = 0; d < D; ++d) neu1e[d] = 0.f;
       train_output(a, neu1, word, alpha, neu1e, rng, loss);
-      // word2vec.c and gensim add the whole gradient of the mean to every context vector
+      // As gensim: the gradient of the mean goes whole to every context vector; that of the sum
+      // (cbow_mean=0) is divided among them.
+      if (!a.cbow_mean) {
+        const float inv = 1.f / float(count);
+        for (int64_t d = 0; d < D; ++d) neu1e[d] *= inv;
+      }
       for (int64_t c = lo; c < hi; ++c)
         if (c != pos) add_to(a.syn0 + int64_t(kept[c]) * D, neu1e, D);
     }
