@@ -10,8 +10,8 @@ min_alpha, and lock-free (Hogwild) updates from `workers` threads.
 
 Differences: sentences longer than 10000 words are cut into pieces (gensim drops the rest),
 noise words come from an exact alias table (gensim: a cumulative table searched by bisection),
-the sigmoid is computed exactly (word2vec.c and gensim: a 1000-entry table, clipped at |x| = 6;
-as they do, hierarchical softmax skips nodes with |x| >= 6),
+the sigmoid is computed exactly (word2vec.c and gensim: a 1000-entry table; as gensim does,
+output units with |x| >= 6 are not updated),
 and ``workers`` defaults to ``fastrnn.get_num_threads()``. With ``workers=1`` and a seed, training
 is bitwise reproducible; with more threads, as in gensim, it is not.
 """
