@@ -101,14 +101,22 @@ inline void train_output(const W2VArgs& a, const float* l1, int32_t word, float 
                          uint64_t* rng, double* loss) {
   const int64_t D = a.dim;
   if (a.hs) {
-    for (int64_t k = a.code_start[word]; k < a.code_start[word + 1]; ++k) {
-      float* w = a.syn1 + int64_t(a.points[k]) * D;
-      const float f = dot(l1, w, D);
-      const float label = 1.f - float(a.codes[k]);
-      if (a.compute_loss) *loss += softplus_neg(label > 0.f ? f : -f);
-      if (f <= -kSaturated || f >= kSaturated) continue;
-      const float g = (label - sigmoid(f)) * alpha;
-      output_update(e, w, l1, g, D);
+    // The nodes of a path are distinct rows and l1 does not change until the end, so every dot
+    // product can be taken before any row is updated (the same numbers as one node at a time,
+    // but independent products overlap in the CPU instead of waiting on each other).
+    const int64_t kChunk = 32;
+    float fs[kChunk];
+    for (int64_t k0 = a.code_start[word]; k0 < a.code_start[word + 1]; k0 += kChunk) {
+      const int64_t n = a.code_start[word + 1] - k0 < kChunk ? a.code_start[word + 1] - k0 : kChunk;
+      for (int64_t t = 0; t < n; ++t) fs[t] = dot(l1, a.syn1 + int64_t(a.points[k0 + t]) * D, D);
+      for (int64_t t = 0; t < n; ++t) {
+        const float f = fs[t];
+        const float label = 1.f - float(a.codes[k0 + t]);
+        if (a.compute_loss) *loss += softplus_neg(label > 0.f ? f : -f);
+        if (f <= -kSaturated || f >= kSaturated) continue;
+        const float g = (label - sigmoid(f)) * alpha;
+        output_update(e, a.syn1 + int64_t(a.points[k0 + t]) * D, l1, g, D);
+      }
     }
   }
   if (a.negative <= 0) return;
@@ -130,13 +138,19 @@ inline void train_output(const W2VArgs& a, const float* l1, int32_t word, float 
       }
       targets[t] = target;
     }
+    // Dot products first, as for the Huffman path; a row drawn twice in a block is taken again
+    // at its turn, after the earlier update, so the result is that of one target at a time.
+    float fs[kBlock + 1];
+    for (int32_t t = 0; t < n; ++t) fs[t] = dot(l1, a.syn1neg + int64_t(targets[t]) * D, D);
     for (int32_t t = 0; t < n; ++t) {
       const bool positive = d0 + t == 0;
       const int32_t target = targets[t];
       if (!positive && target == word) continue;
       const float label = positive ? 1.f : 0.f;
       float* w = a.syn1neg + int64_t(target) * D;
-      const float f = dot(l1, w, D);
+      bool again = false;
+      for (int32_t u = 0; u < t; ++u) again |= targets[u] == target;
+      const float f = again ? dot(l1, w, D) : fs[t];
       if (a.compute_loss) *loss += softplus_neg(positive ? f : -f);
       if (f <= -kSaturated || f >= kSaturated) continue;
       const float g = (label - sigmoid(f)) * alpha;
