@@ -95,8 +95,8 @@ CoocResult cooccurrence(const int32_t* ids, const int64_t* sent_start, int64_t S
   Dense dense;
   dense.init(lo, V);
   const int64_t cap = std::max<int64_t>(16, memory_bytes / 2 / int64_t(sizeof(CoocRecord)));
-  std::vector<CoocRecord> buf;
-  buf.reserve(size_t(cap));
+  std::vector<CoocRecord> buf;  // grown to cap at most, never beyond (no doubling past it)
+  buf.reserve(size_t(std::min<int64_t>(cap, int64_t(1) << 16)));
   std::vector<std::unique_ptr<Run>> runs;
   CoocResult res;
   auto close_runs = [&] {
@@ -136,6 +136,7 @@ CoocResult cooccurrence(const int32_t* ids, const int64_t* sent_start, int64_t S
       return;
     }
     if (int64_t(buf.size()) == cap) spill();
+    if (buf.size() == buf.capacity()) buf.reserve(size_t(std::min<int64_t>(cap, 2 * int64_t(buf.capacity()))));
     buf.push_back({i, j, float(x)});
   };
   for (int64_t s = 0; s < S; ++s) {

@@ -139,7 +139,7 @@ class GloVe:
             V,
             self.window,
             self.distance_weighting,
-            int(self.memory * 2**30),
+            int(min(self.memory * 2**30, 2**62)),
             tempfile.gettempdir(),
         )
         if len(rows) == 0:
