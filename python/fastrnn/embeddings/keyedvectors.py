@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 Key = Union[str, int]
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: Analogy queries scored per matrix product in evaluate_word_analogies.
-_ANALOGY_BATCH = 512
+#: Scores (queries x vocabulary) computed per matrix product in evaluate_word_analogies.
+_ANALOGY_SCORES = 1 << 23
 
 
 def _unitvec(v: np.ndarray) -> np.ndarray:
@@ -456,8 +456,9 @@ class KeyedVectors:
         end = min(restrict_vocab, len(self.vectors))
         vecs, norms = self.vectors[:end], self.norms[:end]
         safe = np.where(self.norms > 0, self.norms, 1)
-        for lo in range(0, len(questions), _ANALOGY_BATCH):
-            batch = questions[lo : lo + _ANALOGY_BATCH]
+        step = max(1, _ANALOGY_SCORES // max(end, 1))
+        for lo in range(0, len(questions), step):
+            batch = questions[lo : lo + step]
             idx = np.array([[ok_vocab[w] for w in q[:3]] for _, q in batch])  # (Q, 3): a, b, c
             unit = self.vectors[idx] / safe[idx][..., None]  # (Q, 3, D)
             if similarity_function == "most_similar":
@@ -472,7 +473,12 @@ class KeyedVectors:
             for k in range(3):
                 inside = idx[:, k] < end
                 scores[rows[inside, 0], idx[inside, k]] = -np.inf
-            top = np.argsort(-scores, axis=1, kind="stable")[:, :5]
+            if end > 5:  # the 5 best of each row, best first
+                part = np.argpartition(-scores, 4, axis=1)[:, :5]
+                order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+                top = np.take_along_axis(part, order, axis=1)
+            else:
+                top = np.argsort(-scores, axis=1, kind="stable")[:, :5]
             for (section, q), cand in zip(batch, top):
                 a, b, c, expected = q
                 ignore = {a, b, c}
