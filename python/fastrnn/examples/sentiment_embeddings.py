@@ -154,9 +154,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     acc: dict[str, list[float]] = {"average": [], "rnn": [], "average_train": [], "rnn_train": []}
     for k in range(args.folds):
         tr, te = fold_of != k, fold_of == k
-        lin = fit_average(feats[tr], y[tr], 10 * args.epochs, args.seed + k)
+        mu, sd = feats[tr].mean(axis=0), feats[tr].std(axis=0) + 1e-6  # standardised features
+        z = ((feats - mu) / sd).astype(np.float32)
+        lin = fit_average(z[tr], y[tr], 10 * args.epochs, args.seed + k)
         for name, sel in (("average", te), ("average_train", tr)):
-            acc[name].append(float(np.mean((lin(feats[sel])[:, 0] > 0) == y[sel])))
+            acc[name].append(float(np.mean((lin(z[sel])[:, 0] > 0) == y[sel])))
         rnn = fit_rnn(ids[tr], lens[tr], y[tr], vectors, args.hidden, args.epochs, args.seed + k)
         for name, sel in (("rnn", te), ("rnn_train", tr)):
             acc[name].append(float(np.mean(rnn.predict(ids[sel], lens[sel]) == y[sel])))
