@@ -359,7 +359,7 @@ def lee_model():
     if not HAVE_GENSIM:
         pytest.skip("gensim is not installed (pip install '.[test]')")
     sents = [line.split() for line in open(datapath("lee_background.cor"))]
-    return Word2Vec(sents, vector_size=40, min_count=3, sg=1, workers=2, epochs=5)
+    return Word2Vec(sents, vector_size=40, min_count=3, sg=1, workers=1, epochs=5)
 
 
 def _gensim_kv(kv: KeyedVectors):
