@@ -301,6 +301,9 @@ void register_nn(py::module_& m);
 // csrc/bindings/bleu.cpp: BLEU statistics and scores (fastrnn.bleu's _bleu_* helpers).
 void register_bleu(pybind11::module_& m);
 
+// csrc/bindings/embeddings.cpp: word2vec and GloVe (fastrnn.embeddings).
+void register_embeddings(py::module_& m);
+
 // csrc/bindings/cuda_module.cpp: the GPU path's host build (submodule _cuda_host, for tests).
 void register_cuda_host(py::module_& m);
 
@@ -359,4 +362,5 @@ PYBIND11_MODULE(_C, m) {
   register_nn(m);
   register_bleu(m);
   register_cuda_host(m);
+  register_embeddings(m);
 }

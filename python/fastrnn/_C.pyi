@@ -187,3 +187,74 @@ def _bootstrap_scores(
 def _randomization_scores(
     base: npt.NDArray[Any], systems: npt.NDArray[Any], sel: npt.NDArray[Any], spec: dict[str, Any]
 ) -> tuple[_Array, _Array]: ...
+
+# ---- fastrnn.embeddings (csrc/bindings/embeddings.cpp) ----------------------------------------
+class EmbVocab:
+    def __init__(self, words: list[str] = ...) -> None: ...
+    def count(self, sentences: list[Any]) -> None: ...
+    def count_file(self, path: str) -> None: ...
+    def items(self) -> tuple[list[str], _Array, int, int]: ...
+    def encode(self, sentences: list[Any], max_len: int) -> tuple[_Array, _Array, int]: ...
+    def encode_file(self, path: str, max_len: int) -> tuple[_Array, _Array, int]: ...
+
+def emb_subsample_table(counts: _Array, sample: float) -> _Array: ...
+def emb_alias_table(weights: Any) -> tuple[_Array, _Array]: ...
+def emb_huffman(counts: _Array) -> tuple[_Array, _Array, _Array]: ...
+def emb_w2v_train(
+    syn0: _Array,
+    syn1: _Array | None,
+    syn1neg: _Array | None,
+    keep: _Array | None,
+    alias_prob: _Array | None,
+    alias_idx: _Array | None,
+    codes: _Array | None,
+    points: _Array | None,
+    code_start: _Array | None,
+    ids: _Array,
+    sent_start: _Array,
+    job_sent: _Array,
+    job_begin: int,
+    job_end: int,
+    sg: int,
+    hs: int,
+    negative: int,
+    window: int,
+    cbow_mean: int,
+    compute_loss: bool,
+    alpha0: float,
+    alpha1: float,
+    words_before: float,
+    words_total: float,
+    seed: int,
+    epoch: int,
+    workers: int,
+) -> tuple[float, int, int]: ...
+def emb_cooccurrence(
+    ids: _Array,
+    sent_start: _Array,
+    vocab_size: int,
+    window: int,
+    distance_weighting: bool,
+    memory_bytes: int,
+    tmp_dir: str,
+) -> tuple[_Array, _Array, _Array, int]: ...
+def emb_glove_epoch(
+    w: _Array,
+    wc: _Array,
+    b: _Array,
+    bc: _Array,
+    gw: _Array,
+    gwc: _Array,
+    gb: _Array,
+    gbc: _Array,
+    rows: _Array,
+    cols: _Array,
+    vals: _Array,
+    x_max: float,
+    alpha: float,
+    eta: float,
+    workers: int,
+) -> float: ...
+def emb_format_rows(vectors: _Array) -> list[bytes]: ...
+def emb_dot(x: _Array, y: _Array) -> float: ...
+def emb_isa() -> str: ...

@@ -53,8 +53,9 @@ from .decoding import (  # noqa: E402
 __version__ = "0.1.0"
 
 # Subpackages imported when first used, so that `import fastrnn` loads the kernels and layers
-# only: fastrnn.models (seq2seq, language models, training), fastrnn.bleu (sacrebleu's BLEU).
-_LAZY_SUBMODULES = ("models", "bleu")
+# only: fastrnn.models (seq2seq, language models, training), fastrnn.bleu (sacrebleu's BLEU and
+# chrF), fastrnn.embeddings (word2vec, GloVe), fastrnn.onnx (needs the onnx package).
+_LAZY_SUBMODULES = ("models", "bleu", "embeddings", "onnx")
 
 
 def __getattr__(name: str) -> Any:
@@ -90,6 +91,8 @@ __all__ = [
     "rnn_forward",
     "set_num_threads",
     "bleu",
+    "embeddings",
+    "onnx",
     "decoding",
     "Hypothesis",
     "batch_beam_search",

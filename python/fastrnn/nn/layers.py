@@ -149,9 +149,13 @@ class Embedding(Module):
 
     @classmethod
     def from_pretrained(
-        cls, embeddings: Any, padding_idx: int | None = None, dtype: Any = None
+        cls, embeddings: Any, freeze: bool = True, padding_idx: int | None = None, dtype: Any = None
     ) -> Embedding:
-        """An Embedding whose weight is a copy of `embeddings` (V, D)."""
+        """An Embedding whose weight is a copy of `embeddings` (V, D): an array, or word vectors
+        with a ``vectors`` attribute (fastrnn.embeddings.KeyedVectors, gensim's). As in torch,
+        `freeze` (the default) keeps the weight fixed: backward accumulates no gradient for it."""
+        if hasattr(embeddings, "vectors") and hasattr(embeddings, "index_to_key"):
+            embeddings = embeddings.vectors
         w = np.asarray(_checks.to_numpy(embeddings))
         if w.ndim != 2:
             raise ValueError(f"embeddings: expected a 2-D array (V, D), got shape {w.shape}")
@@ -160,7 +164,9 @@ class Embedding(Module):
             if dtype is not None
             else (w.dtype if w.dtype in (np.float32, np.float64) else "float32")
         )
-        return cls(w.shape[0], w.shape[1], padding_idx, dtype=dt, _weight=w)
+        emb = cls(w.shape[0], w.shape[1], padding_idx, dtype=dt, _weight=w)
+        emb.freeze = bool(freeze)
+        return emb
 
     def extra_repr(self) -> str:
         pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
@@ -178,6 +184,8 @@ class Embedding(Module):
         ids = self._ids
         if ids is None:
             raise _checks.no_forward(type(self).__name__)
+        if getattr(self, "freeze", False):
+            return None
         dy = _checks.same_shape(
             "dy", dy, ids.shape + (self.embedding_dim,), self.dtype, "the shape of the last output"
         )
