@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "cuda/half.h"
-#include "gates.h"  // FASTRNN_HD
+#include "cells/hd.h"
 
 #if defined(__CUDA_ARCH__)
 #define FASTRNN_UNROLL _Pragma("unroll")
