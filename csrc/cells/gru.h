@@ -112,7 +112,8 @@ struct GruResetBefore {
   // Training cache, per (step, row), in units of H: h_prev, r, z, n, rh (rh: the input of W_hn).
   static constexpr int kCacheWidth = 5;
   enum CacheCol { kHPrev = 0, kR = 1, kZ = 2, kN = 3, kRh = 4 };
-  // Two products per step: h_prev W_h(r,z)^T (gates 0..1), then rh W_hn^T (gate 2).
+  // Two products per step: h_prev W_h(r,z)^T (gates 0..1), then rh W_hn^T (gate 2). The drivers'
+  // two-phase scheme is this split: phase 0 takes gates [0, G-1), phase 1 the last gate.
   static constexpr int kPhases = 2;
   static constexpr int kInnerBiasGate = -1;
   static constexpr bool kSeparateHidden = false;

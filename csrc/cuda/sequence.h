@@ -372,13 +372,13 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
   }
   if (io.db_ih) ex.for_each(ColumnDot<A, T>{io.db_ih, dgi.get(), nullptr, R, GH, 0}, GH);
   if (io.db_hh) ex.for_each(ColumnDot<A, T>{io.db_hh, dgh, nullptr, R, GH, 0}, GH);
-  if (lstm && io.dpeep) {
-    const A* cache = ctx.cache.get();
-    // i and f see c_prev (cache column 6), o sees c (column 5)
-    ex.for_each(ColumnDot<A, T>{io.dpeep, dgi.get(), cache + 6 * H, R, GH, cw * H}, H);
-    ex.for_each(ColumnDot<A, T>{io.dpeep + H, dgi.get() + H, cache + 6 * H, R, GH, cw * H}, H);
-    ex.for_each(ColumnDot<A, T>{io.dpeep + 2 * H, dgi.get() + 3 * H, cache + 5 * H, R, GH, cw * H},
-                H);
+  if (lstm && io.dpeep) {  // i and f see c_prev, o sees c (cells/lstm.h)
+    using L = cells::Lstm;
+    const A* c_prev = ctx.cache.get() + L::kCPrev * H;
+    const A* c = ctx.cache.get() + L::kC * H;
+    ex.for_each(ColumnDot<A, T>{io.dpeep, dgi.get(), c_prev, R, GH, cw * H}, H);
+    ex.for_each(ColumnDot<A, T>{io.dpeep + H, dgi.get() + H, c_prev, R, GH, cw * H}, H);
+    ex.for_each(ColumnDot<A, T>{io.dpeep + 2 * H, dgi.get() + 3 * H, c, R, GH, cw * H}, H);
   }
 }
 

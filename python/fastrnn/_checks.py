@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._cells import GATES
+from ._cells import CELLS, GATES
 from ._lowp import storage_name
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -339,7 +339,7 @@ def cell_weights(
         arrays[name] = contiguous(b_arr)
     arrays["peephole"] = None
     if peephole is not None:
-        if cell != "lstm":
+        if not CELLS[cell].peephole:
             raise ValueError(f"peephole: only LSTM has peephole weights, got one for {cell!r}")
         p_arr = float_array("peephole", peephole, dtype, own)
         if p_arr.shape != (3 * hidden,):
