@@ -7,10 +7,11 @@
 // c_{t-1}, o sees c_t (ONNX's P, which ONNX itself stores in order i, o, f).
 // All arrays are dense row-major. Gradients carry a `d` prefix (dx, dh0, dw_ih).
 //
-// Sequences with lengths: sequence b runs steps 0..len[b]-1 (from len[b]-1 down to 0 when reversed);
-// later steps are not computed, y is 0 there and h_n is the state after b's own last step.
-// Internally the batch is processed in order of decreasing length, so that the rows still running at
-// step s are a prefix of the state buffers and each recurrent product covers exactly those rows.
+// Sequences with lengths: sequence b runs steps 0..len[b]-1 (from len[b]-1 down to 0 when
+// reversed); later steps are not computed, y is 0 there and h_n is the state after b's own last
+// step. Internally the batch is processed in order of decreasing length, so that the rows still
+// running at step s are a prefix of the state buffers and each recurrent product covers exactly
+// those rows.
 //
 // Argument order, in every function and argument struct of the library (kernels, layers, the GPU
 // path): what a call reads (sizes, options, inputs, weights) before what it writes (outputs; only
@@ -98,8 +99,8 @@ struct Packed {
 };
 
 // Everything one sequence kernel call sees, in the order of every call in the library (see
-// "Argument order" above): sizes, inputs, weights, saved buffers, outputs. Pointers that a call does
-// not use are null.
+// "Argument order" above): sizes, inputs, weights, saved buffers, outputs. Pointers that a call
+// does not use are null.
 template <typename T>
 struct SeqArgs {
   // sizes

@@ -15,8 +15,8 @@
 
 #include <stdint.h>
 
-#include "cuda/half.h"
 #include "cells/hd.h"
+#include "cuda/half.h"
 
 #if defined(__CUDA_ARCH__)
 #define FASTRNN_UNROLL _Pragma("unroll")

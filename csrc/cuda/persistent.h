@@ -31,10 +31,10 @@
 #include <string>
 #include <vector>
 
+#include "cells/cells.h"
 #include "cuda/gemm.h"  // FASTRNN_UNROLL
 #include "cuda/pointwise.h"
 #include "cuda/runtime.h"
-#include "cells/cells.h"
 #include "fastrnn.h"
 
 #if defined(__CUDACC__)
@@ -198,7 +198,7 @@ struct PersistBwd {
   int64_t steps;
   int64_t H, B;
   int G;
-  bool two_phase, carry;           // carry: the product adds to dh (which holds the direct part)
+  bool two_phase, carry;  // carry: the product adds to dh (which holds the direct part)
   int units, upp, passes, ctas, threads;
   int64_t smem_elems;
 

@@ -18,8 +18,8 @@
 
 #include <stdint.h>
 
-#include "cuda/half.h"
 #include "cells/cells.h"
+#include "cuda/half.h"
 #include "fastrnn.h"
 
 namespace fastrnn {
@@ -58,8 +58,15 @@ struct FwdStep {
   FASTRNN_HD void operator()(int64_t idx) const {
     const int64_t sb = idx / H, j = idx - sb * H, P = row0 + sb;
     const int64_t t = row_t[P];
-    Io io{*this, xp + P * GH, hh + sb * ldhh, cache ? cache + P * cw * H : nullptr,
-          &y[t * y_st + row_b[P] * y_sb + j], sb * H + j, j, row_b[P], sb >= n_next};
+    Io io{*this,
+          xp + P * GH,
+          hh + sb * ldhh,
+          cache ? cache + P * cw * H : nullptr,
+          &y[t * y_st + row_b[P] * y_sb + j],
+          sb * H + j,
+          j,
+          row_b[P],
+          sb >= n_next};
     cells::with_cell(cell, [&](auto c) { decltype(c)::forward_point(io); });
   }
 
@@ -72,7 +79,7 @@ struct FwdStep {
     T* k;         // [cw*H] the row's cache, or null
     S* yp;        // this element of y
     int64_t u, j, b;
-    bool last;    // the row's last step
+    bool last;  // the row's last step
 
     FASTRNN_HD T x(int g) const { return xr[g * f.H + j]; }
     FASTRNN_HD T h(int g) const { return hr[g * f.H + j]; }

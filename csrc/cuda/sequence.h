@@ -39,12 +39,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "cells/cells.h"
 #include "cuda/gemm.h"
 #include "cuda/half.h"
 #include "cuda/persistent.h"
 #include "cuda/pointwise.h"
 #include "cuda/runtime.h"
-#include "cells/cells.h"
 #include "fastrnn.h"
 
 namespace fastrnn {
@@ -307,7 +307,7 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
   k.cw = cw;
   k.cell = cell;
   const int64_t K = two_phase ? 2 * H : GH;  // depth of dh = dG W_hh
-  const bool carry = cells::carries(cell);  // dh already holds the direct part
+  const bool carry = cells::carries(cell);   // dh already holds the direct part
   const PersistentPlan persist = choose_persistent_for<T>(ex, cell, H, B, ctx.persistent, true);
   if constexpr (std::is_same<T, A>::value) {
     if (persist.fits) {  // all steps in one launch
