@@ -31,6 +31,16 @@
 #include "cells/lstm.h"
 #include "cells/rnn.h"
 
+// The most gates a cell may have: the recurrence's register tiles hold 4 gate panels per block.
+constexpr int kMaxGates = 4;
+
+template <typename C>
+FASTRNN_HD constexpr C cell_type() {
+  static_assert(C::kGates >= 1 && C::kGates <= kMaxGates, "a cell has 1 to kMaxGates gates");
+  static_assert(C::kPhases == 1 || C::kPhases == 2, "one product per step, or two phases");
+  return C{};
+}
+
 // f(C{}) for the cell type C of `cell`: the only place that maps the enum to a type. Usable in
 // GPU code (a lambda defined there runs there).
 #if defined(__CUDACC__)
@@ -40,17 +50,17 @@ template <typename F>
 FASTRNN_HD inline decltype(auto) with_cell(Cell cell, F&& f) {
   switch (cell) {
     case Cell::kRnnTanh:
-      return f(RnnTanh{});
+      return f(cell_type<RnnTanh>());
     case Cell::kRnnRelu:
-      return f(RnnRelu{});
+      return f(cell_type<RnnRelu>());
     case Cell::kGru:
-      return f(Gru{});
+      return f(cell_type<Gru>());
     case Cell::kGruResetBefore:
-      return f(GruResetBefore{});
+      return f(cell_type<GruResetBefore>());
     case Cell::kLstm:
       break;
   }
-  return f(Lstm{});
+  return f(cell_type<Lstm>());
 }
 
 inline const char* cell_name(Cell cell) {
