@@ -109,13 +109,15 @@ inline int inner_bias_gate(Cell cell) {
   return with_cell(cell, [](auto c) { return decltype(c)::kInnerBiasGate; });
 }
 
-// Whether b_hh[col] is folded into the input projection (the bias rule).
+// Whether b_hh[col] is folded into the input projection (the bias rule): for a cell whose
+// inner-bias gate is `inner` (-1: none), for a cell type, or for a Cell.
+FASTRNN_HD constexpr bool folds_hidden_bias(int inner, int64_t col, int64_t hidden) {
+  return inner < 0 || col < inner * hidden || col >= (inner + 1) * hidden;
+}
 template <typename C>
 FASTRNN_HD constexpr bool folds_hidden_bias(int64_t col, int64_t hidden) {
-  return C::kInnerBiasGate < 0 || col < C::kInnerBiasGate * hidden ||
-         col >= (C::kInnerBiasGate + 1) * hidden;
+  return folds_hidden_bias(C::kInnerBiasGate, col, hidden);
 }
 inline bool folds_hidden_bias(Cell cell, int64_t col, int64_t hidden) {
-  const int g = inner_bias_gate(cell);
-  return g < 0 || col < g * hidden || col >= (g + 1) * hidden;
+  return folds_hidden_bias(inner_bias_gate(cell), col, hidden);
 }

@@ -126,7 +126,7 @@ FwdState<T> init_state(const Seq<T>& q, T* work) {
 template <typename T>
 inline T input_bias(const SeqArgs<T>& a, int64_t col, int64_t H, int inner) {
   T v = a.b_ih ? a.b_ih[col] : T(0);
-  if (a.b_hh && (inner < 0 || col < inner * H || col >= (inner + 1) * H)) v += a.b_hh[col];
+  if (a.b_hh && cells::folds_hidden_bias(inner, col, H)) v += a.b_hh[col];
   return v;
 }
 
