@@ -6,7 +6,7 @@
 # and baseline code would then run this ISA's instructions on a CPU without them. Nor may an ISA
 # object have static initializers: they run at import, before any CPU check.
 string(LENGTH "${ISA}" isa_len)
-set(allowed "^_Z(GV|TH|TW)?Z?N7fastrnn${isa_len}${ISA}")
+set(allowed "^_Z(GV|TH|TW)?Z?N[rVK]*[RO]?7fastrnn${isa_len}${ISA}")  # N[cv][ref]: const members
 string(REPLACE "|" ";" objects "${OBJECTS}")
 foreach(obj IN LISTS objects)
   execute_process(COMMAND "${NM}" --defined-only "${obj}" OUTPUT_VARIABLE syms

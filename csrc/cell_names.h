@@ -1,33 +1,25 @@
-// cell_names.h: the cells' names as the Python side spells them. Baseline code only (bindings and
-// drivers); the ISA-compiled sources never include it.
+// cell_names.h: the cells' names as the Python side spells them (each cell's kName). Baseline code
+// only (bindings and drivers); the ISA-compiled sources never include it.
 #pragma once
 
 #include <stdexcept>
 #include <string>
 
+#include "cells/cells.h"
 #include "fastrnn.h"
 
 namespace fastrnn {
 
-inline Cell parse_cell(const std::string& name) {
-  if (name == "rnn_tanh") return Cell::kRnnTanh;
-  if (name == "rnn_relu") return Cell::kRnnRelu;
-  if (name == "gru") return Cell::kGru;
-  if (name == "gru_reset_before") return Cell::kGruResetBefore;
-  if (name == "lstm") return Cell::kLstm;
-  throw std::invalid_argument("cell: expected one of rnn_tanh, rnn_relu, gru, gru_reset_before, "
-                              "lstm, got '" + name + "'");
-}
+using cells::cell_name;
 
-inline const char* cell_name(Cell cell) {
-  switch (cell) {
-    case Cell::kRnnTanh: return "rnn_tanh";
-    case Cell::kRnnRelu: return "rnn_relu";
-    case Cell::kGru: return "gru";
-    case Cell::kGruResetBefore: return "gru_reset_before";
-    case Cell::kLstm: return "lstm";
+inline Cell parse_cell(const std::string& name) {
+  std::string all;
+  for (int i = 0; i < kNumCells; ++i) {
+    const Cell c = Cell(i);
+    if (name == cell_name(c)) return c;
+    all += std::string(i ? ", " : "") + cell_name(c);
   }
-  return "?";
+  throw std::invalid_argument("cell: expected one of " + all + ", got '" + name + "'");
 }
 
 }  // namespace fastrnn

@@ -7,10 +7,21 @@
 // c_{t-1}, o sees c_t (ONNX's P, which ONNX itself stores in order i, o, f).
 // All arrays are dense row-major. Gradients carry a `d` prefix (dx, dh0, dw_ih).
 //
-// Sequences with lengths: sequence b runs steps 0..len[b]-1 (from len[b]-1 down to 0 when reversed);
-// later steps are not computed, y is 0 there and h_n is the state after b's own last step.
-// Internally the batch is processed in order of decreasing length, so that the rows still running at
-// step s are a prefix of the state buffers and each recurrent product covers exactly those rows.
+// Sequences with lengths: sequence b runs steps 0..len[b]-1 (from len[b]-1 down to 0 when
+// reversed); later steps are not computed, y is 0 there and h_n is the state after b's own last
+// step. Internally the batch is processed in order of decreasing length, so that the rows still
+// running at step s are a prefix of the state buffers and each recurrent product covers exactly
+// those rows.
+//
+// Argument order, in every function and argument struct of the library (kernels, layers, the GPU
+// path): what a call reads (sizes, options, inputs, weights) before what it writes (outputs; only
+// a thread count may follow them).
+//
+// Who writes the outputs (one rule, CPU and GPU alike): a call writes every element of every
+// output it is given, in full (no accumulation, no pre-zeroing needed), with one exception: the
+// sequence outputs y and dx at padded steps (t >= len[b], only when lengths are given) need not
+// be written, and a caller that passes lengths zero-fills y and dx first. An argument that
+// accumulates says so in its name (the GPU path's dx_accumulate).
 //
 // Errors: C++ throws std::invalid_argument (pybind11 raises ValueError); nothing exits or aborts.
 #pragma once
@@ -53,41 +64,10 @@ struct CacheAligned {
 template <typename T>
 using aligned_vector = std::vector<T, CacheAligned<T>>;
 
+// The cells. Each is defined in its own header, csrc/cells/<cell>.h (traits, cache layout, bias
+// rule, pointwise forward and backward); cells/all.h maps this enum to those types in one switch.
 enum class Cell : int { kRnnTanh = 0, kRnnRelu, kGru, kGruResetBefore, kLstm };
-
-inline int num_gates(Cell c) {
-  switch (c) {
-    case Cell::kRnnTanh:
-    case Cell::kRnnRelu:
-      return 1;
-    case Cell::kGru:
-    case Cell::kGruResetBefore:
-      return 3;
-    case Cell::kLstm:
-      return 4;
-  }
-  return 0;
-}
-
-// Training-cache columns per (step, batch row), in units of H values: the bytes kept per step are
-// sizeof(T) * B * H * cache_width(cell). Layout of one row (all [H] each):
-//   RNN:               h_prev, h
-//   GRU (reset-after): h_prev, r, z, n, hn      (hn = W_hn h_prev + b_hn, needed for dr)
-//   GRU reset-before:  h_prev, r, z, n, rh      (rh = r * h_prev, the input of W_hn)
-//   LSTM:              h_prev, i, f, g, o, c, c_prev
-inline int cache_width(Cell c) {
-  switch (c) {
-    case Cell::kRnnTanh:
-    case Cell::kRnnRelu:
-      return 2;
-    case Cell::kGru:
-    case Cell::kGruResetBefore:
-      return 5;
-    case Cell::kLstm:
-      return 7;
-  }
-  return 0;
-}
+constexpr int kNumCells = 5;
 
 // Register tile of an ISA's matrix kernel: mr rows by nr columns. nr is also the width of the
 // hidden-unit blocks that threads own in the recurrence.
@@ -118,26 +98,16 @@ struct Packed {
   bool bf16_dot = false;  // the products may use vdpbf16ps (the avx512_bf16 table)
 };
 
-// Everything one sequence kernel call sees. Outputs first, then saved buffers, inputs, weights,
-// sizes. Pointers that a call does not use are null.
+// Everything one sequence kernel call sees, in the order of every call in the library (see
+// "Argument order" above): sizes, inputs, weights, saved buffers, outputs. Pointers that a call
+// does not use are null.
 template <typename T>
 struct SeqArgs {
-  // forward outputs
-  T* y = nullptr;    // [T, B, H]
-  T* h_n = nullptr;  // [B, H]
-  T* c_n = nullptr;  // [B, H] (LSTM)
-  // backward outputs (zero-initialized by the caller)
-  T* dx = nullptr;     // [T, B, I]
-  T* dh0 = nullptr;    // [B, H]
-  T* dc0 = nullptr;    // [B, H]
-  T* dw_ih = nullptr;  // [G*H, I]
-  T* dw_hh = nullptr;  // [G*H, H]
-  T* db_ih = nullptr;  // [G*H]
-  T* db_hh = nullptr;  // [G*H]
-  T* dpeep = nullptr;  // [3*H]
-  // saved for backward: [T, B, cache_width * H], zero where t >= len[b]; null in inference
-  T* cache = nullptr;
-  T* work = nullptr;  // scratch of work_size() elements
+  // sizes
+  Cell cell = Cell::kLstm;
+  int64_t steps = 0, batch = 0, input = 0, hidden = 0;
+  bool reverse = false;
+  int threads = 1;
   // inputs
   const T* x = nullptr;     // [T, B, I]
   const T* h0 = nullptr;    // [B, H] or null (zeros)
@@ -155,11 +125,22 @@ struct SeqArgs {
   const T* b_hh = nullptr;
   const T* peep = nullptr;  // null: no peepholes
   Packed<T> packed;
-  // sizes
-  Cell cell = Cell::kLstm;
-  int64_t steps = 0, batch = 0, input = 0, hidden = 0;
-  bool reverse = false;
-  int threads = 1;
+  // saved for backward: [T, B, cache_width * H], zero where t >= len[b]; null in inference
+  T* cache = nullptr;
+  T* work = nullptr;  // scratch of work_size() elements
+  // forward outputs (y: see "Who writes the outputs")
+  T* y = nullptr;    // [T, B, H]
+  T* h_n = nullptr;  // [B, H]
+  T* c_n = nullptr;  // [B, H] (LSTM)
+  // backward outputs, written in full
+  T* dx = nullptr;     // [T, B, I]
+  T* dh0 = nullptr;    // [B, H]
+  T* dc0 = nullptr;    // [B, H]
+  T* dw_ih = nullptr;  // [G*H, I]
+  T* dw_hh = nullptr;  // [G*H, H]
+  T* db_ih = nullptr;  // [G*H]
+  T* db_hh = nullptr;  // [G*H]
+  T* dpeep = nullptr;  // [3*H]
 };
 
 // One instruction set's kernels for one dtype. Filled by fastrnn::<isa>::table().

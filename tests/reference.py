@@ -9,8 +9,8 @@ module is then tested against this file.
 It is not part of the installed package, and it checks its inputs only as much as its
 tests need.
 
-Conventions (see SPEC_C_API.md). Dimension letters: T steps, B batch, I input, H hidden,
-G gates (1 RNN, 3 GRU, 4 LSTM). Weights and gate orders follow PyTorch:
+Conventions (see csrc/fastrnn.h and docs/architecture.md). Dimension letters: T steps, B batch,
+I input, H hidden, G gates (1 RNN, 3 GRU, 4 LSTM). Weights and gate orders follow PyTorch:
 w_ih [G*H, I], w_hh [G*H, H], b_ih [G*H], b_hh [G*H]; GRU gates (r, z, n), LSTM gates
 (i, f, g, o). The LSTM peephole is [3*H] in order (i, f, o): i and f see c_{t-1}, and o
 sees c_t.
@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-CELLS = ("rnn_tanh", "rnn_relu", "gru", "gru_reset_before", "lstm")
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "gru_reset_before": 3, "lstm": 4}
+from fastrnn._cells import CELL_NAMES as CELLS
+from fastrnn._cells import GATES
 
 Array = np.ndarray
 Params = dict[str, Array]  # w_ih, w_hh, b_ih, b_hh, peephole (zeros stand in for absent ones)

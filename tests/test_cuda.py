@@ -6,7 +6,7 @@ Three tiers:
    module exists and imports; without a usable GPU it says why, and every call raises a Python
    exception (CudaError with CUDA's error string) instead of aborting.
 2. The host build, fastrnn._C._cuda_host: the GPU path's sequence driver, kernel bodies (gate
-   math from csrc/gates.h, matrix-product tiles, row gathers) and bindings compiled for the CPU,
+   math from csrc/cells/, matrix-product tiles, row gathers) and bindings compiled for the CPU,
    with loops standing in for launches. Checked against tests/reference.py (float64, 1e-10), the
    CPU kernels, and - with fastrnn._cuda switched to it - the CPU layers. This is how the CPU test
    suite checks the formulas and indexing the GPU runs; the CUDA calls themselves are not covered.
@@ -216,7 +216,7 @@ def test_cpu_device_strings() -> None:
 )
 @pytest.mark.parametrize("cell", CELLS)
 def test_host_build_matches_reference_float64(cell: str, opts: dict, shape: tuple) -> None:
-    """Gate formulas (csrc/gates.h), packed-row indexing, lengths, reverse, the matrix-product
+    """Gate formulas (csrc/cells/), packed-row indexing, lengths, reverse, the matrix-product
     tiles (several tiles in M, N and K for the larger shapes) and the post-loop gradients."""
     cell, peephole = split_cell(cell)
     p = make_problem(

@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROBE = os.path.join(HERE, "isa_probe.py")
 
 # mangled names in namespace fastrnn::avx2 / fastrnn::avx512, with guard/TLS/local-static prefixes
-AVX_NAMESPACE = re.compile(r"^_Z(GV|TH|TW)?Z?N7fastrnn(4avx2|6avx512)")
+AVX_NAMESPACE = re.compile(r"^_Z(GV|TH|TW)?Z?N[rVK]*[RO]?7fastrnn(4avx2|6avx512)")
 # an AVX instruction: VEX/EVEX-only mnemonics (v...), mask-register ops (k...), or ymm/zmm/k regs
 AVX_INSN = re.compile(r"^\s*[0-9a-f]+:\s+(v|k)[a-z0-9]+\b|%[yz]mm\d|%k[0-7]\b")
 

@@ -1,8 +1,8 @@
 """Checks for the NumPy reference in tests/reference.py.
 
 - backward agrees with central finite differences of forward (float64) for every output.
-- lengths and reverse mean what SPEC_C_API.md says: a batch with lengths gives the same
-  result as running each sequence alone, and reverse gives the same result as flipping it.
+- lengths and reverse mean what csrc/fastrnn.h says (see docs/architecture.md): a batch with
+  lengths gives the same result as running each sequence alone, and reverse gives the same result as flipping it.
 - step is forward with one step, and float32 stays float32.
 - When torch can be imported, forward and backward match torch.nn.RNN/GRU/LSTM to 1e-10.
   torch has no reset-before GRU and no peepholes, so those two are checked by finite

@@ -729,17 +729,17 @@ class Weights {
       py::array bi = host_copy(b_ih, "b_ih"), bh = host_copy(b_hh, "b_hh");
       check_host(bi, "b_ih", {GH});
       check_host(bh, "b_hh", {GH});
-      // b_ih + b_hh on the input side, except PyTorch's GRU b_hn (inside r * (W_hn h + b_hn))
+      // b_ih + b_hh on the input side, except the cell's inner bias (the bias rule, cells/all.h)
       py::array bx = dtype_ == DType::kF32 ? input_bias<float>(bi, bh) : input_bias<double>(bi, bh);
       bias_x_ = std::make_unique<DeviceArray>(from_numpy(bx, device));
-      if (cell_ == Cell::kGru) {
-        py::array bhn = py::array(bh[py::slice(2 * hidden_, 3 * hidden_, 1)]);
+      if (const int g = fastrnn::cells::inner_bias_gate(cell_); g >= 0) {
+        py::array bhn = py::array(bh[py::slice(g * hidden_, (g + 1) * hidden_, 1)]);
         b_hn_ = std::make_unique<DeviceArray>(from_numpy(bhn, device));
       }
       has_bias_ = true;
     }
     if (!peephole.is_none()) {
-      if (cell_ != Cell::kLstm)
+      if (!fastrnn::has_peephole(cell_))
         throw std::invalid_argument("peephole: only the LSTM has peephole weights");
       py::array p = host_copy(peephole, "peephole");
       check_host(p, "peephole", {3 * hidden_});
@@ -769,7 +769,7 @@ class Weights {
     const int64_t Tn = xa.shape[0], B = xa.shape[1], H = hidden_;
     if (Tn < 1 || B < 1) throw std::invalid_argument("x: T and B must be >= 1");
     xa = check_arg(xa, "x", ex, {Tn, B, input_}, false, false);
-    const bool lstm = cell_ == Cell::kLstm;
+    const bool lstm = fastrnn::has_cell_state(cell_);
     std::unique_ptr<DeviceArray> h0a, c0a, cna;
     if (!h0.is_none())
       h0a = std::make_unique<DeviceArray>(device_arg(h0, "h0", ex, {B, H}, false, true));
@@ -810,7 +810,7 @@ class Weights {
     const Expect ex{dtype_, device_};
     const int64_t Tn = ctx.steps, B = ctx.batch, H = hidden_, I = input_;
     const int64_t GH = fastrnn::num_gates(cell_) * H;
-    const bool lstm = cell_ == Cell::kLstm;
+    const bool lstm = fastrnn::has_cell_state(cell_);
     std::unique_ptr<DeviceArray> dya, dhna, dcna, dc0a;
     if (!dy.is_none())
       dya = std::make_unique<DeviceArray>(device_arg(dy, "dy", ex, {Tn, B, H}, false, false));
@@ -894,15 +894,15 @@ class Weights {
       std::vector<float> bx(size_t(GH), 0.0f);  // in float, from the rounded values
       for (int64_t i = 0; i < GH; ++i) {
         bx[i] = widen_bits(i16[i], dtype_);
-        if (!(cell_ == Cell::kGru && i >= 2 * H)) bx[i] += widen_bits(h16[i], dtype_);
+        if (fastrnn::cells::folds_hidden_bias(cell_, i, H)) bx[i] += widen_bits(h16[i], dtype_);
       }
       bias_x_ = std::make_unique<DeviceArray>(upload(bx.data(), {GH}, DType::kF32, device_));
-      if (cell_ == Cell::kGru)
-        b_hn_ = std::make_unique<DeviceArray>(upload(h16.data() + 2 * H, {H}, dtype_, device_));
+      if (const int g = fastrnn::cells::inner_bias_gate(cell_); g >= 0)
+        b_hn_ = std::make_unique<DeviceArray>(upload(h16.data() + g * H, {H}, dtype_, device_));
       has_bias_ = true;
     }
     if (!peephole.is_none()) {
-      if (cell_ != Cell::kLstm)
+      if (!fastrnn::has_peephole(cell_))
         throw std::invalid_argument("peephole: only the LSTM has peephole weights");
       py::array p = host_copy(peephole, "peephole");
       check_shape(p, "peephole", {3 * H});
@@ -929,7 +929,7 @@ class Weights {
     py::array_t<T> out(GH);
     for (int64_t i = 0; i < GH; ++i) {
       T v = a.data()[i];
-      if (!(cell_ == Cell::kGru && i >= 2 * H)) v += b.data()[i];
+      if (fastrnn::cells::folds_hidden_bias(cell_, i, H)) v += b.data()[i];
       out.mutable_data()[i] = v;
     }
     return out;

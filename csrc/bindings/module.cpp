@@ -172,7 +172,7 @@ class PyWeights {
                                   shape_str({Tn, B, int64_t(xa.shape(2))}));
     auto x = checked<T>(xa, "x", {Tn, B, input_});
     auto h0 = optional<T>(h0_obj, "h0", {B, H});
-    const bool lstm = cell_ == Cell::kLstm;
+    const bool lstm = fastrnn::has_cell_state(cell_);
     if (!lstm && !c0_obj.is_none()) throw std::invalid_argument("c0: only the LSTM has a cell state");
     auto c0 = lstm ? optional<T>(c0_obj, "c0", {B, H}) : py::array_t<T>();
     py::array_t<int64_t> len;
@@ -206,7 +206,7 @@ class PyWeights {
     if (!ctx) throw py::type_error("ctx: it was made by a layer of another dtype");
     const int64_t Tn = ctx->steps, B = ctx->batch, H = hidden_, I = input_;
     const int64_t G = fastrnn::num_gates(cell_);
-    const bool lstm = cell_ == Cell::kLstm;
+    const bool lstm = fastrnn::has_cell_state(cell_);
     auto dy = optional<T>(dy_obj, "dy", {Tn, B, H});
     auto dh_n = optional<T>(dh_obj, "dh_n", {B, H});
     auto dc_n = lstm ? optional<T>(dc_obj, "dc_n", {B, H}) : py::array_t<T>();
@@ -219,7 +219,7 @@ class PyWeights {
     const bool bias = layer.has_bias(), peep = layer.has_peephole();
     py::array_t<T> db_ih = bias ? empty<T>({G * H}) : py::array_t<T>();
     py::array_t<T> db_hh = bias ? empty<T>({G * H}) : py::array_t<T>();
-    py::array_t<T> dpeep = peep ? empty<T>({3 * H}) : py::array_t<T>();  // zeroed by the layer
+    py::array_t<T> dpeep = peep ? empty<T>({3 * H}) : py::array_t<T>();  // written in full
     {
       const T *dyp = data_or_null(dy), *dhp = data_or_null(dh_n), *dcp = data_or_null(dc_n);
       T* o[8] = {dx.mutable_data(),
@@ -254,7 +254,7 @@ class PyWeights {
     if (B < 1) throw std::invalid_argument("x: the batch is empty");
     auto x = checked<T>(xa, "x", {B, input_});
     auto h = optional<T>(h_obj, "h", {B, H});
-    const bool lstm = cell_ == Cell::kLstm;
+    const bool lstm = fastrnn::has_cell_state(cell_);
     if (!lstm && !c_obj.is_none()) throw std::invalid_argument("c: only the LSTM has a cell state");
     auto c = lstm ? optional<T>(c_obj, "c", {B, H}) : py::array_t<T>();
     py::array_t<T> h1({B, H});

@@ -86,7 +86,7 @@ Layer<T>::Layer(Cell cell, int64_t input, int64_t hidden, const T* w_ih, const T
     : cell_(cell), input_(input), hidden_(hidden) {
   if (input < 1 || hidden < 1)
     throw std::invalid_argument("input_size and hidden_size must be >= 1");
-  if (peephole && cell != Cell::kLstm)
+  if (peephole && !cells::has_peephole(cell))
     throw std::invalid_argument("peephole: only the LSTM has peephole weights");
   const int64_t gh = num_gates(cell) * hidden;
   w_ih_ = copy_of(w_ih, gh * input);
@@ -178,13 +178,13 @@ std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, cons
   a.reverse = reverse;
   a.x = x;
   a.h0 = h0;
-  a.c0 = cell_ == Cell::kLstm ? c0 : nullptr;
+  a.c0 = has_cell_state(cell_) ? c0 : nullptr;
   a.len = ptr_or_null(ctx->len);
   a.order = ptr_or_null(ctx->order);
   a.active = ptr_or_null(ctx->active);
   a.y = y;
   a.h_n = h_n;
-  a.c_n = cell_ == Cell::kLstm ? c_n : nullptr;
+  a.c_n = has_cell_state(cell_) ? c_n : nullptr;
   if (training) {
     ctx->cache = Scratch<T>(size_t(steps * batch * cache_width(cell_) * hidden_));
     a.cache = ctx->cache.get();
@@ -216,16 +216,15 @@ void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const
   a.cache = ctx.cache.get();
   a.dy = dy;
   a.dh_n = dh_n;
-  a.dc_n = cell_ == Cell::kLstm ? dc_n : nullptr;
+  a.dc_n = has_cell_state(cell_) ? dc_n : nullptr;
   a.dx = dx;
   a.dh0 = dh0;
-  a.dc0 = cell_ == Cell::kLstm ? dc0 : nullptr;
+  a.dc0 = has_cell_state(cell_) ? dc0 : nullptr;
   a.dw_ih = dw_ih;
   a.dw_hh = dw_hh;
   a.db_ih = has_bias() ? db_ih : nullptr;
   a.db_hh = has_bias() ? db_hh : nullptr;
   a.dpeep = has_peephole() ? dpeep : nullptr;
-  if (a.dpeep) std::fill(a.dpeep, a.dpeep + 3 * hidden_, T(0));
   auto work = Scratch<T>(k.backward_work(a));
   a.work = work.get();
   k.backward(a);
@@ -241,9 +240,9 @@ void Layer<T>::step(int64_t batch, const T* x, const T* h, const T* c, T* h1, T*
   a.batch = batch;
   a.x = x;
   a.h0 = h;
-  a.c0 = cell_ == Cell::kLstm ? c : nullptr;
+  a.c0 = has_cell_state(cell_) ? c : nullptr;
   a.y = h1;
-  a.c_n = cell_ == Cell::kLstm ? c1 : nullptr;
+  a.c_n = has_cell_state(cell_) ? c1 : nullptr;
   // Small steps reuse one thread-local scratch buffer: allocation would dominate them.
   thread_local aligned_vector<T> work;
   const size_t need = k.forward_work(a);

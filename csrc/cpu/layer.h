@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cell_names.h"
+#include "cells/cells.h"
 #include "fastrnn.h"
 
 namespace fastrnn {
@@ -90,12 +91,13 @@ class Layer {
   void set_bf16(bool on);
   bool bf16() const { return bf16_.load(); }
 
-  // y [T, B, H] and h_n [B, H] (c_n for LSTM) are written; y must be zero-filled by the caller.
+  // y [T, B, H] and h_n [B, H] (c_n for LSTM) are written as fastrnn.h's rule says: in full,
+  // except y at padded steps, which a caller that passes lengths zero-fills.
   // Returns the context when training, else null.
   std::unique_ptr<Context<T>> forward(int64_t steps, int64_t batch, const T* x, const T* h0,
                                       const T* c0, const int64_t* len, bool reverse,
                                       bool training, T* y, T* h_n, T* c_n) const;
-  // All gradient outputs are written in full (no accumulation); dc0/dpeep may be null.
+  // Every gradient output is written in full (fastrnn.h's rule); dc0/dpeep may be null.
   void backward(const Context<T>& ctx, const T* dy, const T* dh_n, const T* dc_n, T* dx, T* dh0,
                 T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dpeep) const;
   void step(int64_t batch, const T* x, const T* h, const T* c, T* h1, T* c1) const;

@@ -15,8 +15,8 @@
 
 #include <stdint.h>
 
+#include "cells/hd.h"
 #include "cuda/half.h"
-#include "gates.h"  // FASTRNN_HD
 
 #if defined(__CUDA_ARCH__)
 #define FASTRNN_UNROLL _Pragma("unroll")

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "gates.h"  // FASTRNN_HD
+#include "cells/hd.h"
 
 namespace fastrnn {
 

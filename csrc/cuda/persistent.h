@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "cells/cells.h"
 #include "cuda/gemm.h"  // FASTRNN_UNROLL
 #include "cuda/pointwise.h"
 #include "cuda/runtime.h"
@@ -197,7 +198,7 @@ struct PersistBwd {
   int64_t steps;
   int64_t H, B;
   int G;
-  bool rb, carry;           // carry: the product adds to dh (which holds the direct part)
+  bool two_phase, carry;  // carry: the product adds to dh (which holds the direct part)
   int units, upp, passes, ctas, threads;
   int64_t smem_elems;
 
@@ -228,7 +229,7 @@ struct PersistBwd {
   // Gates of a product: drh = da_n W_hn (n only), dh (all gates; r, z for the reset-before GRU).
   FASTRNN_HD void product_gates(bool to_drh, int* g0, int* ng) const {
     *g0 = to_drh ? 2 : 0;
-    *ng = to_drh ? 1 : (rb ? 2 : G);
+    *ng = to_drh ? 1 : (two_phase ? 2 : G);
   }
 
   // stage <- dG_s[:, g*H : (g+1)*H], running rows
@@ -343,7 +344,7 @@ void run_persistent_on_host(const PersistBwd<T>& p) {
     for (int b = 0; b < p.ctas; ++b)
       for (int t = 0; t < p.threads; ++t) p.pointwise(b, s, t);
     // grid barrier
-    if (p.rb) {
+    if (p.two_phase) {
       persistent_product_on_host(p, smem, s, true);
       // grid barrier
     }
@@ -400,7 +401,7 @@ __global__ void __launch_bounds__(kPersistMaxThreads) persistent_backward_kernel
   for (int64_t s = p.steps - 1; s >= 0; --s) {
     p.pointwise(cta, s, tid);
     grid.sync();  // dG_s complete for every unit
-    if (p.rb) {
+    if (p.two_phase) {
       persistent_product(p, cta, s, true, tid, smem);
       grid.sync();  // da_r complete
     }
@@ -452,7 +453,7 @@ inline PersistentPlan plan_persistent(Cell cell, int64_t H, int64_t B, int items
                                       const PersistentDevice& d, bool backward = false) {
   PersistentPlan p;
   const int64_t G = num_gates(cell);
-  const int64_t ngmax = cell == Cell::kGruResetBefore ? 2 : G;
+  const int64_t ngmax = cells::phases(cell) == 2 ? G - 1 : G;
   using namespace gpu_kernels;
   if (B > kPersistMaxRows) {
     p.reason = "B=" + std::to_string(B) + " rows; the persistent kernel takes at most " +
@@ -554,7 +555,7 @@ void persistent_forward(const Exec& ex, const PersistentPlan& plan,
   p.H = f.H;
   p.B = B;
   p.G = num_gates(f.cell);
-  p.phases = f.cell == Cell::kGruResetBefore ? 2 : 1;
+  p.phases = cells::phases(f.cell);
   p.ngmax = p.phases == 2 ? 2 : p.G;
   p.units = plan.units;
   p.upp = plan.threads / gpu_kernels::kPersistSplit;
@@ -592,7 +593,7 @@ void persistent_backward(const Exec& ex, const PersistentPlan& plan,
   p.H = k.H;
   p.B = B;
   p.G = num_gates(k.cell);
-  p.rb = k.cell == Cell::kGruResetBefore;
+  p.two_phase = cells::phases(k.cell) == 2;
   p.carry = carry;
   p.units = plan.units;
   p.upp = plan.threads / gpu_kernels::kPersistSplit;

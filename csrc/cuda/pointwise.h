@@ -18,9 +18,9 @@
 
 #include <stdint.h>
 
+#include "cells/cells.h"
 #include "cuda/half.h"
 #include "fastrnn.h"
-#include "gates.h"
 
 namespace fastrnn {
 namespace gpu_kernels {
@@ -56,85 +56,55 @@ struct FwdStep {
   int phase;
 
   FASTRNN_HD void operator()(int64_t idx) const {
-    const int64_t sb = idx / H, j = idx - sb * H, P = row0 + sb, u = sb * H + j;
-    const int64_t t = row_t[P], b = row_b[P];
-    const bool last = sb >= n_next;
-    const T* xr = xp + P * GH;
-    const T* hr = hh + sb * ldhh;
-    const T hp = h_prev[u];
-    T* k = cache ? cache + P * cw * H : nullptr;
-    T out;
-    switch (cell) {
-      case Cell::kRnnTanh:
-      case Cell::kRnnRelu: {
-        out = gates::rnn_forward(xr[j] + hr[j], cell == Cell::kRnnRelu);
-        if (k) {
-          k[j] = hp;
-          k[H + j] = out;
-        }
-        break;
-      }
-      case Cell::kLstm: {
-        const T cp = c[u];
-        const bool pp = peep != nullptr;
-        const gates::LstmForward<T> g = gates::lstm_forward(
-            xr[j] + hr[j], xr[H + j] + hr[H + j], xr[2 * H + j] + hr[2 * H + j],
-            xr[3 * H + j] + hr[3 * H + j], cp, pp, pp ? T(widen(peep[j])) : T(0),
-            pp ? T(widen(peep[H + j])) : T(0), pp ? T(widen(peep[2 * H + j])) : T(0));
-        c[u] = g.c;
-        if (last && c_n) c_n[b * H + j] = narrow<S>(g.c);
-        if (k) {
-          k[j] = hp;
-          k[H + j] = g.i;
-          k[2 * H + j] = g.f;
-          k[3 * H + j] = g.g;
-          k[4 * H + j] = g.o;
-          k[5 * H + j] = g.c;
-          k[6 * H + j] = cp;
-        }
-        out = g.h;
-        break;
-      }
-      case Cell::kGru: {
-        const T hn = hr[2 * H + j] + (b_hn ? T(widen(b_hn[j])) : T(0));
-        const gates::GruForward<T> g =
-            gates::gru_forward(xr[j], xr[H + j], xr[2 * H + j], hr[j], hr[H + j], hn, hp);
-        if (k) {
-          k[j] = hp;
-          k[H + j] = g.r;
-          k[2 * H + j] = g.z;
-          k[3 * H + j] = g.n;
-          k[4 * H + j] = hn;
-        }
-        out = g.h;
-        break;
-      }
-      case Cell::kGruResetBefore:
-      default: {
-        if (phase == 0) {  // hh = h_{s-1} W_{h(r,z)}^T
-          const gates::GruRbGates<T> g =
-              gates::gru_rb_gates(xr[j], xr[H + j], hr[j], hr[H + j], hp);
-          rh[u] = g.rh;
-          z[u] = g.z;
-          if (k) {
-            k[j] = hp;
-            k[H + j] = g.r;
-            k[2 * H + j] = g.z;
-            k[4 * H + j] = g.rh;
-          }
-          return;
-        }
-        // hh = rh W_hn^T
-        const gates::GruRbState<T> g = gates::gru_rb_state(xr[2 * H + j], hr[j], z[u], hp);
-        if (k) k[3 * H + j] = g.n;
-        out = g.h;
-        break;
-      }
-    }
-    h[u] = out;
-    y[t * y_st + b * y_sb + j] = narrow<S>(out);
-    if (last && h_n) h_n[b * H + j] = narrow<S>(out);
+    const int64_t sb = idx / H, j = idx - sb * H, P = row0 + sb;
+    const int64_t t = row_t[P];
+    Io io{*this,
+          xp + P * GH,
+          hh + sb * ldhh,
+          cache ? cache + P * cw * H : nullptr,
+          &y[t * y_st + row_b[P] * y_sb + j],
+          sb * H + j,
+          j,
+          row_b[P],
+          sb >= n_next};
+    cells::with_cell(cell, [&](auto c) { decltype(c)::forward_point(io); });
   }
+
+  // The forward accessor of one element (see "Points" in cells/all.h).
+  struct Io {
+    using V = T;
+    const FwdStep& f;
+    const T* xr;  // [G*H] the row's input projection
+    const T* hr;  // [ldhh] the row's product
+    T* k;         // [cw*H] the row's cache, or null
+    S* yp;        // this element of y
+    int64_t u, j, b;
+    bool last;  // the row's last step
+
+    FASTRNN_HD T x(int g) const { return xr[g * f.H + j]; }
+    FASTRNN_HD T h(int g) const { return hr[g * f.H + j]; }
+    // f.b_hn is the inner bias of the one gate that has it
+    FASTRNN_HD T h_inner(int g) const { return h(g) + (f.b_hn ? T(widen(f.b_hn[j])) : T(0)); }
+    FASTRNN_HD T h_prev() const { return f.h_prev[u]; }
+    FASTRNN_HD T c_prev() const { return f.c[u]; }
+    FASTRNN_HD void set_c(T v) const {
+      f.c[u] = v;
+      if (last && f.c_n) f.c_n[b * f.H + j] = narrow<S>(v);
+    }
+    FASTRNN_HD bool has_peep() const { return f.peep != nullptr; }
+    FASTRNN_HD T peep(int i) const { return f.peep ? T(widen(f.peep[i * f.H + j])) : T(0); }
+    FASTRNN_HD bool caching() const { return k != nullptr; }
+    FASTRNN_HD void cache(int col, T v) const { k[col * f.H + j] = v; }
+    FASTRNN_HD void out(T v) const {
+      f.h[u] = v;
+      *yp = narrow<S>(v);
+      if (last && f.h_n) f.h_n[b * f.H + j] = narrow<S>(v);
+    }
+    FASTRNN_HD int phase() const { return f.phase; }
+    FASTRNN_HD void set_rh(T v) const { f.rh[u] = v; }
+    FASTRNN_HD void set_z(T v) const { f.z[u] = v; }
+    FASTRNN_HD T z() const { return f.z[u]; }
+  };
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -160,59 +130,40 @@ struct BwdStep {
   int phase;
 
   FASTRNN_HD void operator()(int64_t idx) const {
-    const int64_t sb = idx / H, j = idx - sb * H, P = row0 + sb, u = sb * H + j;
-    const T* k = cache + P * cw * H;
-    T* gi = dgi + P * GH;
-    T* gh = dgh + P * GH;
-    if (phase == 1) {  // reset-before GRU: drh = da_n W_hn, rh = r h_prev
-      const gates::GruRbBackwardR<T> g = gates::gru_rb_backward_r(drh[u], k[j], k[H + j]);
-      gi[j] = g.da_r;
-      dh[u] += g.dh_direct;
-      return;
-    }
-    T d = dh[u];
-    if (dy) d += T(widen(dy[row_t[P] * dy_st + row_b[P] * dy_sb + j]));
-    switch (cell) {
-      case Cell::kRnnTanh:
-      case Cell::kRnnRelu:
-        gi[j] = gates::rnn_backward(d, k[H + j], cell == Cell::kRnnRelu);
-        break;
-      case Cell::kLstm: {
-        const bool pp = peep != nullptr;
-        const gates::LstmBackward<T> g = gates::lstm_backward(
-            d, dc[u], k[H + j], k[2 * H + j], k[3 * H + j], k[4 * H + j], k[5 * H + j],
-            k[6 * H + j], pp, pp ? T(widen(peep[j])) : T(0), pp ? T(widen(peep[H + j])) : T(0),
-            pp ? T(widen(peep[2 * H + j])) : T(0));
-        dc[u] = g.dc_prev;
-        gi[j] = g.da_i;
-        gi[H + j] = g.da_f;
-        gi[2 * H + j] = g.da_g;
-        gi[3 * H + j] = g.da_o;
-        break;
-      }
-      case Cell::kGru: {
-        const gates::GruBackward<T> g =
-            gates::gru_backward(d, k[j], k[H + j], k[2 * H + j], k[3 * H + j], k[4 * H + j]);
-        dh[u] = g.dh_direct;
-        gi[j] = g.da_r;
-        gi[H + j] = g.da_z;
-        gi[2 * H + j] = g.da_n;
-        gh[j] = g.da_r;
-        gh[H + j] = g.da_z;
-        gh[2 * H + j] = g.dhn;
-        break;
-      }
-      case Cell::kGruResetBefore:
-      default: {
-        const gates::GruRbBackwardZn<T> g =
-            gates::gru_rb_backward_zn(d, k[j], k[2 * H + j], k[3 * H + j]);
-        dh[u] = g.dh_direct;
-        gi[H + j] = g.da_z;
-        gi[2 * H + j] = g.da_n;
-        break;
-      }
-    }
+    const int64_t sb = idx / H, j = idx - sb * H, P = row0 + sb;
+    Io io{*this, cache + P * cw * H, dgi + P * GH, dgh + P * GH, sb * H + j, j, P};
+    cells::with_cell(cell, [&](auto c) { decltype(c)::backward_point(io); });
   }
+
+  // The backward accessor of one element (see "Points" in cells/all.h). The peephole gradients
+  // are summed after the loop (ColumnDot), so peep_grad does nothing here.
+  struct Io {
+    using V = T;
+    const BwdStep& f;
+    const T* kr;  // [cw*H] the row's cache
+    T* gi;        // [G*H]
+    T* gh;        // [G*H]
+    int64_t u, j, P;
+
+    // dL/dh_s: from later steps (dh) and from y_s (dy)
+    FASTRNN_HD T dh() const {
+      T d = f.dh[u];
+      if (f.dy) d += T(widen(f.dy[f.row_t[P] * f.dy_st + f.row_b[P] * f.dy_sb + j]));
+      return d;
+    }
+    FASTRNN_HD T k(int col) const { return kr[col * f.H + j]; }
+    FASTRNN_HD T dc() const { return f.dc[u]; }
+    FASTRNN_HD void set_dc(T v) const { f.dc[u] = v; }
+    FASTRNN_HD void dgi(int g, T v) const { gi[g * f.H + j] = v; }
+    FASTRNN_HD void dgh(int g, T v) const { gh[g * f.H + j] = v; }
+    FASTRNN_HD T carry() const { return f.dh[u]; }
+    FASTRNN_HD void set_carry(T v) const { f.dh[u] = v; }
+    FASTRNN_HD T drh() const { return f.drh[u]; }
+    FASTRNN_HD bool has_peep() const { return f.peep != nullptr; }
+    FASTRNN_HD T peep(int i) const { return f.peep ? T(widen(f.peep[i * f.H + j])) : T(0); }
+    FASTRNN_HD void peep_grad(int, T, T) const {}
+    FASTRNN_HD int phase() const { return f.phase; }
+  };
 };
 
 // ------------------------------------------------------------------------------------------------

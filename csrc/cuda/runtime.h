@@ -81,7 +81,8 @@ struct Weights {
 };
 
 // Sequence inputs and outputs; [T, B, F] arrays are views with element strides (t, b) and
-// features contiguous. y and dx must be zero-filled by the caller (padded steps are not written).
+// features contiguous. Outputs as fastrnn.h's rule says: in full, except y and dx at padded steps,
+// which a caller that passes lengths zero-fills (and dx_accumulate adds to dx).
 template <typename T>
 struct ForwardIO {
   const T* x = nullptr;  // [T, B, I] view

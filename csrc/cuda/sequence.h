@@ -39,6 +39,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cells/cells.h"
 #include "cuda/gemm.h"
 #include "cuda/half.h"
 #include "cuda/persistent.h"
@@ -157,7 +158,7 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   const Cell cell = w.cell;
   const int64_t Tn = io.steps, B = io.batch, I = w.input, H = w.hidden;
   const int64_t G = num_gates(cell), GH = G * H, cw = cache_width(cell);
-  const bool rb = cell == Cell::kGruResetBefore, lstm = cell == Cell::kLstm;
+  const bool two_phase = cells::phases(cell) == 2, lstm = cells::has_cell_state(cell);
   if (Tn < 1 || B < 1) throw std::invalid_argument("x: T and B must be >= 1");
   const PersistentPlan persist = choose_persistent_for<T>(ex, cell, H, B, io.persistent);
 
@@ -209,9 +210,9 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   // State in sorted rows.
   Buf<Exec, A> hbuf0(ex, size_t(B * H)), hbuf1(ex, size_t(B * H));
   Buf<Exec, A> c(ex, lstm ? size_t(B * H) : 0);
-  Buf<Exec, A> rh(ex, rb ? size_t(B * H) : 0), z(ex, rb ? size_t(B * H) : 0);
-  const int64_t ldhh = rb ? 2 * H : GH;
-  Buf<Exec, A> hh(ex, size_t(B * ldhh)), hn(ex, rb ? size_t(B * H) : 0);
+  Buf<Exec, A> rh(ex, two_phase ? size_t(B * H) : 0), z(ex, two_phase ? size_t(B * H) : 0);
+  const int64_t ldhh = two_phase ? 2 * H : GH;
+  Buf<Exec, A> hh(ex, size_t(B * ldhh)), hn(ex, two_phase ? size_t(B * H) : 0);
   ex.for_each(PermuteRows<A, T>{hbuf0.get(), io.h0, ctx->order.get(), H, true}, B * H);
   if (lstm) ex.for_each(PermuteRows<A, T>{c.get(), io.c0, ctx->order.get(), H, true}, B * H);
   if (training) ctx->cache = Buf<Exec, A>(ex, size_t(R * cw * H));
@@ -227,7 +228,7 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   f.xp = xp.get();
   f.row_t = ctx->row_t.get();
   f.row_b = ctx->row_b.get();
-  f.b_hn = cell == Cell::kGru ? w.b_hn : nullptr;
+  f.b_hn = cells::inner_bias_gate(cell) >= 0 ? w.b_hn : nullptr;
   f.peep = lstm ? w.peep : nullptr;
   f.y_st = io.y_st;
   f.y_sb = io.y_sb;
@@ -258,7 +259,7 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
     f.ldhh = ldhh;
     f.phase = 0;
     ex.for_each(f, n * H);
-    if (rb) {  // HN = (r h_{s-1}) W_hn^T
+    if (two_phase) {  // HN = (r h_{s-1}) W_hn^T
       run_gemm(ex, gemm_args<A>(hn.get(), H, rh.get(), H, false, w.w_hh + 2 * H * H, H, true, n,
                                 H, H));
       f.hh = hn.get();
@@ -278,13 +279,13 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
   const Cell cell = w.cell;
   const int64_t Tn = meta.steps, B = meta.batch, I = w.input, H = w.hidden;
   const int64_t G = num_gates(cell), GH = G * H, cw = cache_width(cell), R = ctx.rows;
-  const bool rb = cell == Cell::kGruResetBefore, lstm = cell == Cell::kLstm;
-  const bool gru = cell == Cell::kGru;
+  const bool two_phase = cells::phases(cell) == 2, lstm = cells::has_cell_state(cell);
+  const bool gru = cells::separate_hidden(cell);  // dG's hidden side differs (dgh)
 
   Buf<Exec, A> dgi(ex, size_t(R * GH)), dgh_own(ex, gru ? size_t(R * GH) : 0);
   A* dgh = gru ? dgh_own.get() : dgi.get();
   Buf<Exec, A> dh(ex, size_t(B * H)), dc(ex, lstm ? size_t(B * H) : 0);
-  Buf<Exec, A> drh(ex, rb ? size_t(B * H) : 0);
+  Buf<Exec, A> drh(ex, two_phase ? size_t(B * H) : 0);
   ex.for_each(PermuteRows<A, T>{dh.get(), io.dh_n, ctx.order.get(), H, true}, B * H);
   if (lstm) ex.for_each(PermuteRows<A, T>{dc.get(), io.dc_n, ctx.order.get(), H, true}, B * H);
 
@@ -305,8 +306,8 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
   k.GH = GH;
   k.cw = cw;
   k.cell = cell;
-  const int64_t K = rb ? 2 * H : GH;  // depth of dh = dG W_hh
-  const bool carry = gru || rb;       // dh already holds the direct part
+  const int64_t K = two_phase ? 2 * H : GH;  // depth of dh = dG W_hh
+  const bool carry = cells::carries(cell);   // dh already holds the direct part
   const PersistentPlan persist = choose_persistent_for<T>(ex, cell, H, B, ctx.persistent, true);
   if constexpr (std::is_same<T, A>::value) {
     if (persist.fits) {  // all steps in one launch
@@ -322,7 +323,7 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
     k.row0 = row0;
     k.phase = 0;
     ex.for_each(k, n * H);
-    if (rb) {  // drh = da_n W_hn, then r's gradient
+    if (two_phase) {  // drh = da_n W_hn, then r's gradient
       run_gemm(ex, gemm_args<A>(drh.get(), H, dgi.get() + row0 * GH + 2 * H, GH, false,
                                 w.w_hh + 2 * H * H, H, false, n, H, H));
       k.phase = 1;
@@ -358,7 +359,7 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
   if (io.dw_hh) {
     A* dw_hh = sum_into(io.dw_hh);
     const A* h_prev = ctx.cache.get();  // cache column 0
-    if (rb) {
+    if (two_phase) {
       run_gemm(ex, gemm_args<A>(dw_hh, H, dgi.get(), GH, true, h_prev, cw * H, false, 2 * H, H,
                                 R));
       // W_hn's input is rh (cache column 4)
@@ -371,13 +372,13 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
   }
   if (io.db_ih) ex.for_each(ColumnDot<A, T>{io.db_ih, dgi.get(), nullptr, R, GH, 0}, GH);
   if (io.db_hh) ex.for_each(ColumnDot<A, T>{io.db_hh, dgh, nullptr, R, GH, 0}, GH);
-  if (lstm && io.dpeep) {
-    const A* cache = ctx.cache.get();
-    // i and f see c_prev (cache column 6), o sees c (column 5)
-    ex.for_each(ColumnDot<A, T>{io.dpeep, dgi.get(), cache + 6 * H, R, GH, cw * H}, H);
-    ex.for_each(ColumnDot<A, T>{io.dpeep + H, dgi.get() + H, cache + 6 * H, R, GH, cw * H}, H);
-    ex.for_each(ColumnDot<A, T>{io.dpeep + 2 * H, dgi.get() + 3 * H, cache + 5 * H, R, GH, cw * H},
-                H);
+  if (lstm && io.dpeep) {  // i and f see c_prev, o sees c (cells/lstm.h)
+    using L = cells::Lstm;
+    const A* c_prev = ctx.cache.get() + L::kCPrev * H;
+    const A* c = ctx.cache.get() + L::kC * H;
+    ex.for_each(ColumnDot<A, T>{io.dpeep, dgi.get(), c_prev, R, GH, cw * H}, H);
+    ex.for_each(ColumnDot<A, T>{io.dpeep + H, dgi.get() + H, c_prev, R, GH, cw * H}, H);
+    ex.for_each(ColumnDot<A, T>{io.dpeep + 2 * H, dgi.get() + 3 * H, c, R, GH, cw * H}, H);
   }
 }
 

@@ -1,5 +1,5 @@
 # ruff: noqa: N999  (the compiled module is private on purpose: _C)
-"""Type stub of the compiled module fastrnn._C (see docs/internal-api.md / SPEC_C_API.md).
+"""Type stub of the compiled module fastrnn._C (see docs/architecture.md and csrc/fastrnn.h).
 
 One `Weights` is one layer in one direction. Cell names: "rnn_tanh", "rnn_relu", "gru" (PyTorch's
 reset-after form), "gru_reset_before", "lstm". Shapes use T steps, B batch, I input, H hidden,

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from ._cells import CELLS, GATES
 from ._lowp import storage_name
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-CELL_GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "gru_reset_before": 3, "lstm": 4}
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -299,7 +299,7 @@ def cell_weights(
 ) -> tuple[dict[str, Any], np.dtype, int, int]:
     """Weights handed to the functional forms: (arrays, dtype, I, H). The dtype is w_hh's; every
     other array must match it."""
-    gates = CELL_GATES[cell]
+    gates = GATES[cell]
     w_hh_arr = np.asarray(to_numpy(w_hh))
     if w_hh_arr.dtype not in FLOAT_DTYPES:
         raise TypeError(f"w_hh: expected dtype float32 or float64, got dtype {w_hh_arr.dtype}")
@@ -340,7 +340,7 @@ def cell_weights(
         arrays[name] = contiguous(b_arr)
     arrays["peephole"] = None
     if peephole is not None:
-        if cell != "lstm":
+        if not CELLS[cell].peephole:
             raise ValueError(f"peephole: only LSTM has peephole weights, got one for {cell!r}")
         p_arr = float_array("peephole", peephole, dtype, own)
         if p_arr.shape != (3 * hidden,):

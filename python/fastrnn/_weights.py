@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "gru_reset_before": 3, "lstm": 4}
+from ._cells import GATES
 
 # `_C.Weights` argument name -> state_dict prefix.
 C_TO_TORCH = {

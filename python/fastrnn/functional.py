@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import _C, _checks
+from ._cells import CELLS
 
 __all__ = [
     "SequenceContext",
@@ -126,7 +127,7 @@ def _cell(
         if h is None
         else _checks.step_state("h", h, B, hidden, dtype, batched, _OWNER)
     )
-    if cell == "lstm":
+    if CELLS[cell].cell_state:
         c = (
             np.zeros((B, hidden), dtype)
             if c is None

@@ -1,0 +1,216 @@
+// cpu/isa/backward.h: backward through time, templated on the cell (cells/*.h): the accessor
+// through which a cell's backward_point reads the cache and writes the gate gradients, then the
+// driver (the recurrence of dh, and the large products over all steps after it).
+// Part of the one translation unit per ISA: included by cpu/isa/kernels.cpp inside
+// fastrnn::<isa>::(anonymous), so it has no namespace, no include guard and no includes.
+
+// ------------------------------------------------------------------------------------------------
+// Backward pointwise: one row of step s, one nr-block. dh is the gradient reaching h_s from
+// later steps and from h_n (sorted row); dy the output gradient at (t, b) or null. Writes the
+// pre-activation gate gradients dgi (input side, [G*H] at (t, b)) and dgh (hidden side).
+
+template <typename T>
+struct BwdRow {
+  const T* cache;  // [cw*H] at (t, b)
+  const T* dy;     // [H] or null
+  T* dh;           // [H] sorted row: in, gradient w.r.t. h_s
+  T* dc;           // [H] sorted row: in dc_s, out dc_{s-1} (LSTM)
+  T* carry;        // [H] sorted row: out, the part of dh_{s-1} that bypasses W_hh
+  T* dgi;          // [G*H] at (t, b)
+  T* dgh;          // [G*H] at (t, b), may alias dgi
+};
+
+template <typename T>
+inline Vec<T> dh_total(const BwdRow<T>& r, int64_t j, int n) {
+  Vec<T> d = ld(r.dh + j, n);
+  return r.dy ? d + ld(r.dy + j, n) : d;
+}
+
+// The backward accessor of one vector chunk (see "Points" in cells/all.h); `tile` holds phase 1's
+// product drh = da_n W_hn for this block (two-phase cells), else null.
+template <typename T>
+struct BwdIo {
+  using V = Vec<T>;
+  const Seq<T>& q;
+  const BwdRow<T>& r;
+  const T* tile;
+  int64_t j;
+  int jt, n, ph;
+
+  FASTRNN_INLINE V dh() { return dh_total(r, j, n); }
+  FASTRNN_INLINE V k(int col) { return ld(r.cache + col * q.H + j, n); }
+  FASTRNN_INLINE V dc() { return ld(r.dc + j, n); }
+  FASTRNN_INLINE void set_dc(V v) { st(r.dc + j, v, n); }
+  FASTRNN_INLINE void dgi(int g, V v) { st(r.dgi + g * q.H + j, v, n); }
+  FASTRNN_INLINE void dgh(int g, V v) { st(r.dgh + g * q.H + j, v, n); }
+  FASTRNN_INLINE V carry() { return ld(r.carry + j, n); }
+  FASTRNN_INLINE void set_carry(V v) { st(r.carry + j, v, n); }
+  FASTRNN_INLINE V drh() { return ld(tile + jt, n); }
+  FASTRNN_INLINE bool has_peep() { return q.a.peep != nullptr; }
+  FASTRNN_INLINE V peep(int k) { return q.a.peep ? ld(q.a.peep + k * q.H + j, n) : V::zero(); }
+  // summed over steps into dpeep (zeroed by backward before the loop)
+  FASTRNN_INLINE void peep_grad(int k, V da, V v) {
+    T* d = q.a.dpeep + k * q.H + j;
+    st(d, V::fmadd(da, v, ld(d, n)), n);
+  }
+  FASTRNN_INLINE int phase() { return ph; }
+};
+
+// Pointwise of one row and block, phase 0 (or, with `tile`, phase 1).
+template <typename C, typename T>
+inline void bwd_block(const Seq<T>& q, const BwdRow<T>& r, int64_t j0, const T* tile = nullptr) {
+  for_chunks<T>(j0, q.H, [&](int64_t j, int jt, int n) {
+    BwdIo<T> io{q, r, tile, j, jt, n, tile ? 1 : 0};
+    C::backward_point(io);
+  });
+}
+
+// Scratch: the gate gradients [T*B, ldg] (twice where the hidden side's differ), then dh, dc and
+// the carry, [B, H] each.
+template <typename T>
+size_t backward_work(const SeqArgs<T>& a) {
+  Seq<T> q(a);
+  const int sides = cells::separate_hidden(a.cell) ? 2 : 1;
+  return size_t(q.Tn * q.B * padded_ld(q.GH) * sides + 3 * q.B * q.H);
+}
+
+// A step is C::kPhases stages, as in forward but in reverse: a two-phase cell first takes
+// drh = da_n W_hn (phase 1), then dh_{s-1} over the first phase's gates.
+template <typename C, typename T>
+void backward(const SeqArgs<T>& a) {
+  using Tl = Tile<T>;
+  constexpr int MR = Tl::MR, NR = Tl::NR;
+  Seq<T> q(a);
+  const int64_t B = q.B, H = q.H, GH = q.GH, TB = q.Tn * q.B, ldg = padded_ld(GH);
+  constexpr bool two_phase = C::kPhases == 2;
+  T* dgi = a.work;                                     // [T*B, ldg] gate gradients, input side
+  T* dgh = C::kSeparateHidden ? dgi + TB * ldg : dgi;  // hidden side, where it differs
+  T* dh = dgi + TB * ldg * (C::kSeparateHidden ? 2 : 1);
+  T* dc = dh + B * H;
+  T* carry = dc + B * H;
+  // Every running (t, b) row of dgi/dgh is written by the pointwise; padded rows must read as zero
+  // in the products after the loop.
+  for (int64_t t = 0; t < q.Tn; ++t)
+    for (int64_t b = 0; b < B; ++b)
+      if (t >= q.len_of(b)) {
+        memset(dgi + (t * B + b) * ldg, 0, sizeof(T) * GH);
+        if (dgh != dgi) memset(dgh + (t * B + b) * ldg, 0, sizeof(T) * GH);
+      }
+  memset(carry, 0, sizeof(T) * B * H);
+  if (a.dpeep) memset(a.dpeep, 0, sizeof(T) * 3 * H);  // summed over steps by the pointwise
+  for (int64_t sb = 0; sb < B; ++sb) {
+    const int64_t b = q.batch_of(sb);
+    if (a.dh_n)
+      memcpy(dh + sb * H, a.dh_n + b * H, sizeof(T) * H);
+    else
+      memset(dh + sb * H, 0, sizeof(T) * H);
+    if (a.dc_n)
+      memcpy(dc + sb * H, a.dc_n + b * H, sizeof(T) * H);
+    else
+      memset(dc + sb * H, 0, sizeof(T) * H);
+  }
+  const int per = B <= 2 ? 4 : 1;  // blocks per work item (see recurrence_forward)
+  const int nt = recurrence_threads(q, a.threads, ceil_div(q.nb, per));
+  const int64_t K1 = GH - (C::kPhases - 1) * H;  // depth of dh = dG W_hh (first phase's gates)
+  const int64_t tile_rows = ceil_div(B, MR) * MR;
+  Buffer<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
+  T* tiles = tile_buf.data();  // per thread: a work item's products, all rows
+
+  {
+    auto row_at = [&](int64_t s, int64_t sb) {
+      const int64_t b = q.batch_of(sb), t = q.time_of(s, b), at = t * B + b;
+      return BwdRow<T>{a.cache + at * q.cw * H,
+                       a.dy ? a.dy + at * H : nullptr,
+                       dh + sb * H,
+                       dc + sb * H,
+                       carry + sb * H,
+                       dgi + at * ldg,
+                       dgh + at * ldg};
+    };
+    auto pointwise = [&](int64_t s, int64_t jb) {
+      const int64_t n = q.active(s), j0 = jb * NR;
+      for (int64_t sb = 0; sb < n; ++sb) {
+        BwdRow<T> r = row_at(s, sb);
+        bwd_block<C>(q, r, j0);
+      }
+    };
+    // rows [0, n) of step s: tile = (rows of src at column offset `col`) times `panels`
+    // rows [0, n) of step s times the panels of blocks [jb0, jb0 + count); epilogue(sb, jb, tile)
+    auto product = [&](int64_t s, int64_t jb0, int64_t count, const T* panels, int64_t K,
+                       int64_t col, auto&& epilogue) {
+      T* tile = tiles + omp_get_thread_num() * tile_rows * 4 * NR;
+      const int64_t n = q.active(s);
+      const T* src = (col == 0 && !two_phase) ? dgh : dgi;
+      block_product<T>(
+          n, K,
+          [&](int64_t sb) {
+            const int64_t b = q.batch_of(sb);
+            return src + (q.time_of(s, b) * B + b) * ldg + col;
+          },
+          panels + jb0 * K * NR, K * NR, int(count), tile, 4 * NR);
+      for (int64_t jb = jb0; jb < jb0 + count; ++jb)
+        for (int64_t sb = 0; sb < n; ++sb) epilogue(sb, jb, tile + sb * 4 * NR + (jb - jb0) * NR);
+    };
+
+    // stage 0: pointwise of the last step; then per step s: [drh = dn W_hn (reset-before GRU)],
+    // dh_{s-1} = dG_s W_hh for a block followed at once by that block's pointwise of step s-1
+    constexpr int per_step = C::kPhases;
+    Stages::parallel(
+        ceil_div(q.nb, per), nt, 1 + q.Tn * per_step, [&](int64_t stage, int64_t item) {
+          const int64_t jb0 = item * per, count = imin(per, q.nb - jb0);
+          if (stage == 0) {
+            for (int64_t jb = jb0; jb < jb0 + count; ++jb) pointwise(q.Tn - 1, jb);
+            return;
+          }
+          const int64_t s = q.Tn - 1 - (stage - 1) / per_step;
+          if constexpr (two_phase) {
+            if ((stage - 1) % per_step == 0) {
+              product(s, jb0, count, a.packed.bwd_hn, H, 2 * H,
+                      [&](int64_t sb, int64_t jb, const T* t) {
+                        bwd_block<C>(q, row_at(s, sb), jb * NR, t);
+                      });
+              return;
+            }
+          }
+          product(s, jb0, count, a.packed.bwd_hh, K1, 0, [&](int64_t sb, int64_t jb, const T* t) {
+            T* d = dh + sb * H;
+            const T* cr = carry + sb * H;
+            constexpr bool with_carry = C::kCarry;
+            for_chunks<T>(jb * NR, H, [&](int64_t j, int jt, int nn) {
+              Vec<T> v = ld(t + jt, nn);
+              st(d + j, with_carry ? v + ld(cr + j, nn) : v, nn);
+            });
+          });
+          if (s > 0)
+            for (int64_t jb = jb0; jb < jb0 + count; ++jb) pointwise(s - 1, jb);
+        });
+  }
+
+  // dh0, dc0 in batch order
+  for (int64_t sb = 0; sb < B; ++sb) {
+    const int64_t b = q.batch_of(sb);
+    if (a.dh0) memcpy(a.dh0 + b * H, dh + sb * H, sizeof(T) * H);
+    if (a.dc0) memcpy(a.dc0 + b * H, dc + sb * H, sizeof(T) * H);
+  }
+  // Large products over all steps.
+  const int th = a.threads;
+  if (a.dx) gemm<T>(false, false, TB, q.I, GH, dgi, ldg, a.w_ih, q.I, T(0), a.dx, q.I, th);
+  if (a.dw_ih) gemm<T>(true, false, GH, q.I, TB, dgi, ldg, a.x, q.I, T(0), a.dw_ih, q.I, th);
+  if (a.dw_hh) {
+    const int64_t ldk = q.cw * H;
+    if constexpr (two_phase) {  // dW_hn = dn^T rh
+      gemm<T>(true, false, 2 * H, H, TB, dgi, ldg, a.cache, ldk, T(0), a.dw_hh, H, th);
+      gemm<T>(true, false, H, H, TB, dgi + 2 * H, ldg, a.cache + C::kRh * H, ldk, T(0),
+              a.dw_hh + 2 * H * H, H, th);
+    } else {
+      gemm<T>(true, false, GH, H, TB, dgh, ldg, a.cache, ldk, T(0), a.dw_hh, H, th);
+    }
+  }
+  auto colsum = [&](const T* g, T* out) {
+    for (int64_t c = 0; c < GH; ++c) out[c] = T(0);
+    for (int64_t r = 0; r < TB; ++r)
+      for (int64_t c = 0; c < GH; ++c) out[c] += g[r * ldg + c];
+  };
+  if (a.db_ih) colsum(dgi, a.db_ih);
+  if (a.db_hh) colsum(dgh, a.db_hh);
+}

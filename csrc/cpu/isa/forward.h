@@ -1,0 +1,276 @@
+// cpu/isa/forward.h: the forward pass through time and the streaming step, templated on the cell
+// (cells/*.h): the accessor through which a cell's forward_point reads the products and writes its
+// results, then the drivers (input projection, recurrence).
+// Part of the one translation unit per ISA: included by cpu/isa/kernels.cpp inside
+// fastrnn::<isa>::(anonymous), so it has no namespace, no include guard and no includes.
+
+// ------------------------------------------------------------------------------------------------
+// Forward pointwise: one row, one nr-block. `xp` is the row's input projection (+ biases) in
+// PyTorch gate order; `tile` the recurrent product for this block, gates side by side (g*NR + j).
+
+template <typename T>
+struct FwdRow {
+  const T* xp;      // [G*H]
+  const T* tile;    // [G'*NR]
+  const T* h_prev;  // [H]
+  T* h;             // [H] state after the step (sorted row)
+  T* c;             // [H] LSTM cell state, updated in place
+  T* y;             // [H] output row at time t
+  T* cache;         // [cw*H] or null
+  T* h_n;           // [H] when this is the row's last step, else null
+  T* c_n;
+  T* rh;  // [H] r * h_prev, the input of the second product (reset-before GRU)
+  T* z;   // [H] z between the two phases of a step (reset-before GRU)
+};
+
+// The forward accessor of one vector chunk (see "Points" in cells/all.h): j the chunk's first
+// unit, jt its offset within the block's tile, n its valid lanes.
+template <typename T>
+struct FwdIo {
+  using V = Vec<T>;
+  static constexpr int NR = Tile<T>::NR;
+  const Seq<T>& q;
+  const FwdRow<T>& r;
+  int64_t j;
+  int jt, n, ph;
+
+  FASTRNN_INLINE V x(int g) { return ld(r.xp + g * q.H + j, n); }
+  FASTRNN_INLINE V h(int g) { return ld(r.tile + g * NR + jt, n); }
+  FASTRNN_INLINE V h_inner(int g) {
+    const V v = h(g);
+    return q.a.b_hh ? v + ld(q.a.b_hh + g * q.H + j, n) : v;
+  }
+  FASTRNN_INLINE V h_prev() { return ld(r.h_prev + j, n); }
+  FASTRNN_INLINE V c_prev() { return ld(r.c + j, n); }
+  FASTRNN_INLINE void set_c(V c) {
+    st(r.c + j, c, n);
+    if (r.c_n) st(r.c_n + j, c, n);
+  }
+  FASTRNN_INLINE bool has_peep() { return q.a.peep != nullptr; }
+  FASTRNN_INLINE V peep(int k) { return q.a.peep ? ld(q.a.peep + k * q.H + j, n) : V::zero(); }
+  FASTRNN_INLINE bool caching() { return r.cache != nullptr; }
+  FASTRNN_INLINE void cache(int col, V v) { st(r.cache + col * q.H + j, v, n); }
+  FASTRNN_INLINE void out(V h) {
+    st(r.h + j, h, n);
+    st(r.y + j, h, n);
+    if (r.h_n) st(r.h_n + j, h, n);
+  }
+  FASTRNN_INLINE int phase() { return ph; }
+  FASTRNN_INLINE void set_rh(V v) { st(r.rh + j, v, n); }
+  FASTRNN_INLINE void set_z(V v) { st(r.z + j, v, n); }
+  FASTRNN_INLINE V z() { return ld(r.z + j, n); }
+};
+
+template <typename C, typename T>
+inline void fwd_block(const Seq<T>& q, const FwdRow<T>& r, int phase, int64_t j0) {
+  for_chunks<T>(j0, q.H, [&](int64_t j, int jt, int n) {
+    FwdIo<T> io{q, r, j, jt, n, phase};
+    C::forward_point(io);
+  });
+}
+
+// Forward driver. The input projection runs in chunks of steps: one GEMM per chunk over exactly
+// the rows still running in those steps, gathered in step order. Padded steps are never projected,
+// and the projection buffer holds at most about kChunkRows rows whatever T is.
+
+constexpr int64_t kChunkRows = 512;
+
+template <typename T>
+int64_t chunk_steps(const Seq<T>& q) {
+  return imax(1, imin(q.Tn, kChunkRows / q.B));
+}
+
+// Scratch: xp [R, G*H] and the gathered inputs [R, I] (R = rows of the largest chunk), then the
+// state: two h buffers and rh (padded rows: they are product operands), c and z.
+template <typename T>
+size_t forward_work(const SeqArgs<T>& a) {
+  Seq<T> q(a);
+  const int64_t R = chunk_steps(q) * q.B;
+  return size_t(R * (q.GH + q.I) + q.B * (3 * padded_ld(q.H) + 2 * q.H));
+}
+
+template <typename T>
+struct FwdState {
+  T* hbuf[2];  // [B, ldh] h_{s-1} and h_s, alternating
+  T* rh;       // [B, ldh] r * h_{s-1} (reset-before GRU)
+  T* c;        // [B, H] LSTM cell state
+  T* zb;       // [B, H] z between the two halves of a reset-before GRU step
+  int64_t ldh;
+};
+
+// Lays the state out in `work` and loads h0, c0 in sorted row order.
+template <typename T>
+FwdState<T> init_state(const Seq<T>& q, T* work) {
+  const SeqArgs<T>& a = q.a;
+  const int64_t B = q.B, H = q.H, ldh = padded_ld(H);
+  FwdState<T> st{{work, work + B * ldh},
+                 work + 2 * B * ldh,
+                 work + 3 * B * ldh,
+                 work + 3 * B * ldh + B * H,
+                 ldh};
+  for (int64_t sb = 0; sb < B; ++sb) {
+    const int64_t b = q.batch_of(sb);
+    if (a.h0)
+      memcpy(st.hbuf[0] + sb * ldh, a.h0 + b * H, sizeof(T) * H);
+    else
+      memset(st.hbuf[0] + sb * ldh, 0, sizeof(T) * H);
+    if (a.c0)
+      memcpy(st.c + sb * H, a.c0 + b * H, sizeof(T) * H);
+    else
+      memset(st.c + sb * H, 0, sizeof(T) * H);
+  }
+  return st;
+}
+
+// b_ih + b_hh, except b_hh of the cell's inner-bias gate `inner` (the bias rule, cells/all.h)
+template <typename T>
+inline T input_bias(const SeqArgs<T>& a, int64_t col, int64_t H, int inner) {
+  T v = a.b_ih ? a.b_ih[col] : T(0);
+  if (a.b_hh && cells::folds_hidden_bias(inner, col, H)) v += a.b_hh[col];
+  return v;
+}
+
+// xp[rowstart[s - s0] + sb] = x[t(s, sb)] W_ih^T + biases for the running rows of steps [s0, s1)
+template <typename T>
+void project_chunk(const Seq<T>& q, int64_t s0, int64_t s1, const int64_t* rowstart, T* xg, T* xp) {
+  const SeqArgs<T>& a = q.a;
+  const int64_t rows = rowstart[s1 - s0], I = q.I, GH = q.GH;
+  const T* src = a.x + s0 * q.B * I;  // steps are time rows when nothing is sorted or reversed
+  if (a.len || a.reverse) {
+    for (int64_t s = s0; s < s1; ++s)
+      for (int64_t sb = 0; sb < q.active(s); ++sb) {
+        const int64_t b = q.batch_of(sb), t = q.time_of(s, b);
+        memcpy(xg + (rowstart[s - s0] + sb) * I, a.x + (t * q.B + b) * I, sizeof(T) * I);
+      }
+    src = xg;
+  }
+  const bool bias = a.b_ih || a.b_hh;
+  if (bias) {
+    const int inner = cells::inner_bias_gate(a.cell);
+    for (int64_t c = 0; c < GH; ++c) xp[c] = input_bias(a, c, q.H, inner);
+    for (int64_t r = 1; r < rows; ++r) memcpy(xp + r * GH, xp, sizeof(T) * GH);
+  }
+  gemm<T>(false, true, rows, GH, I, src, I, a.w_ih, I, bias ? T(1) : T(0), xp, GH, a.threads,
+          a.packed.gemm_ih);
+}
+
+// xp[b, g*H + j] = x[b] W_ih[g*H + j]^T + biases for the units of block jb (all rows, T = 1).
+template <typename T>
+void project_block(const Seq<T>& q, T* xp, int64_t jb) {
+  using Tl = Tile<T>;
+  constexpr int MR = Tl::MR, NR = Tl::NR;
+  const SeqArgs<T>& a = q.a;
+  const int64_t B = q.B, H = q.H, G = q.G, pstride = q.I * NR;
+  const int inner = cells::inner_bias_gate(a.cell);
+  alignas(64) T tile[MR * 4 * NR];
+  for (int64_t r0 = 0; r0 < B; r0 += MR) {
+    const int64_t m = imin(MR, B - r0);
+    block_product_panels(
+        m, q.I, [&](int64_t r) { return a.x + (r0 + r) * q.I; }, a.packed.fwd_ih, a.packed,
+        a.packed.bf16_ih, jb * G * pstride, pstride, int(G), tile, 4 * NR);
+    for (int64_t i = 0; i < m; ++i)
+      for (int g = 0; g < G; ++g)
+        for (int j = 0; j < NR && jb * NR + j < H; ++j) {
+          const int64_t col = g * H + jb * NR + j;
+          xp[(r0 + i) * q.GH + col] = tile[i * 4 * NR + g * NR + j] + input_bias(a, col, H, inner);
+        }
+  }
+}
+
+// Steps [s0, s1) of the recurrence; the input projection of (s, sb) is xp row rowstart[s-s0]+sb.
+// With `project_here` (the streaming step, T = 1), xp is filled block by block in the same stage
+// from x through the gate-interleaved packed W_ih, so both products of a block run on one thread.
+// A step is C::kPhases stages: each one product (the first over h_{s-1} and the panels of the
+// first phase's gates, the second over rh and W_hn's panels) and the pointwise of its phase.
+template <typename C, typename T>
+void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int64_t s1, T* xp,
+                        const int64_t* rowstart, bool project_here = false) {
+  using Tl = Tile<T>;
+  constexpr int MR = Tl::MR, NR = Tl::NR;
+  const SeqArgs<T>& a = q.a;
+  const int64_t B = q.B, H = q.H, ldh = st.ldh;
+  constexpr int phases = C::kPhases;
+  const int gp = int(q.G) - (phases - 1);  // gate panels in the first product (see C::kPhases)
+  const int64_t pstride = H * NR;
+  // With one or two rows a lone panel is a 2-chain dependency (latency-bound): a work item then
+  // takes `per` consecutive blocks so that one product spans about four panels.
+  const int per = B <= 2 ? int(imax(1, 4 / gp)) : 1;
+  const int nt = recurrence_threads(q, a.threads, ceil_div(q.nb, per), project_here);
+
+  // per thread: the products of one block for all rows, [B rounded up to MR][4 * NR]
+  const int64_t tile_rows = ceil_div(B, MR) * MR;
+  Buffer<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
+  T* tiles = tile_buf.data();
+  Stages::parallel(ceil_div(q.nb, per), nt, (s1 - s0) * phases, [&](int64_t stage, int64_t item) {
+    T* tile = tiles + omp_get_thread_num() * tile_rows * 4 * NR;
+    const int64_t jb0 = item * per, count = imin(per, q.nb - jb0);
+    {
+      const int64_t s = s0 + stage / phases;
+      const int phase = int(stage % phases);
+      const T* hp = st.hbuf[s & 1];
+      T* hn = st.hbuf[(s + 1) & 1];
+      const int64_t n = q.active(s);
+      if (project_here && phase == 0)
+        for (int64_t jb = jb0; jb < jb0 + count; ++jb) project_block(q, xp, jb);
+      const T* a_src = phase == 0 ? hp : st.rh;
+      const T* panels = phase == 0 ? a.packed.fwd_hh : a.packed.fwd_hn;
+      const int npan = phase == 0 ? gp : 1;
+      const uint16_t* half = phase == 0 ? a.packed.bf16_hh : a.packed.bf16_hn;
+      block_product_panels(
+          n, H, [&](int64_t r) { return a_src + r * ldh; }, panels, a.packed, half,
+          jb0 * npan * pstride, pstride, int(npan * count), tile, 4 * NR);
+      for (int64_t jb = jb0; jb < jb0 + count; ++jb) {
+        for (int64_t sb = 0; sb < n; ++sb) {
+          const int64_t b = q.batch_of(sb), t = q.time_of(s, b);
+          const bool last = s == q.len_of(b) - 1;
+          FwdRow<T> row{xp + (rowstart[s - s0] + sb) * q.GH,
+                        tile + sb * 4 * NR + (jb - jb0) * npan * NR,
+                        hp + sb * ldh,
+                        hn + sb * ldh,
+                        st.c + sb * H,
+                        a.y + (t * B + b) * H,
+                        a.cache ? a.cache + (t * B + b) * q.cw * H : nullptr,
+                        last && a.h_n ? a.h_n + b * H : nullptr,
+                        last && a.c_n ? a.c_n + b * H : nullptr,
+                        st.rh + sb * ldh,
+                        st.zb + sb * H};
+          fwd_block<C>(q, row, phase, jb * NR);
+        }
+      }
+    }
+  });
+}
+
+template <typename C, typename T>
+void forward(const SeqArgs<T>& a) {
+  Seq<T> q(a);
+  if (a.cache)  // padded steps' cache rows feed the weight-gradient products: they must be zero
+    for (int64_t t = 0; t < q.Tn; ++t)
+      for (int64_t b = 0; b < q.B; ++b)
+        if (t >= q.len_of(b))
+          memset(a.cache + (t * q.B + b) * q.cw * q.H, 0, sizeof(T) * q.cw * q.H);
+  const int64_t S = chunk_steps(q), R = S * q.B;
+  T* xp = a.work;
+  T* xg = xp + R * q.GH;
+  FwdState<T> st = init_state(q, xg + R * q.I);
+  int64_t* rowstart = new int64_t[S + 1];
+  for (int64_t s0 = 0; s0 < q.Tn; s0 += S) {
+    const int64_t s1 = imin(q.Tn, s0 + S);
+    rowstart[0] = 0;
+    for (int64_t s = s0; s < s1; ++s) rowstart[s - s0 + 1] = rowstart[s - s0] + q.active(s);
+    project_chunk(q, s0, s1, rowstart, xg, xp);
+    recurrence_forward<C>(q, st, s0, s1, xp, rowstart);
+  }
+  delete[] rowstart;
+}
+
+// One step for streaming: the input projection happens inside the recurrence's stage (see
+// recurrence_forward), so a two-thread step splits both products by hidden-unit blocks.
+template <typename C, typename T>
+void step(const SeqArgs<T>& a) {
+  Seq<T> q(a);
+  const int64_t R = chunk_steps(q) * q.B;
+  FwdState<T> st = init_state(q, a.work + R * (q.GH + q.I));
+  const int64_t rowstart[2] = {0, q.B};
+  recurrence_forward<C>(q, st, 0, 1, a.work, rowstart, true);
+}

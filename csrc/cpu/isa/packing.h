@@ -1,0 +1,135 @@
+// cpu/isa/packing.h: the weights packed for this ISA's kernels (forward gate panels, backward
+// panels, the large GEMM's W_ih^T, bfloat16 copies).
+// Part of the one translation unit per ISA: included by cpu/isa/kernels.cpp inside
+// fastrnn::<isa>::(anonymous), so it has no namespace, no include guard and no includes.
+
+// Packing. Forward panels (jb, g): element (k, j) = W[g*H + jb*NR + j][k], zero past H, so a
+// block's G gates sit side by side and one product feeds one block's pointwise.
+// Backward panels jb: element (k, j) = W_hh[k][jb*NR + j].
+
+template <typename T>
+struct PackLayout {
+  int64_t gemm_ih, fwd_ih, fwd_hh, fwd_hn, bwd_hh, bwd_hn;  // offsets
+  int64_t total;
+  PackLayout(Cell cell, int64_t I, int64_t H) {
+    constexpr int NR = Tile<T>::NR;
+    const int64_t G = cells::num_gates(cell), nb = ceil_div(H, NR);
+    const bool two_phase = cells::phases(cell) == 2;  // W_hn packed apart
+    gemm_ih = 0;
+    fwd_ih = gemm_ih + packed_b_size<T>(I, G * H);
+    fwd_hh = fwd_ih + G * nb * I * NR;
+    fwd_hn = fwd_hh + (two_phase ? 2 : G) * nb * H * NR;
+    bwd_hh = fwd_hn + (two_phase ? nb * H * NR : 0);
+    bwd_hn = bwd_hh + nb * (two_phase ? 2 * H : G * H) * NR;
+    total = bwd_hn + (two_phase ? nb * H * NR : 0);
+  }
+};
+
+template <typename T>
+size_t packed_size(Cell cell, int64_t I, int64_t H) {
+  return size_t(PackLayout<T>(cell, I, H).total);
+}
+
+// float32 -> bfloat16, rounding to nearest even; NaN stays NaN
+inline uint16_t to_bf16(float f) {
+  uint32_t bits;
+  memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return uint16_t((bits >> 16) | 0x40u);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return uint16_t(bits >> 16);
+}
+template <typename T>
+inline T convert_to(T v, T*) {
+  return v;
+}
+inline uint16_t convert_to(float v, uint16_t*) { return to_bf16(v); }
+inline uint16_t convert_to(double v, uint16_t*) { return to_bf16(float(v)); }
+
+// gates [g0, g0+ng) of w (rows g*H.., ld = K) as forward panels of OT (T, or bfloat16): element
+// (k, j) of a panel at k * NR + j, or with `pairs` at (k/2 * NR + j) * 2 + k%2 with K rounded up
+// to even (the bfloat16 dot-product layout, see ukernel_bf16_dot)
+inline int64_t panel_depth(int64_t K, bool pairs) { return pairs ? (K + 1) / 2 * 2 : K; }
+
+template <typename T, typename OT>
+void pack_forward(const T* w, int64_t K, int64_t H, int g0, int ng, OT* out, bool pairs = false) {
+  constexpr int NR = Tile<T>::NR;
+  const int64_t nb = ceil_div(H, NR), depth = panel_depth(K, pairs);
+  for (int64_t jb = 0; jb < nb; ++jb)
+    for (int g = 0; g < ng; ++g) {
+      OT* dst = out + (jb * ng + g) * depth * NR;
+      for (int64_t k = 0; k < depth; ++k)
+        for (int j = 0; j < NR; ++j) {
+          const int64_t unit = jb * NR + j;
+          const T v = unit < H && k < K ? w[((g0 + g) * H + unit) * K + k] : T(0);
+          dst[pairs ? (k / 2 * NR + j) * 2 + k % 2 : k * NR + j] = convert_to(v, dst);
+        }
+    }
+}
+
+// rows [r0, r0+K) of w_hh [*, H] as backward panels
+template <typename T>
+void pack_backward(const T* w_hh, int64_t r0, int64_t K, int64_t H, T* out) {
+  constexpr int NR = Tile<T>::NR;
+  const int64_t nb = ceil_div(H, NR);
+  for (int64_t jb = 0; jb < nb; ++jb) {
+    T* dst = out + jb * K * NR;
+    for (int64_t k = 0; k < K; ++k)
+      for (int j = 0; j < NR; ++j) {
+        const int64_t unit = jb * NR + j;
+        dst[k * NR + j] = unit < H ? w_hh[(r0 + k) * H + unit] : T(0);
+      }
+  }
+}
+
+template <typename T>
+void pack(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, T* out, Packed<T>* v) {
+  PackLayout<T> l(cell, I, H);
+  const int G = cells::num_gates(cell);
+  const bool two_phase = cells::phases(cell) == 2;   // W_hn packed apart
+  pack_b(w_ih, I, true, I, G * H, out + l.gemm_ih);  // W_ih^T for the input projection
+  pack_forward(w_ih, I, H, 0, G, out + l.fwd_ih);
+  pack_forward(w_hh, H, H, 0, two_phase ? 2 : G, out + l.fwd_hh);
+  if (two_phase) pack_forward(w_hh, H, H, 2, 1, out + l.fwd_hn);
+  pack_backward(w_hh, 0, two_phase ? 2 * H : G * H, H, out + l.bwd_hh);
+  if (two_phase) pack_backward(w_hh, 2 * H, H, H, out + l.bwd_hn);
+  v->gemm_ih = out + l.gemm_ih;
+  v->fwd_ih = out + l.fwd_ih;
+  v->fwd_hh = out + l.fwd_hh;
+  v->fwd_hn = two_phase ? out + l.fwd_hn : nullptr;
+  v->bwd_hh = out + l.bwd_hh;
+  v->bwd_hn = two_phase ? out + l.bwd_hn : nullptr;
+}
+
+// The same forward panels in bfloat16: [fwd_ih | fwd_hh | fwd_hn]; on AVX-512 in the pair layout
+// (see ukernel_bf16_pairs). kDot: the products may use vdpbf16ps (the avx512_bf16 table).
+#if defined(FASTRNN_ISA_IS_avx512)
+constexpr bool kBf16Pairs = true;
+#else
+constexpr bool kBf16Pairs = false;
+#endif
+
+template <typename T>
+size_t packed_bf16_size(Cell cell, int64_t I, int64_t H) {
+  const int64_t panels = ceil_div(H, Tile<T>::NR) * cells::num_gates(cell);
+  return size_t(panels * Tile<T>::NR * (panel_depth(I, kBf16Pairs) + panel_depth(H, kBf16Pairs)));
+}
+
+template <typename T, bool kDot>
+void pack_bf16(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, uint16_t* out,
+               Packed<T>* v) {
+  constexpr int NR = Tile<T>::NR;
+  const int G = cells::num_gates(cell);
+  const bool two_phase = cells::phases(cell) == 2;  // W_hn packed apart
+  const int gp = two_phase ? 2 : G;                 // gates in fwd_hh
+  const int64_t nb = ceil_div(H, NR);
+  uint16_t* ih = out;
+  uint16_t* hh = ih + nb * G * panel_depth(I, kBf16Pairs) * NR;
+  uint16_t* hn = hh + nb * gp * panel_depth(H, kBf16Pairs) * NR;
+  pack_forward(w_ih, I, H, 0, G, ih, kBf16Pairs);
+  pack_forward(w_hh, H, H, 0, gp, hh, kBf16Pairs);
+  if (two_phase) pack_forward(w_hh, H, H, 2, 1, hn, kBf16Pairs);
+  v->bf16_ih = ih;
+  v->bf16_hh = hh;
+  v->bf16_hn = two_phase ? hn : nullptr;
+  v->bf16_dot = kDot;
+}
