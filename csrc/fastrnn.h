@@ -56,9 +56,13 @@ struct CacheAligned {
     ::new (static_cast<void*>(p)) U;  // default-initialized: no zero fill
   }
   template <typename U>
-  bool operator==(const CacheAligned<U>&) const { return true; }
+  bool operator==(const CacheAligned<U>&) const {
+    return true;
+  }
   template <typename U>
-  bool operator!=(const CacheAligned<U>&) const { return false; }
+  bool operator!=(const CacheAligned<U>&) const {
+    return false;
+  }
 };
 
 template <typename T>
@@ -109,15 +113,15 @@ struct SeqArgs {
   bool reverse = false;
   int threads = 1;
   // inputs
-  const T* x = nullptr;     // [T, B, I]
-  const T* h0 = nullptr;    // [B, H] or null (zeros)
-  const T* c0 = nullptr;    // [B, H] or null (zeros)
-  const T* dy = nullptr;    // [T, B, H] or null (zeros)
-  const T* dh_n = nullptr;  // [B, H] or null
-  const T* dc_n = nullptr;  // [B, H] or null
-  const int64_t* len = nullptr;    // [B] steps of each sequence, all in [1, T]
-  const int64_t* order = nullptr;  // [B] batch rows sorted by decreasing length (stable)
-  const int64_t* active = nullptr; // [T] number of sequences still running at step s
+  const T* x = nullptr;             // [T, B, I]
+  const T* h0 = nullptr;            // [B, H] or null (zeros)
+  const T* c0 = nullptr;            // [B, H] or null (zeros)
+  const T* dy = nullptr;            // [T, B, H] or null (zeros)
+  const T* dh_n = nullptr;          // [B, H] or null
+  const T* dc_n = nullptr;          // [B, H] or null
+  const int64_t* len = nullptr;     // [B] steps of each sequence, all in [1, T]
+  const int64_t* order = nullptr;   // [B] batch rows sorted by decreasing length (stable)
+  const int64_t* active = nullptr;  // [T] number of sequences still running at step s
   // weights
   const T* w_ih = nullptr;
   const T* w_hh = nullptr;

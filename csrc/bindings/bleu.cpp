@@ -249,7 +249,6 @@ void check_order(int64_t order) {
                                 std::to_string(kMaxOrder) + "], got " + std::to_string(order));
 }
 
-
 // --- chrF and significance tests ------------------------------------------------------------
 
 bl::ChrfConfig chrf_config(int char_order, int word_order, double beta, bool whitespace,

@@ -20,18 +20,18 @@
 #include <string>
 #include <vector>
 
+#include "bindings/shape_str.h"
 #include "cell_names.h"
 #include "cuda/dlpack.h"
 #include "cuda/half.h"
-#include "bindings/shape_str.h"
 #include "cuda/runtime.h"
 
 namespace py = pybind11;
 using fastrnn::shape_str;
 namespace gpu = fastrnn::gpu;
+using fastrnn::Cell;
 using fastrnn::cell_name;
 using fastrnn::parse_cell;
-using fastrnn::Cell;
 
 namespace {
 
@@ -52,12 +52,10 @@ struct DTypeInfo {
 };
 
 const DTypeInfo& info(DType d) {
-  static const DTypeInfo t[] = {{"float32", "<f4", 4, kFastrnnDLFloat},
-                                {"float64", "<f8", 8, kFastrnnDLFloat},
-                                {"int32", "<i4", 4, kFastrnnDLInt},
-                                {"int64", "<i8", 8, kFastrnnDLInt},
-                                {"bfloat16", "<V2", 2, kFastrnnDLBfloat},
-                                {"float16", "<f2", 2, kFastrnnDLFloat}};
+  static const DTypeInfo t[] = {
+      {"float32", "<f4", 4, kFastrnnDLFloat},   {"float64", "<f8", 8, kFastrnnDLFloat},
+      {"int32", "<i4", 4, kFastrnnDLInt},       {"int64", "<i8", 8, kFastrnnDLInt},
+      {"bfloat16", "<V2", 2, kFastrnnDLBfloat}, {"float16", "<f2", 2, kFastrnnDLFloat}};
   return t[int(d)];
 }
 
@@ -289,12 +287,12 @@ class DeviceArray {
                           str.data());
         break;
       case DType::kI32:
-        gpu::strided_copy(device, out.data<int32_t>(), data<int32_t>(), int(shp.size()),
-                          shp.data(), str.data());
+        gpu::strided_copy(device, out.data<int32_t>(), data<int32_t>(), int(shp.size()), shp.data(),
+                          str.data());
         break;
       case DType::kI64:
-        gpu::strided_copy(device, out.data<int64_t>(), data<int64_t>(), int(shp.size()),
-                          shp.data(), str.data());
+        gpu::strided_copy(device, out.data<int64_t>(), data<int64_t>(), int(shp.size()), shp.data(),
+                          str.data());
         break;
       case DType::kBF16:
       case DType::kF16:
@@ -317,10 +315,9 @@ class DeviceArray {
       else if (is_16bit(dtype) && w == "float32")
         widen = true;
       else if (w != info(dtype).name)
-        throw py::type_error(std::string("numpy: a ") + info(dtype).name +
-                             " array converts to its own dtype" +
-                             (is_16bit(dtype) ? ", float32 or uint16 (its bits)" : "") +
-                             ", not " + w);
+        throw py::type_error(
+            std::string("numpy: a ") + info(dtype).name + " array converts to its own dtype" +
+            (is_16bit(dtype) ? ", float32 or uint16 (its bits)" : "") + ", not " + w);
     }
     py::dtype raw = is_16bit(dtype) ? py::dtype("uint16") : py::dtype(info(dtype).name);
     if (dtype == DType::kF16 && !bits && !widen) raw = py::dtype("float16");
@@ -434,8 +431,8 @@ DeviceArray from_cuda_array_interface(const py::object& obj) {
 DeviceArray from_dlpack(const py::object& obj) {
   py::tuple dev = obj.attr("__dlpack_device__")();
   const int type = dev[0].cast<int>();
-  const bool ok = type == gpu::dlpack_device_type() ||
-                  (!gpu::emulated() && type == kFastrnnDLCUDAManaged);
+  const bool ok =
+      type == gpu::dlpack_device_type() || (!gpu::emulated() && type == kFastrnnDLCUDAManaged);
   if (!ok)
     throw py::type_error("expected a CUDA array, got a DLPack array of device type " +
                          std::to_string(type) + (type == kFastrnnDLCPU ? " (CPU)" : ""));
@@ -474,8 +471,8 @@ DeviceArray from_dlpack(const py::object& obj) {
   else if (t.dtype.code == kFastrnnDLInt && t.dtype.bits == 64)
     a.dtype = DType::kI64;
   else
-    throw py::type_error("DLPack: unsupported dtype (code " + std::to_string(t.dtype.code) +
-                         ", " + std::to_string(t.dtype.bits) + " bits)");
+    throw py::type_error("DLPack: unsupported dtype (code " + std::to_string(t.dtype.code) + ", " +
+                         std::to_string(t.dtype.bits) + " bits)");
   a.shape.assign(t.shape, t.shape + t.ndim);
   if (t.strides) {
     a.strides.assign(t.strides, t.strides + t.ndim);
@@ -498,8 +495,7 @@ bool is_dlpack_device_array(const py::object& obj) {
   try {
     py::tuple dev = obj.attr("__dlpack_device__")();
     const int type = dev[0].cast<int>();
-    return type == gpu::dlpack_device_type() ||
-           (!gpu::emulated() && type == kFastrnnDLCUDAManaged);
+    return type == gpu::dlpack_device_type() || (!gpu::emulated() && type == kFastrnnDLCUDAManaged);
   } catch (py::error_already_set&) {
     return false;
   }
@@ -659,8 +655,7 @@ int persistent_mode(const py::object& arg) {
     if (v == "auto" || v.empty()) return -1;
     if (v == "0" || v == "off" || v == "false") return 0;
     if (v == "1" || v == "on" || v == "true") return 1;
-    throw std::invalid_argument(what + ": expected 'auto', 'on' (1) or 'off' (0), got '" + v +
-                                "'");
+    throw std::invalid_argument(what + ": expected 'auto', 'on' (1) or 'off' (0), got '" + v + "'");
   };
   if (arg.is_none()) {
     const char* env = std::getenv("FASTRNN_CUDA_PERSISTENT");
@@ -785,7 +780,7 @@ class Weights {
     }
     std::vector<int64_t> len;
     if (!lengths.is_none()) {
-      auto l = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(lengths);
+      auto l = py::array_t < int64_t, py::array::c_style | py::array::forcecast > ::ensure(lengths);
       if (!l || l.ndim() != 1 || l.shape(0) != B)
         throw std::invalid_argument("lengths: expected " + std::to_string(B) + " integers");
       len.assign(l.data(), l.data() + B);
@@ -833,9 +828,8 @@ class Weights {
     }
     if (peep_) dpeep = std::make_unique<DeviceArray>(DeviceArray::empty({3 * H}, dtype_, device_));
     dispatch_float(dtype_, [&](auto tag) {
-      run_backward<decltype(tag)>(ctx, dya.get(), dhna.get(), dcna.get(), dxa, dx_accumulate,
-                                  dh0a, dc0a.get(), dw_ih, dw_hh, db_ih.get(), db_hh.get(),
-                                  dpeep.get());
+      run_backward<decltype(tag)>(ctx, dya.get(), dhna.get(), dcna.get(), dxa, dx_accumulate, dh0a,
+                                  dc0a.get(), dw_ih, dw_hh, db_ih.get(), db_hh.get(), dpeep.get());
     });
     py::dict g;
     g["w_ih"] = dw_ih;
@@ -1095,8 +1089,9 @@ void register_gpu_module(py::module_& m) {
                              [](const DeviceArray& a) { return py::tuple(py::cast(a.shape)); })
       .def_property_readonly("strides",
                              [](const DeviceArray& a) { return py::tuple(py::cast(a.strides)); })
-      .def_property_readonly("dtype", [](const DeviceArray& a) { return dtype_object(a.dtype); },
-                             "A numpy.dtype, or the string 'bfloat16' (NumPy has none).")
+      .def_property_readonly(
+          "dtype", [](const DeviceArray& a) { return dtype_object(a.dtype); },
+          "A numpy.dtype, or the string 'bfloat16' (NumPy has none).")
       .def_property_readonly("device", [](const DeviceArray& a) { return a.device; })
       .def_property_readonly("ndim", [](const DeviceArray& a) { return a.shape.size(); })
       .def_property_readonly("size", &DeviceArray::size)
@@ -1104,8 +1099,9 @@ void register_gpu_module(py::module_& m) {
           "ptr", [](const DeviceArray& a) { return reinterpret_cast<uintptr_t>(a.ptr); })
       .def_property_readonly("is_contiguous", &DeviceArray::contiguous)
       .def_property_readonly("__cuda_array_interface__", &cuda_array_interface)
-      .def("__dlpack__", [](const DeviceArray& a, const py::object&) { return to_dlpack(a); },
-           py::arg("stream") = py::none())
+      .def(
+          "__dlpack__", [](const DeviceArray& a, const py::object&) { return to_dlpack(a); },
+          py::arg("stream") = py::none())
       .def("__dlpack_device__",
            [](const DeviceArray& a) {
              return py::make_tuple(gpu::dlpack_device_type(), gpu::emulated() ? 0 : a.device);
@@ -1113,8 +1109,9 @@ void register_gpu_module(py::module_& m) {
       .def("numpy", &DeviceArray::numpy, py::arg("dtype") = py::none(),
            "A host copy (numpy.ndarray). 16-bit arrays: dtype='float32' widens (exactly), "
            "'uint16' gives the bits; bfloat16 in its own dtype needs ml_dtypes.")
-      .def("contiguous", [](const DeviceArray& a) { return a.contiguous_copy(); },
-           "This array if C-contiguous, else a contiguous copy.")
+      .def(
+          "contiguous", [](const DeviceArray& a) { return a.contiguous_copy(); },
+          "This array if C-contiguous, else a contiguous copy.")
       .def("copy", [](const DeviceArray& a) { return a.contiguous_copy(true); })
       .def("view", &DeviceArray::view, py::arg("offset"), py::arg("shape"), py::arg("strides"),
            "A view of the same memory: element offset, shape, strides (elements).")
@@ -1141,17 +1138,18 @@ void register_gpu_module(py::module_& m) {
             std::vector<int64_t> shape(arr.shape(), arr.shape() + arr.ndim());
             return upload(arr.data(), shape, dtype_of(t[2]), t[1].cast<int>());
           }))
-      .def("__len__", [](const DeviceArray& a) {
-        if (a.shape.empty()) throw py::type_error("len() of a 0-d array");
-        return a.shape[0];
-      })
+      .def("__len__",
+           [](const DeviceArray& a) {
+             if (a.shape.empty()) throw py::type_error("len() of a 0-d array");
+             return a.shape[0];
+           })
       .def("__repr__", [](const DeviceArray& a) {
         return "DeviceArray(shape=" + shape_str(a.shape) + ", dtype=" + info(a.dtype).name +
                ", device='" + device_str(a.device) + "')";
       });
 
   py::class_<ContextHandle>(m, "Context", py::module_local(),
-                        "What a training forward saved for its backward (device memory).");
+                            "What a training forward saved for its backward (device memory).");
 
   py::class_<Weights>(m, "Weights", py::module_local(),
                       "One layer and direction's weights, copied to one device once.")
@@ -1220,9 +1218,9 @@ void register_gpu_module(py::module_& m) {
         py::arg("dtype") = py::none(),
         "A device copy of a host (NumPy) array; dtype='bfloat16' or 'float16' rounds a float "
         "array to that type (nearest even).");
-  m.def("as_device_array",
-        [](const py::object& obj) { return as_device_array(obj, "array"); }, py::arg("array"),
-        "A DeviceArray viewing a device array's memory (no copy), or TypeError.");
+  m.def(
+      "as_device_array", [](const py::object& obj) { return as_device_array(obj, "array"); },
+      py::arg("array"), "A DeviceArray viewing a device array's memory (no copy), or TypeError.");
   m.def("is_device_array", [](const py::object& obj) {
     if (py::isinstance<DeviceArray>(obj)) return true;
     if (py::isinstance<py::array>(obj)) return false;
@@ -1232,7 +1230,8 @@ void register_gpu_module(py::module_& m) {
   m.def("dropout", &dropout, py::arg("x"), py::arg("p"), py::arg("seed"),
         "x * mask / (1 - p) with a mask that is a function of (seed, element index) only.");
   m.def(
-      "synchronize", [](int device) {
+      "synchronize",
+      [](int device) {
         py::gil_scoped_release nogil;
         gpu::synchronize(device);
       },

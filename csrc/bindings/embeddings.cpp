@@ -28,15 +28,25 @@ namespace {
 template <typename T>
 const char* dtype_name();
 template <>
-const char* dtype_name<float>() { return "float32"; }
+const char* dtype_name<float>() {
+  return "float32";
+}
 template <>
-const char* dtype_name<int32_t>() { return "int32"; }
+const char* dtype_name<int32_t>() {
+  return "int32";
+}
 template <>
-const char* dtype_name<int64_t>() { return "int64"; }
+const char* dtype_name<int64_t>() {
+  return "int64";
+}
 template <>
-const char* dtype_name<uint32_t>() { return "uint32"; }
+const char* dtype_name<uint32_t>() {
+  return "uint32";
+}
 template <>
-const char* dtype_name<uint8_t>() { return "uint8"; }
+const char* dtype_name<uint8_t>() {
+  return "uint8";
+}
 
 // arr as a C-contiguous array of T with n elements (n < 0: any), else an error naming it.
 template <typename T>
@@ -256,7 +266,7 @@ py::array_t<uint32_t> subsample_table(const py::object& counts_obj, double sampl
 }
 
 py::tuple alias_table(const py::object& w_obj) {
-  auto w = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(w_obj);
+  auto w = py::array_t < double, py::array::c_style | py::array::forcecast > ::ensure(w_obj);
   if (!w || w.ndim() != 1 || w.size() < 1)
     throw std::invalid_argument("weights: expected a nonempty 1-D array of numbers");
   if (w.size() > std::numeric_limits<int32_t>::max())
@@ -297,7 +307,8 @@ py::tuple w2v_train(const py::object& syn0_obj, const py::object& syn1_obj,
   const int64_t V = s0.shape(0), D = s0.shape(1);
   if (V > std::numeric_limits<int32_t>::max())
     throw std::invalid_argument("syn0: more than 2^31-1 words");
-  if (window < 1) throw std::invalid_argument("window: must be >= 1, got " + std::to_string(window));
+  if (window < 1)
+    throw std::invalid_argument("window: must be >= 1, got " + std::to_string(window));
   if (negative < 0 || negative > 1000)
     throw std::invalid_argument("negative: must be in [0, 1000], got " + std::to_string(negative));
   if (!hs && negative == 0) throw std::invalid_argument("hs=0 and negative=0: nothing to train");
@@ -357,8 +368,8 @@ py::tuple w2v_train(const py::object& syn0_obj, const py::object& syn1_obj,
   fastrnn::W2VStats st;
   {
     py::gil_scoped_release nogil;
-    st = fastrnn::w2v_train(a, ids.data(), ss.data(), js.data(), job_begin, job_end, alpha0,
-                            alpha1, words_before, words_total, seed, epoch, workers);
+    st = fastrnn::w2v_train(a, ids.data(), ss.data(), js.data(), job_begin, job_end, alpha0, alpha1,
+                            words_before, words_total, seed, epoch, workers);
   }
   return py::make_tuple(st.loss, st.words, st.effective);
 }
@@ -422,11 +433,10 @@ double glove_epoch(const py::object& w_obj, const py::object& wc_obj, const py::
     if (!(vals.data()[k] > 0.f) || !std::isfinite(vals.data()[k]))
       throw std::invalid_argument("vals: co-occurrence counts must be finite and > 0 (position " +
                                   std::to_string(k) + ")");
-  fastrnn::GloveArgs a{w.mutable_data(),  wc.mutable_data(), b.mutable_data(),
-                       bc.mutable_data(), gw.mutable_data(), gwc.mutable_data(),
-                       gb.mutable_data(), gbc.mutable_data(), rows.data(),
-                       cols.data(),       vals.data(),       D,
-                       float(x_max),      float(alpha),      float(eta)};
+  fastrnn::GloveArgs a{w.mutable_data(),  wc.mutable_data(),  b.mutable_data(),  bc.mutable_data(),
+                       gw.mutable_data(), gwc.mutable_data(), gb.mutable_data(), gbc.mutable_data(),
+                       rows.data(),       cols.data(),        vals.data(),       D,
+                       float(x_max),      float(alpha),       float(eta)};
   py::gil_scoped_release nogil;
   return fastrnn::glove_epoch(a, R, workers);
 }
@@ -473,18 +483,20 @@ void register_embeddings(py::module_& m) {
       .def("encode_file", &Vocab::encode_file, py::arg("path"), py::arg("max_len"));
   m.def("emb_subsample_table", &subsample_table, py::arg("counts"), py::arg("sample"));
   m.def("emb_alias_table", &alias_table, py::arg("weights"));
-  m.def("emb_huffman", &huffman, py::arg("counts"), "(codes uint8, points int32, code_start int64)");
+  m.def("emb_huffman", &huffman, py::arg("counts"),
+        "(codes uint8, points int32, code_start int64)");
   m.def("emb_w2v_train", &w2v_train, py::arg("syn0"), py::arg("syn1"), py::arg("syn1neg"),
         py::arg("keep"), py::arg("alias_prob"), py::arg("alias_idx"), py::arg("codes"),
         py::arg("points"), py::arg("code_start"), py::arg("ids"), py::arg("sent_start"),
-        py::arg("job_sent"), py::arg("job_begin"), py::arg("job_end"), py::arg("sg"),
-        py::arg("hs"), py::arg("negative"), py::arg("window"), py::arg("cbow_mean"),
-        py::arg("compute_loss"), py::arg("alpha0"), py::arg("alpha1"), py::arg("words_before"),
-        py::arg("words_total"), py::arg("seed"), py::arg("epoch"), py::arg("workers"),
+        py::arg("job_sent"), py::arg("job_begin"), py::arg("job_end"), py::arg("sg"), py::arg("hs"),
+        py::arg("negative"), py::arg("window"), py::arg("cbow_mean"), py::arg("compute_loss"),
+        py::arg("alpha0"), py::arg("alpha1"), py::arg("words_before"), py::arg("words_total"),
+        py::arg("seed"), py::arg("epoch"), py::arg("workers"),
         "Trains jobs [job_begin, job_end) of one epoch in place; (loss, words, effective words).");
   m.def("emb_cooccurrence", &cooccurrence, py::arg("ids"), py::arg("sent_start"),
         py::arg("vocab_size"), py::arg("window"), py::arg("distance_weighting"),
-        py::arg("memory_bytes"), py::arg("tmp_dir"), "(rows, cols, vals, spills), sorted by (row, col)");
+        py::arg("memory_bytes"), py::arg("tmp_dir"),
+        "(rows, cols, vals, spills), sorted by (row, col)");
   m.def("emb_glove_epoch", &glove_epoch, py::arg("w"), py::arg("wc"), py::arg("b"), py::arg("bc"),
         py::arg("gw"), py::arg("gwc"), py::arg("gb"), py::arg("gbc"), py::arg("rows"),
         py::arg("cols"), py::arg("vals"), py::arg("x_max"), py::arg("alpha"), py::arg("eta"),

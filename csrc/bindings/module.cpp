@@ -12,14 +12,14 @@
 #include <string>
 #include <vector>
 
-#include "cpu/dispatch.h"
-#include "cpu/layer.h"
 #include "bindings/arrays.h"
 #include "bindings/shape_str.h"
+#include "cpu/dispatch.h"
+#include "cpu/layer.h"
 
 namespace py = pybind11;
-using fastrnn::shape_str;
 using fastrnn::Cell;
+using fastrnn::shape_str;
 
 namespace {
 
@@ -39,9 +39,9 @@ py::array_t<T> checked(const py::handle& obj, const char* name,
   bool same = size_t(arr.ndim()) == shape.size();
   for (size_t i = 0; same && i < shape.size(); ++i) same = arr.shape(i) == shape.begin()[i];
   if (!same)
-    throw std::invalid_argument(std::string(name) + ": expected shape " + shape_str(shape) +
-                                ", got " +
-                                shape_str(std::vector<int64_t>(arr.shape(), arr.shape() + arr.ndim())));
+    throw std::invalid_argument(
+        std::string(name) + ": expected shape " + shape_str(shape) + ", got " +
+        shape_str(std::vector<int64_t>(arr.shape(), arr.shape() + arr.ndim())));
   return fastrnn::c_aligned<T>(arr);
 }
 
@@ -150,17 +150,17 @@ class PyWeights {
     auto wh = checked<T>(w_hh, "w_hh", {G * H, H});
     auto bi = optional<T>(b_ih, "b_ih", {G * H});
     auto bh = optional<T>(b_hh, "b_hh", {G * H});
-    if (present(bi) != present(bh)) throw std::invalid_argument("b_ih, b_hh: give both biases or neither");
+    if (present(bi) != present(bh))
+      throw std::invalid_argument("b_ih, b_hh: give both biases or neither");
     auto p = optional<T>(peephole, "peephole", {3 * H});
-    return std::make_unique<fastrnn::Layer<T>>(cell_, I, H, wi.data(), wh.data(),
-                                               data_or_null(bi), data_or_null(bh),
-                                               data_or_null(p));
+    return std::make_unique<fastrnn::Layer<T>>(cell_, I, H, wi.data(), wh.data(), data_or_null(bi),
+                                               data_or_null(bh), data_or_null(p));
   }
 
   template <typename T>
   py::tuple forward_t(const fastrnn::Layer<T>& layer, const py::object& x_obj,
-                      const py::object& h0_obj, const py::object& c0_obj,
-                      const py::object& len_obj, bool reverse, bool training) {
+                      const py::object& h0_obj, const py::object& c0_obj, const py::object& len_obj,
+                      bool reverse, bool training) {
     if (!py::isinstance<py::array>(x_obj)) throw py::type_error("x: expected a numpy.ndarray");
     py::array xa = py::reinterpret_borrow<py::array>(x_obj);
     if (xa.ndim() != 3)
@@ -173,7 +173,8 @@ class PyWeights {
     auto x = checked<T>(xa, "x", {Tn, B, input_});
     auto h0 = optional<T>(h0_obj, "h0", {B, H});
     const bool lstm = fastrnn::has_cell_state(cell_);
-    if (!lstm && !c0_obj.is_none()) throw std::invalid_argument("c0: only the LSTM has a cell state");
+    if (!lstm && !c0_obj.is_none())
+      throw std::invalid_argument("c0: only the LSTM has a cell state");
     auto c0 = lstm ? optional<T>(c0_obj, "c0", {B, H}) : py::array_t<T>();
     py::array_t<int64_t> len;
     if (!len_obj.is_none()) len = checked<int64_t>(len_obj, "lengths", {B});
@@ -200,8 +201,9 @@ class PyWeights {
   }
 
   template <typename T>
-  py::tuple backward_t(const fastrnn::Layer<T>& layer, SavedForBackward& pc, const py::object& dy_obj,
-                       const py::object& dh_obj, const py::object& dc_obj) {
+  py::tuple backward_t(const fastrnn::Layer<T>& layer, SavedForBackward& pc,
+                       const py::object& dy_obj, const py::object& dh_obj,
+                       const py::object& dc_obj) {
     auto& ctx = ctx_of<T>(pc);
     if (!ctx) throw py::type_error("ctx: it was made by a layer of another dtype");
     const int64_t Tn = ctx->steps, B = ctx->batch, H = hidden_, I = input_;
@@ -243,8 +245,8 @@ class PyWeights {
   }
 
   template <typename T>
-  py::tuple step_t(const fastrnn::Layer<T>& layer, const py::object& x_obj,
-                   const py::object& h_obj, const py::object& c_obj) {
+  py::tuple step_t(const fastrnn::Layer<T>& layer, const py::object& x_obj, const py::object& h_obj,
+                   const py::object& c_obj) {
     if (!py::isinstance<py::array>(x_obj)) throw py::type_error("x: expected a numpy.ndarray");
     py::array xa = py::reinterpret_borrow<py::array>(x_obj);
     if (xa.ndim() != 2)
@@ -348,13 +350,13 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_isa", &fastrnn::set_isa, py::arg("name"));
   m.def("set_num_threads", &fastrnn::set_num_threads, py::arg("n"));
   m.def("get_num_threads", &fastrnn::get_num_threads);
-  m.def("cache_bytes_per_step", [](const std::string& cell, int64_t batch, int64_t hidden,
-                                   int64_t itemsize) {
-    const int64_t width = fastrnn::cache_width(fastrnn::parse_cell(cell));
-    const char* what = "cache_bytes_per_step";
-    return fastrnn::size_mul(fastrnn::size_mul(itemsize, batch, what),
-                             fastrnn::size_mul(hidden, width, what), what);
-  });
+  m.def("cache_bytes_per_step",
+        [](const std::string& cell, int64_t batch, int64_t hidden, int64_t itemsize) {
+          const int64_t width = fastrnn::cache_width(fastrnn::parse_cell(cell));
+          const char* what = "cache_bytes_per_step";
+          return fastrnn::size_mul(fastrnn::size_mul(itemsize, batch, what),
+                                   fastrnn::size_mul(hidden, width, what), what);
+        });
   m.def("_math", &math_t<float>, py::arg("which"), py::arg("x"));
   m.def("_math", &math_t<double>, py::arg("which"), py::arg("x"));
   m.def("_stream_read", &stream_read_t<float>, py::arg("x"), py::arg("threads") = 1);

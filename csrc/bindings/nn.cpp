@@ -49,7 +49,8 @@ void embedding_backward_t(py::array_t<T> dweight, const py::array& ids_obj,
 template <typename T>
 py::array_t<T> matmul_t(const py::array_t<T>& a_in, const py::array_t<T>& b_in, bool ta, bool tb,
                         const py::object& out_obj, double beta) {
-  if (a_in.ndim() != 2 || b_in.ndim() != 2) throw std::invalid_argument("a, b: expected 2-D arrays");
+  if (a_in.ndim() != 2 || b_in.ndim() != 2)
+    throw std::invalid_argument("a, b: expected 2-D arrays");
   auto a = fastrnn::c_aligned<T>(a_in), b = fastrnn::c_aligned<T>(b_in);
   const int64_t m = ta ? a.shape(1) : a.shape(0), k = ta ? a.shape(0) : a.shape(1);
   const int64_t kb = tb ? b.shape(1) : b.shape(0), n = tb ? b.shape(0) : b.shape(1);

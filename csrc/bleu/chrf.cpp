@@ -30,13 +30,16 @@ inline Num mix(Num a, Num b, double (*op)(double, double), float (*opf)(float, f
   return Num{op(a.v, b.v), false};
 }
 inline Num operator+(Num a, Num b) {
-  return mix(a, b, [](double x, double y) { return x + y; }, [](float x, float y) { return x + y; });
+  return mix(
+      a, b, [](double x, double y) { return x + y; }, [](float x, float y) { return x + y; });
 }
 inline Num operator*(Num a, Num b) {
-  return mix(a, b, [](double x, double y) { return x * y; }, [](float x, float y) { return x * y; });
+  return mix(
+      a, b, [](double x, double y) { return x * y; }, [](float x, float y) { return x * y; });
 }
 inline Num operator/(Num a, Num b) {
-  return mix(a, b, [](double x, double y) { return x / y; }, [](float x, float y) { return x / y; });
+  return mix(
+      a, b, [](double x, double y) { return x / y; }, [](float x, float y) { return x / y; });
 }
 
 // sacrebleu's CHRF._compute_f_score, line for line (st: [3 * order] hyp, ref, match triples).
@@ -211,7 +214,8 @@ class Batch {
       Prepared& p = prepared(k);
       p.words.clear();
       for (int64_t t = bounds_[size_t(k)]; t < bounds_[size_t(k + 1)]; ++t) {
-        p.words.push_back(vocab_.id(std::string_view(text_.data() + start, size_t(ends_[t] - start))));
+        p.words.push_back(
+            vocab_.id(std::string_view(text_.data() + start, size_t(ends_[t] - start))));
         start = ends_[size_t(t)];
       }
     }
@@ -324,8 +328,8 @@ void chrf_stats(const std::string_view* hyps, int64_t n, const std::string_view*
   }
 }
 
-void chrf_pairwise(const std::string_view* hyps, int64_t n, const std::string_view* refs,
-                   int64_t m, const ChrfConfig& c, double* scores) {
+void chrf_pairwise(const std::string_view* hyps, int64_t n, const std::string_view* refs, int64_t m,
+                   const ChrfConfig& c, double* scores) {
   check(c);
   Batch batch(c);  // one vocabulary for all, so that every hypothesis and reference agree
   SegmentScorer scorer(c);

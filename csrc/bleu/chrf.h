@@ -39,8 +39,8 @@ void chrf_stats(const std::string_view* hyps, int64_t n, const std::string_view*
                 const uint8_t* present, int64_t nrefs, const ChrfConfig& c, int64_t* stats);
 
 // Sentence chrF of every hypothesis against every single reference: scores [N, M].
-void chrf_pairwise(const std::string_view* hyps, int64_t n, const std::string_view* refs,
-                   int64_t m, const ChrfConfig& c, double* scores);
+void chrf_pairwise(const std::string_view* hyps, int64_t n, const std::string_view* refs, int64_t m,
+                   const ChrfConfig& c, double* scores);
 
 // sacrebleu's CHRF._compute_f_score of summed integer statistics (double arithmetic).
 double chrf_score(const int64_t* stats /* [W] */, const ChrfConfig& c);

@@ -108,8 +108,7 @@ void Vocab::grow() {
 }
 
 inline int64_t Vocab::id(std::string_view token) {
-  if (token.size() > size_t(INT32_MAX))
-    throw std::invalid_argument("a token is longer than 2 GiB");
+  if (token.size() > size_t(INT32_MAX)) throw std::invalid_argument("a token is longer than 2 GiB");
   const uint64_t h = hash_bytes(token);
   for (uint64_t i = h & mask_;; i = (i + 1) & mask_) {
     Slot& s = slots_[i];

@@ -68,9 +68,9 @@ constexpr int64_t kMaxTable = int64_t(1) << 29;  // bytes
 
 template <class Acc>
 void randomization_blocks(const std::vector<int64_t>& diff, const std::vector<int64_t>& sys_total,
-                          const std::vector<int64_t>& base_total, int64_t n, int64_t s,
-                          int64_t W, const uint8_t* sel, int64_t b, const MetricSpec& m,
-                          double* scores_a, double* scores_b, int threads) {
+                          const std::vector<int64_t>& base_total, int64_t n, int64_t s, int64_t W,
+                          const uint8_t* sel, int64_t b, const MetricSpec& m, double* scores_a,
+                          double* scores_b, int threads) {
   const int64_t K = s * W;
   const int bits = (n + 3) / 4 * 16 * K * int64_t(sizeof(Acc)) <= kMaxTable ? 4 : 1;
   const int64_t masks = int64_t(1) << bits, blocks = (n + bits - 1) / bits;

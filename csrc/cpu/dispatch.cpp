@@ -22,7 +22,7 @@ KernelTable table();
 namespace avx512 {
 KernelTable table();
 KernelTable table_bf16();
-}
+}  // namespace avx512
 
 namespace {
 
@@ -90,7 +90,8 @@ struct Registry {
       names += std::string(i ? ", " : "") + kIsas[i].name;
       if (name != kIsas[i].name) continue;
       if (!supported[i])
-        throw std::invalid_argument("ISA '" + name + "' is compiled but this CPU does not support it");
+        throw std::invalid_argument("ISA '" + name +
+                                    "' is compiled but this CPU does not support it");
       return i;
     }
     throw std::invalid_argument("unknown ISA '" + name + "': expected one of " + names);

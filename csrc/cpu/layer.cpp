@@ -98,8 +98,7 @@ Layer<T>::Layer(Cell cell, int64_t input, int64_t hidden, const T* w_ih, const T
 
 template <typename T>
 void Layer<T>::set_bf16(bool on) {
-  if (on && sizeof(T) != 4)
-    throw std::invalid_argument("bfloat16 inference needs a float32 layer");
+  if (on && sizeof(T) != 4) throw std::invalid_argument("bfloat16 inference needs a float32 layer");
   bf16_ = on;
 }
 
@@ -143,10 +142,9 @@ SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k, bool bf16, bool use_bf16,
 }
 
 template <typename T>
-std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, const T* x,
-                                              const T* h0, const T* c0, const int64_t* len,
-                                              bool reverse, bool training, T* y, T* h_n,
-                                              T* c_n) const {
+std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, const T* x, const T* h0,
+                                              const T* c0, const int64_t* len, bool reverse,
+                                              bool training, T* y, T* h_n, T* c_n) const {
   const Kernels<T>& k = kernels_for<T>();
   auto ctx = std::make_unique<Context<T>>();
   ctx->cell = cell_;

@@ -95,8 +95,8 @@ class Layer {
   // except y at padded steps, which a caller that passes lengths zero-fills.
   // Returns the context when training, else null.
   std::unique_ptr<Context<T>> forward(int64_t steps, int64_t batch, const T* x, const T* h0,
-                                      const T* c0, const int64_t* len, bool reverse,
-                                      bool training, T* y, T* h_n, T* c_n) const;
+                                      const T* c0, const int64_t* len, bool reverse, bool training,
+                                      T* y, T* h_n, T* c_n) const;
   // Every gradient output is written in full (fastrnn.h's rule); dc0/dpeep may be null.
   void backward(const Context<T>& ctx, const T* dy, const T* dh_n, const T* dc_n, T* dx, T* dh0,
                 T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dpeep) const;

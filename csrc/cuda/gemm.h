@@ -31,14 +31,14 @@ namespace gpu_kernels {
 // (the weights of a bfloat16 / float16 layer), widened to T as it is loaded.
 template <typename T, typename TB = T>
 struct GemmArgs {
-  T* c;              // [M, ldc]
-  const T* a;        // [M, lda] or, trans_a, [K, lda]
-  const TB* b;       // [K, ldb] or, trans_b, [N, ldb]
-  const T* bias;     // [N] or null
+  T* c;           // [M, ldc]
+  const T* a;     // [M, lda] or, trans_a, [K, lda]
+  const TB* b;    // [K, ldb] or, trans_b, [N, ldb]
+  const T* bias;  // [N] or null
   int64_t m, n, k;
   int64_t lda, ldb, ldc;
   bool trans_a, trans_b;
-  bool accumulate;   // C += op(A) op(B); otherwise C's old contents are not read
+  bool accumulate;  // C += op(A) op(B); otherwise C's old contents are not read
 };
 
 template <int BM_, int BN_, int BK_, int TM_, int TN_>
@@ -106,9 +106,8 @@ struct GemmTile {
       FASTRNN_UNROLL
       for (int j = 0; j < TN; ++j) bv[j] = Bs[kk * BN + tx + j * Cfg::TX];
       FASTRNN_UNROLL
-      for (int i = 0; i < TM; ++i)
-        FASTRNN_UNROLL
-        for (int j = 0; j < TN; ++j) acc.v[i][j] += av[i] * bv[j];
+      for (int i = 0; i < TM; ++i) FASTRNN_UNROLL
+      for (int j = 0; j < TN; ++j) acc.v[i][j] += av[i] * bv[j];
     }
   }
 

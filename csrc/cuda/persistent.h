@@ -44,8 +44,8 @@
 namespace fastrnn {
 namespace gpu_kernels {
 
-constexpr int kPersistMaxRows = 8;    // largest batch the kernel takes (rows kept in registers)
-constexpr int kPersistSplit = 32;     // threads per unit, each summing every 32nd k
+constexpr int kPersistMaxRows = 8;       // largest batch the kernel takes (rows kept in registers)
+constexpr int kPersistSplit = 32;        // threads per unit, each summing every 32nd k
 constexpr int kPersistUnitsPerPass = 8;  // units a block works on at once (256 threads)
 constexpr int kPersistMaxThreads = kPersistSplit * kPersistUnitsPerPass;
 
@@ -66,17 +66,17 @@ FASTRNN_HD inline T load_from_other_blocks(const T* p) {
 //   part [upp * ngmax * B, KS + 1]  the threads' partial sums (padded: conflict-free reads)
 template <typename T>
 struct PersistFwd {
-  FwdStep<T> step;            // pointers and sizes of the pointwise; per-step fields set here
-  T* hb[2];                   // [B, H] sorted rows: h_s lives in hb[(s + 1) & 1]
-  T* hh;                      // [B, ngmax * H] the product of phase 0, w_hh's row order
-  T* hn;                      // [B, H] reset-before GRU: the product of phase 1
-  const T* w_hh;              // [G*H, H]
-  const int64_t* active;      // [steps + 1] rows running at step s (active[steps] = 0)
-  const int64_t* rowstart;    // [steps] packed row of (s, 0)
-  int64_t steps;              // steps with at least one row running
+  FwdStep<T> step;          // pointers and sizes of the pointwise; per-step fields set here
+  T* hb[2];                 // [B, H] sorted rows: h_s lives in hb[(s + 1) & 1]
+  T* hh;                    // [B, ngmax * H] the product of phase 0, w_hh's row order
+  T* hn;                    // [B, H] reset-before GRU: the product of phase 1
+  const T* w_hh;            // [G*H, H]
+  const int64_t* active;    // [steps + 1] rows running at step s (active[steps] = 0)
+  const int64_t* rowstart;  // [steps] packed row of (s, 0)
+  int64_t steps;            // steps with at least one row running
   int64_t H, B;
-  int G, ngmax, phases;       // ngmax: most gates in one phase's product
-  int units, upp, passes;     // units per block, units per pass (upp * KS threads), passes
+  int G, ngmax, phases;    // ngmax: most gates in one phase's product
+  int units, upp, passes;  // units per block, units per pass (upp * KS threads), passes
   int ctas, threads;
   int64_t smem_elems;
 
@@ -119,9 +119,8 @@ struct PersistFwd {
     const T* hs = smem + int64_t(G) * units * H;
     T acc[4][kPersistMaxRows];
     FASTRNN_UNROLL
-    for (int g = 0; g < 4; ++g)
-      FASTRNN_UNROLL
-      for (int r = 0; r < kPersistMaxRows; ++r) acc[g][r] = T(0);
+    for (int g = 0; g < 4; ++g) FASTRNN_UNROLL
+    for (int r = 0; r < kPersistMaxRows; ++r) acc[g][r] = T(0);
     for (int64_t k = q; k < H; k += kPersistSplit) {
       T hv[kPersistMaxRows];
       FASTRNN_UNROLL
@@ -272,8 +271,7 @@ struct PersistBwd {
 
   // One thread per (unit, row): the parts in order of q, into dh (or drh, then BwdStep's
   // second half).
-  FASTRNN_HD void finish(int cta, int64_t s, bool to_drh, int pass, int tid,
-                         const T* smem) const {
+  FASTRNN_HD void finish(int cta, int64_t s, bool to_drh, int pass, int tid, const T* smem) const {
     const int64_t n = active[s];
     const int64_t item = tid;
     if (item >= int64_t(upp) * B) return;
@@ -375,8 +373,8 @@ __global__ void __launch_bounds__(kPersistMaxThreads) persistent_forward_kernel(
 }
 
 template <typename T>
-__device__ void persistent_product(const PersistBwd<T>& p, int cta, int64_t s, bool to_drh,
-                                   int tid, T* smem) {
+__device__ void persistent_product(const PersistBwd<T>& p, int cta, int64_t s, bool to_drh, int tid,
+                                   T* smem) {
   int g0, ng;
   p.product_gates(to_drh, &g0, &ng);
   for (int pass = 0; pass < p.passes; ++pass) {
@@ -413,13 +411,13 @@ __global__ void __launch_bounds__(kPersistMaxThreads) persistent_backward_kernel
 // call, so threads planning different layers at once cannot lower it under each other's launch)
 // and says how many blocks of the plan fit on one multiprocessor.
 template <typename T>
-cudaError_t persistent_blocks_per_sm(const gpu::PersistentPlan& plan, bool backward,
-                                     int64_t allow, int* blocks) {
+cudaError_t persistent_blocks_per_sm(const gpu::PersistentPlan& plan, bool backward, int64_t allow,
+                                     int* blocks) {
   *blocks = 0;
   const void* kernel = backward ? reinterpret_cast<const void*>(persistent_backward_kernel<T>)
                                 : reinterpret_cast<const void*>(persistent_forward_kernel<T>);
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       int(allow));
+  cudaError_t e =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(allow));
   if (e != cudaSuccess) return e;
   return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, kernel, plan.threads,
                                                        size_t(plan.shared_bytes));
@@ -484,11 +482,10 @@ inline PersistentPlan plan_persistent(Cell cell, int64_t H, int64_t B, int items
   if (p.shared_bytes > d.shared_per_block) {
     auto kib = [](int64_t b) { return std::to_string((b + 1023) / 1024) + " KiB"; };
     p.reason = "needs " + kib(p.shared_bytes) + " of shared memory per block (W_hh " +
-               (backward ? "columns" : "rows") + " of " +
-               std::to_string(units) + " units x " + std::to_string(G) + " gates x H=" +
-               std::to_string(H) + ": " + kib(w * itemsize) + ", B rows of h: " +
-               kib(hs * itemsize) + ", partial sums: " + kib(part * itemsize) + "; " +
-               std::to_string(p.ctas) + " blocks on " + std::to_string(d.multiprocessors) +
+               (backward ? "columns" : "rows") + " of " + std::to_string(units) + " units x " +
+               std::to_string(G) + " gates x H=" + std::to_string(H) + ": " + kib(w * itemsize) +
+               ", B rows of h: " + kib(hs * itemsize) + ", partial sums: " + kib(part * itemsize) +
+               "; " + std::to_string(p.ctas) + " blocks on " + std::to_string(d.multiprocessors) +
                " multiprocessors); the device allows " + kib(d.shared_per_block);
     return p;
   }
@@ -533,9 +530,8 @@ PersistentPlan choose_persistent(const Exec& ex, Cell cell, int64_t H, int64_t B
 template <class Exec, typename T>
 void persistent_forward(const Exec& ex, const PersistentPlan& plan,
                         const gpu_kernels::FwdStep<T>& f, T* const hb[2], T* hh, T* hn,
-                        const T* w_hh,
-                        const std::vector<int64_t>& active, const std::vector<int64_t>& rowstart,
-                        int64_t B, int64_t* step_sizes) {
+                        const T* w_hh, const std::vector<int64_t>& active,
+                        const std::vector<int64_t>& rowstart, int64_t B, int64_t* step_sizes) {
   const int64_t Tn = int64_t(active.size());
   std::vector<int64_t> m(size_t(2 * Tn + 1), 0);
   std::copy(active.begin(), active.end(), m.begin());  // m[Tn] = 0: no rows after the last step
@@ -573,8 +569,7 @@ template <class Exec, typename T>
 void persistent_backward(const Exec& ex, const PersistentPlan& plan,
                          const gpu_kernels::BwdStep<T>& k, T* dh, T* drh, const T* dg,
                          const T* w_hh, bool carry, const std::vector<int64_t>& active,
-                         const std::vector<int64_t>& rowstart, int64_t B,
-                         int64_t* step_sizes) {
+                         const std::vector<int64_t>& rowstart, int64_t B, int64_t* step_sizes) {
   const int64_t Tn = int64_t(active.size());
   std::vector<int64_t> m(size_t(2 * Tn + 1), 0);
   std::copy(active.begin(), active.end(), m.begin());

@@ -31,26 +31,26 @@ namespace gpu_kernels {
 template <typename T, typename S = T>
 struct FwdStep {
   // outputs
-  S* y;              // y[t * y_st + b * y_sb + j]
-  S* h_n;            // [B, H] batch order, written at each row's last step (may be null)
-  S* c_n;            // [B, H] (LSTM, may be null)
-  T* h;              // [B, H] sorted rows: h_s
-  T* c;              // [B, H] sorted rows: c_{s-1} in, c_s out (LSTM)
-  T* cache;          // [R, cw * H] packed rows, or null (inference)
-  T* rh;             // [B, H] sorted rows: r * h_{s-1} (reset-before GRU, first half)
-  T* z;              // [B, H] sorted rows: z between the halves (reset-before GRU)
+  S* y;      // y[t * y_st + b * y_sb + j]
+  S* h_n;    // [B, H] batch order, written at each row's last step (may be null)
+  S* c_n;    // [B, H] (LSTM, may be null)
+  T* h;      // [B, H] sorted rows: h_s
+  T* c;      // [B, H] sorted rows: c_{s-1} in, c_s out (LSTM)
+  T* cache;  // [R, cw * H] packed rows, or null (inference)
+  T* rh;     // [B, H] sorted rows: r * h_{s-1} (reset-before GRU, first half)
+  T* z;      // [B, H] sorted rows: z between the halves (reset-before GRU)
   // inputs
-  const T* xp;       // [R, G*H] packed rows: input projection plus biases
-  const T* hh;       // [n, ldhh] this step's recurrent product, w_hh's row order
-  const T* h_prev;   // [B, H] sorted rows
+  const T* xp;           // [R, G*H] packed rows: input projection plus biases
+  const T* hh;           // [n, ldhh] this step's recurrent product, w_hh's row order
+  const T* h_prev;       // [B, H] sorted rows
   const int64_t* row_t;  // [R]
   const int64_t* row_b;  // [R]
-  const S* b_hn;     // [H] PyTorch GRU's b_hn, or null
-  const S* peep;     // [3*H] or null
+  const S* b_hn;         // [H] PyTorch GRU's b_hn, or null
+  const S* peep;         // [3*H] or null
   // sizes
   int64_t y_st, y_sb;
-  int64_t row0;      // packed row of (s, 0)
-  int64_t n_next;    // rows still running at step s+1: rows sb >= n_next end at s
+  int64_t row0;    // packed row of (s, 0)
+  int64_t n_next;  // rows still running at step s+1: rows sb >= n_next end at s
   int64_t H, GH, ldhh, cw;
   Cell cell;
   int phase;
@@ -114,16 +114,16 @@ struct FwdStep {
 // (or, RNN and LSTM, overwrites it). phase 1 is the second half of a reset-before GRU step.
 template <typename T, typename S = T>
 struct BwdStep {
-  T* dgi;            // [R, G*H] packed rows: pre-activation gradients, input side
-  T* dgh;            // [R, G*H] packed rows: hidden side (differs for PyTorch's GRU only)
-  T* dh;             // [B, H] sorted rows
-  T* dc;             // [B, H] sorted rows: dc_s in, dc_{s-1} out (LSTM)
-  const T* cache;    // [R, cw * H] packed rows
-  const S* dy;       // dy[t * dy_st + b * dy_sb + j], or null
-  const T* drh;      // [n, H] reset-before GRU, phase 1: da_n W_hn
+  T* dgi;          // [R, G*H] packed rows: pre-activation gradients, input side
+  T* dgh;          // [R, G*H] packed rows: hidden side (differs for PyTorch's GRU only)
+  T* dh;           // [B, H] sorted rows
+  T* dc;           // [B, H] sorted rows: dc_s in, dc_{s-1} out (LSTM)
+  const T* cache;  // [R, cw * H] packed rows
+  const S* dy;     // dy[t * dy_st + b * dy_sb + j], or null
+  const T* drh;    // [n, H] reset-before GRU, phase 1: da_n W_hn
   const int64_t* row_t;
   const int64_t* row_b;
-  const S* peep;     // [3*H] or null
+  const S* peep;  // [3*H] or null
   int64_t dy_st, dy_sb;
   int64_t row0, H, GH, cw;
   Cell cell;

@@ -71,13 +71,13 @@ template <typename T>
 struct Weights {
   Cell cell = Cell::kLstm;
   int64_t input = 0, hidden = 0;
-  const T* w_ih = nullptr;    // [G*H, I]
-  const T* w_hh = nullptr;    // [G*H, H]
+  const T* w_ih = nullptr;  // [G*H, I]
+  const T* w_hh = nullptr;  // [G*H, H]
   // [G*H] b_ih + b_hh, except b_hn for PyTorch's GRU; null: no bias. Summed once on the host
   // and kept in the compute type (float for the 16-bit types: the sum is not rounded).
   const accum_t<T>* bias_x = nullptr;
-  const T* b_hn = nullptr;    // [H] PyTorch's GRU only, or null
-  const T* peep = nullptr;    // [3*H] or null
+  const T* b_hn = nullptr;  // [H] PyTorch's GRU only, or null
+  const T* peep = nullptr;  // [3*H] or null
 };
 
 // Sequence inputs and outputs; [T, B, F] arrays are views with element strides (t, b) and
@@ -144,7 +144,7 @@ struct PersistentPlan {
   bool fits = false;
   std::string reason;
   int ctas = 0, units = 0, threads = 0, passes = 0;  // units: hidden units per block
-  int64_t shared_bytes = 0;                           // per block
+  int64_t shared_bytes = 0;                          // per block
 };
 PersistentPlan persistent_plan(int device, Cell cell, int64_t hidden, int64_t batch, int itemsize);
 // Host build only (runtime_host.cpp): the device the host build stands for when it plans the

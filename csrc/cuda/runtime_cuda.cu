@@ -234,8 +234,7 @@ Probe probe() {
 
 bool emulated() { return false; }
 
-PersistentPlan persistent_plan(int device, Cell cell, int64_t hidden, int64_t batch,
-                               int itemsize) {
+PersistentPlan persistent_plan(int device, Cell cell, int64_t hidden, int64_t batch, int itemsize) {
   DeviceGuard g(device);
   const DeviceExec ex{device};
   return itemsize == 4 ? choose_persistent<float>(ex, cell, hidden, batch, -1)
@@ -314,8 +313,8 @@ void backward(int device, const Weights<T>& w, const Context& ctx, const Backwar
 template <typename T>
 void dropout(int device, T* y, const T* x, int64_t n, double p, uint64_t seed) {
   DeviceGuard g(device);
-  DeviceExec{device}.for_each(
-      gpu_kernels::Dropout<T>{y, x, seed, p, accum_t<T>(1.0 / (1.0 - p))}, n);
+  DeviceExec{device}.for_each(gpu_kernels::Dropout<T>{y, x, seed, p, accum_t<T>(1.0 / (1.0 - p))},
+                              n);
   check(cudaStreamSynchronize(kStream), "dropout");
 }
 

@@ -89,14 +89,14 @@ class Buf {
 template <class Exec, typename T>
 struct SeqContext {
   using A = accum_t<T>;
-  std::vector<int64_t> active;    // [T] sequences running at step s
-  std::vector<int64_t> rowstart;  // [T + 1] packed row of (s, 0)
-  Buf<Exec, int64_t> order;       // [B] sorted row -> batch row
+  std::vector<int64_t> active;      // [T] sequences running at step s
+  std::vector<int64_t> rowstart;    // [T + 1] packed row of (s, 0)
+  Buf<Exec, int64_t> order;         // [B] sorted row -> batch row
   Buf<Exec, int64_t> row_t, row_b;  // [R] time and batch index of each packed row
-  Buf<Exec, A> xg;                // [R, I] the input in packed rows
-  Buf<Exec, A> cache;             // [R, cw * H]
-  int64_t rows = 0;               // R
-  int persistent = -1;            // the forward's ForwardIO::persistent, for the backward
+  Buf<Exec, A> xg;                  // [R, I] the input in packed rows
+  Buf<Exec, A> cache;               // [R, cw * H]
+  int64_t rows = 0;                 // R
+  int persistent = -1;              // the forward's ForwardIO::persistent, for the backward
 };
 
 template <class Exec, typename T, typename TB>
@@ -169,8 +169,8 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   if (lengths) {
     for (int64_t b = 0; b < B; ++b)
       if (lengths[b] < 1 || lengths[b] > Tn)
-        throw std::invalid_argument("lengths: every length must be in [1, T=" +
-                                    std::to_string(Tn) + "], got " + std::to_string(lengths[b]));
+        throw std::invalid_argument("lengths: every length must be in [1, T=" + std::to_string(Tn) +
+                                    "], got " + std::to_string(lengths[b]));
     std::stable_sort(order.begin(), order.end(),
                      [&](int64_t a, int64_t b) { return lengths[a] > lengths[b]; });
   }
@@ -200,11 +200,11 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   // Input projection of every packed row: XP = Xg W_ih^T + biases.
   ctx->xg = Buf<Exec, A>(ex, size_t(R * I));
   ex.for_each(GatherRows<A, T>{ctx->xg.get(), io.x, ctx->row_t.get(), ctx->row_b.get(), io.x_st,
-                            io.x_sb, I},
+                               io.x_sb, I},
               R * I);
   Buf<Exec, A> xp(ex, size_t(R * GH));
-  run_gemm(ex, gemm_args<A>(xp.get(), GH, ctx->xg.get(), I, false, w.w_ih, I, true, R, GH, I,
-                            false, w.bias_x));
+  run_gemm(ex, gemm_args<A>(xp.get(), GH, ctx->xg.get(), I, false, w.w_ih, I, true, R, GH, I, false,
+                            w.bias_x));
   if (!training) ctx->xg.reset();
 
   // State in sorted rows.
@@ -240,8 +240,8 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   if constexpr (std::is_same<T, A>::value) {
     if (persist.fits) {  // all steps in one launch
       Buf<Exec, int64_t> step_sizes(ex, size_t(2 * Tn + 1));
-      persistent_forward(ex, persist, f, hb, hh.get(), hn.get(), w.w_hh, ctx->active,
-                         ctx->rowstart, B, step_sizes.get());
+      persistent_forward(ex, persist, f, hb, hh.get(), hn.get(), w.w_hh, ctx->active, ctx->rowstart,
+                         B, step_sizes.get());
       return ctx;
     }
   }
@@ -260,8 +260,8 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
     f.phase = 0;
     ex.for_each(f, n * H);
     if (two_phase) {  // HN = (r h_{s-1}) W_hn^T
-      run_gemm(ex, gemm_args<A>(hn.get(), H, rh.get(), H, false, w.w_hh + 2 * H * H, H, true, n,
-                                H, H));
+      run_gemm(ex,
+               gemm_args<A>(hn.get(), H, rh.get(), H, false, w.w_hh + 2 * H * H, H, true, n, H, H));
       f.hh = hn.get();
       f.ldhh = H;
       f.phase = 1;
@@ -341,7 +341,7 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
     Buf<Exec, A> dxg(ex, size_t(R * I));
     run_gemm(ex, gemm_args<A>(dxg.get(), I, dgi.get(), GH, false, w.w_ih, I, false, R, I, GH));
     ex.for_each(ScatterRows<T, A>{io.dx, dxg.get(), ctx.row_t.get(), ctx.row_b.get(), io.dx_st,
-                               io.dx_sb, I, io.dx_accumulate},
+                                  io.dx_sb, I, io.dx_accumulate},
                 R * I);
   }
   // Weight gradients are summed in A: in place when T is A, else in a scratch rounded after.
@@ -360,11 +360,10 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
     A* dw_hh = sum_into(io.dw_hh);
     const A* h_prev = ctx.cache.get();  // cache column 0
     if (two_phase) {
-      run_gemm(ex, gemm_args<A>(dw_hh, H, dgi.get(), GH, true, h_prev, cw * H, false, 2 * H, H,
-                                R));
+      run_gemm(ex, gemm_args<A>(dw_hh, H, dgi.get(), GH, true, h_prev, cw * H, false, 2 * H, H, R));
       // W_hn's input is rh (cache column 4)
-      run_gemm(ex, gemm_args<A>(dw_hh + 2 * H * H, H, dgi.get() + 2 * H, GH, true,
-                                h_prev + 4 * H, cw * H, false, H, H, R));
+      run_gemm(ex, gemm_args<A>(dw_hh + 2 * H * H, H, dgi.get() + 2 * H, GH, true, h_prev + 4 * H,
+                                cw * H, false, H, H, R));
     } else {
       run_gemm(ex, gemm_args<A>(dw_hh, H, dgh, GH, true, h_prev, cw * H, false, GH, H, R));
     }

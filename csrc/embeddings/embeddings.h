@@ -17,15 +17,15 @@ namespace fastrnn {
 // Everything one word2vec thread reads while training; the weights are updated in place without
 // locks (Hogwild, as word2vec.c and gensim do).
 struct W2VArgs {
-  float* syn0;       // [V, D] input vectors (the embeddings)
-  float* syn1;       // [V-1, D] hierarchical softmax inner nodes, or null
-  float* syn1neg;    // [V, D] negative-sampling output vectors, or null
-  int64_t vocab;     // V
-  int64_t dim;       // D
-  int32_t sg;        // 1 skip-gram, 0 CBOW
-  int32_t hs;        // 1: hierarchical softmax update
-  int32_t negative;  // k noise words per positive (0: none)
-  int32_t window;    // maximal window; each position draws its own in [1, window]
+  float* syn0;        // [V, D] input vectors (the embeddings)
+  float* syn1;        // [V-1, D] hierarchical softmax inner nodes, or null
+  float* syn1neg;     // [V, D] negative-sampling output vectors, or null
+  int64_t vocab;      // V
+  int64_t dim;        // D
+  int32_t sg;         // 1 skip-gram, 0 CBOW
+  int32_t hs;         // 1: hierarchical softmax update
+  int32_t negative;   // k noise words per positive (0: none)
+  int32_t window;     // maximal window; each position draws its own in [1, window]
   int32_t cbow_mean;  // CBOW: 1 average of the context vectors, 0 their sum
   int32_t compute_loss;
   const uint32_t* keep;        // [V] keep word w unless 32 random bits > keep[w]; null: keep all
@@ -38,21 +38,21 @@ struct W2VArgs {
 
 // Counters of one call, summed over threads.
 struct W2VStats {
-  double loss = 0.0;        // summed negative log-likelihood (compute_loss only)
-  int64_t words = 0;        // tokens read
-  int64_t effective = 0;    // tokens left after subsampling
+  double loss = 0.0;      // summed negative log-likelihood (compute_loss only)
+  int64_t words = 0;      // tokens read
+  int64_t effective = 0;  // tokens left after subsampling
 };
 
 // One GloVe call: AdaGrad over records [begin, end) (Pennington et al., the reference glove.c).
 struct GloveArgs {
-  float* w;           // [V, D] word vectors
-  float* wc;          // [V, D] context vectors
-  float* b;           // [V] word biases
-  float* bc;          // [V] context biases
-  float* gw;          // [V, D] AdaGrad sums of squared gradients, w
-  float* gwc;         // [V, D] same, wc
-  float* gb;          // [V]
-  float* gbc;         // [V]
+  float* w;            // [V, D] word vectors
+  float* wc;           // [V, D] context vectors
+  float* b;            // [V] word biases
+  float* bc;           // [V] context biases
+  float* gw;           // [V, D] AdaGrad sums of squared gradients, w
+  float* gwc;          // [V, D] same, wc
+  float* gb;           // [V]
+  float* gbc;          // [V]
   const int32_t* row;  // [R] word i
   const int32_t* col;  // [R] context j
   const float* val;    // [R] X_ij

@@ -80,7 +80,8 @@ struct Dense {
 CoocResult cooccurrence(const int32_t* ids, const int64_t* sent_start, int64_t S, int64_t V,
                         int window, bool distance_weighting, int64_t memory_bytes,
                         const char* tmp_dir, CoocEmit emit, void* ctx) {
-  if (window < 1) throw std::invalid_argument("window: must be >= 1, got " + std::to_string(window));
+  if (window < 1)
+    throw std::invalid_argument("window: must be >= 1, got " + std::to_string(window));
   if (memory_bytes < int64_t(1024))
     throw std::invalid_argument("memory: must be at least 1 KiB, got " +
                                 std::to_string(memory_bytes) + " bytes");
@@ -118,10 +119,14 @@ CoocResult cooccurrence(const int32_t* ids, const int64_t* sent_start, int64_t S
     unlink(path.c_str());  // gone when closed, whatever happens
     auto run = std::make_unique<Run>();
     run->f = fdopen(fd, "w+b");
-    const bool ok = run->f && std::fwrite(buf.data(), sizeof(CoocRecord), buf.size(), run->f) ==
-                                  buf.size() && std::fflush(run->f) == 0;
+    const bool ok = run->f &&
+                    std::fwrite(buf.data(), sizeof(CoocRecord), buf.size(), run->f) == buf.size() &&
+                    std::fflush(run->f) == 0;
     if (!ok) {
-      if (run->f) std::fclose(run->f); else close(fd);
+      if (run->f)
+        std::fclose(run->f);
+      else
+        close(fd);
       close_runs();
       throw std::runtime_error("cooccurrence: cannot write a temporary file in " +
                                std::string(tmp_dir) + " (disk full?)");
@@ -137,7 +142,8 @@ CoocResult cooccurrence(const int32_t* ids, const int64_t* sent_start, int64_t S
       return;
     }
     if (int64_t(buf.size()) == cap) spill();
-    if (buf.size() == buf.capacity()) buf.reserve(size_t(std::min<int64_t>(cap, 2 * int64_t(buf.capacity()))));
+    if (buf.size() == buf.capacity())
+      buf.reserve(size_t(std::min<int64_t>(cap, 2 * int64_t(buf.capacity()))));
     buf.push_back({i, j, float(x)});
   };
   for (int64_t s = 0; s < S; ++s) {

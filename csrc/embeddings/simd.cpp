@@ -84,9 +84,7 @@ inline void add_to(float* __restrict y, const float* __restrict x, int64_t n) {
 }
 
 // -log(sigmoid(x)), stable for either sign.
-inline float softplus_neg(float x) {
-  return x > 0.f ? log1pf(expf(-x)) : -x + log1pf(expf(x));
-}
+inline float softplus_neg(float x) { return x > 0.f ? log1pf(expf(-x)) : -x + log1pf(expf(x)); }
 
 inline float sigmoid(float f) { return 1.f / (1.f + expf(-f)); }
 
@@ -225,7 +223,8 @@ double glove_records(const GloveArgs& a, int64_t begin, int64_t end, float* work
     float* __restrict gj = a.gwc + j * D;
     const float diff = dot(wi, wj, D) + a.b[i] + a.bc[j] - logf(x);
     float fdiff = x > a.x_max ? diff : powf(x / a.x_max, a.alpha) * diff;
-    if (!__builtin_isfinite(fdiff)) continue;  // as glove.c: never let one record poison the weights
+    if (!__builtin_isfinite(fdiff))
+      continue;  // as glove.c: never let one record poison the weights
     cost += 0.5 * double(fdiff) * double(diff);
     fdiff *= a.eta;
     for (int64_t d = 0; d < D; ++d) {

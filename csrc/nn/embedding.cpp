@@ -19,8 +19,8 @@ void embedding_backward(T* dweight, const int64_t* ids, const T* dout, int64_t V
   for (int64_t n = 0; n < N; ++n) {
     if (ids[n] < 0 || ids[n] >= V)
       throw std::invalid_argument("input: id " + std::to_string(ids[n]) + " at position " +
-                                  std::to_string(n) + " is out of range [0, " +
-                                  std::to_string(V) + ")");
+                                  std::to_string(n) + " is out of range [0, " + std::to_string(V) +
+                                  ")");
   }
   // Threads own disjoint row ranges; below ~64K updated values one thread is faster.
   const int threads = (N * D < (int64_t(1) << 16)) ? 1 : std::max(1, num_threads);
@@ -32,8 +32,8 @@ void embedding_backward(T* dweight, const int64_t* ids, const T* dout, int64_t V
     for (int64_t n = 0; n < N; ++n) {
       const int64_t v = ids[n];
       if (v < lo || v >= hi || v == padding_idx) continue;
-      T* __restrict row = dweight + v * D;        // [D]
-      const T* __restrict g = dout + n * D;       // [D]
+      T* __restrict row = dweight + v * D;   // [D]
+      const T* __restrict g = dout + n * D;  // [D]
       for (int64_t d = 0; d < D; ++d) row[d] += g[d];
     }
   }

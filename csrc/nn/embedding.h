@@ -13,7 +13,7 @@ namespace fastrnn {
 // each thread owns a range of rows and scans all ids. Throws std::invalid_argument (naming the
 // position) if an id is outside [0, V); nothing is written in that case.
 template <typename T>
-void embedding_backward(T* dweight,        // [V, D] accumulated into
+void embedding_backward(T* dweight,          // [V, D] accumulated into
                         const int64_t* ids,  // [N]
                         const T* dout,       // [N, D]
                         int64_t V, int64_t D, int64_t N, int64_t padding_idx, int num_threads);

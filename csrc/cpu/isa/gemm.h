@@ -136,9 +136,9 @@ inline void rows_times_panels(int64_t K, const T* const* arow, int64_t cs, const
 template <typename T, typename BT>
 inline void matmul_tile(int m, int64_t K, const T* const* arow, int64_t cs, const BT* b,
                         int64_t pstride, int npanels, T* tile, int64_t ldt, bool accumulate) {
-#define FASTRNN_ROWS(MM)                                                                  \
-  case MM:                                                                                \
-    if constexpr (MM <= Tile<T>::MR)                                                      \
+#define FASTRNN_ROWS(MM)                                                                     \
+  case MM:                                                                                   \
+    if constexpr (MM <= Tile<T>::MR)                                                         \
       rows_times_panels<T, MM, BT>(K, arow, cs, b, pstride, npanels, tile, ldt, accumulate); \
     break;
   switch (m) {
@@ -227,9 +227,9 @@ inline void ukernel_bf16_pairs(int64_t K2, const float* const* arow, const uint1
 // Only this overload and row_to_bf16_pairs carry the AVX512_BF16 target; they are called (never
 // inlined) from code that runs on any AVX-512 CPU, and only by the avx512_bf16 table.
 template <int M, int NP>
-FASTRNN_BF16_DOT void ukernel_bf16_pairs(int64_t K2, const uint32_t* const* arow,
-                                         const uint16_t* b, int64_t pstride, float* tile,
-                                         int64_t ldt, bool accumulate) {
+FASTRNN_BF16_DOT void ukernel_bf16_pairs(int64_t K2, const uint32_t* const* arow, const uint16_t* b,
+                                         int64_t pstride, float* tile, int64_t ldt,
+                                         bool accumulate) {
   constexpr int NR = Tile<float>::NR;
   __m512 acc[M][NP][2];
   load_tile<M, NP>(acc, tile, ldt, accumulate);
@@ -296,40 +296,34 @@ class Bf16DotMode {
 // m rows (1 <= m <= MR) times npanels panels, as wide as the registers allow, then the rest as
 // wide as it goes (one panel alone is a 2-chain dependency, latency-bound)
 template <typename AT, int M>
-void rows_times_panels_bf16_pairs(int64_t K2, const AT* const* arow,
-                                                   const uint16_t* b, int64_t pstride,
-                                                   int npanels, float* tile, int64_t ldt,
-                                                   bool accumulate) {
+void rows_times_panels_bf16_pairs(int64_t K2, const AT* const* arow, const uint16_t* b,
+                                  int64_t pstride, int npanels, float* tile, int64_t ldt,
+                                  bool accumulate) {
   constexpr int NP = panels_for_rows<float, M>(), NR = Tile<float>::NR;
   int p = 0;
   for (; p + NP <= npanels; p += NP)
-    ukernel_bf16_pairs<M, NP>(K2, arow, b + p * pstride, pstride, tile + p * NR, ldt,
-                                  accumulate);
+    ukernel_bf16_pairs<M, NP>(K2, arow, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
   if constexpr (NP >= 4) {
     if (p + 3 <= npanels) {
-      ukernel_bf16_pairs<M, 3>(K2, arow, b + p * pstride, pstride, tile + p * NR, ldt,
-                                   accumulate);
+      ukernel_bf16_pairs<M, 3>(K2, arow, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
       p += 3;
     }
   }
   if constexpr (NP >= 2) {
     for (; p + 2 <= npanels; p += 2)
-      ukernel_bf16_pairs<M, 2>(K2, arow, b + p * pstride, pstride, tile + p * NR, ldt,
-                                   accumulate);
+      ukernel_bf16_pairs<M, 2>(K2, arow, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
   }
   for (; p < npanels; ++p)
-    ukernel_bf16_pairs<M, 1>(K2, arow, b + p * pstride, pstride, tile + p * NR, ldt,
-                                 accumulate);
+    ukernel_bf16_pairs<M, 1>(K2, arow, b + p * pstride, pstride, tile + p * NR, ldt, accumulate);
 }
 
 template <typename AT>
-inline void matmul_tile_bf16_pairs(int m, int64_t K2, const AT* const* arow,
-                                                    const uint16_t* b, int64_t pstride,
-                                                    int npanels, float* tile, int64_t ldt,
-                                                    bool accumulate) {
+inline void matmul_tile_bf16_pairs(int m, int64_t K2, const AT* const* arow, const uint16_t* b,
+                                   int64_t pstride, int npanels, float* tile, int64_t ldt,
+                                   bool accumulate) {
   switch (m) {
-#define FASTRNN_ROWS(MM)                                                                         \
-  case MM:                                                                                       \
+#define FASTRNN_ROWS(MM)                                                                        \
+  case MM:                                                                                      \
     rows_times_panels_bf16_pairs<AT, MM>(K2, arow, b, pstride, npanels, tile, ldt, accumulate); \
     break;
     FASTRNN_ROWS(1)
@@ -355,8 +349,8 @@ inline void matmul_tile_bf16_pairs(int m, int64_t K2, const AT* const* arow,
 FASTRNN_BF16_DOT void row_to_bf16_pairs(const float* x, int64_t n, uint16_t* out) {
   int64_t i = 0;
   for (; i + 32 <= n; i += 32)
-    _mm512_storeu_si512(out + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16),
-                                                                 _mm512_loadu_ps(x + i)));
+    _mm512_storeu_si512(
+        out + i, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i)));
   if (i < n) {
     const int64_t r = n - i;
     const __mmask16 lo = __mmask16(r >= 16 ? 0xffff : (1u << r) - 1);
@@ -384,8 +378,8 @@ int64_t packed_b_size(int64_t K, int64_t N) {
 }
 
 template <typename T>
-void pack_b_panels(const T* B, int64_t ldb, bool tb, int64_t pc, int64_t kc, int64_t jc,
-                   int64_t N, int64_t p0, int64_t p1, T* out) {
+void pack_b_panels(const T* B, int64_t ldb, bool tb, int64_t pc, int64_t kc, int64_t jc, int64_t N,
+                   int64_t p0, int64_t p1, T* out) {
   constexpr int NR = Tile<T>::NR;
   for (int64_t p = p0; p < p1; ++p) {
     T* dst = out + p * kc * NR;
@@ -413,9 +407,8 @@ void pack_b(const T* B, int64_t ldb, bool tb, int64_t K, int64_t N, T* out) {
 // mc x kc block of A into MR-row panels. Threads split the (row block, panel chunk) pairs; the
 // reduction over K never crosses threads.
 template <typename T>
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads,
-          const T* bpre = nullptr) {
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc, int threads, const T* bpre = nullptr) {
   using Tl = Tile<T>;
   constexpr int MR = Tl::MR, NR = Tl::NR;
   if (M <= 0 || N <= 0) return;
@@ -440,8 +433,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t
       {
         const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
         if (!bpre) {  // pack B[pc:pc+kc, jc:jc+nc], a share of the panels per thread
-          pack_b_panels(B, ldb, tb, pc, kc, jc, N, np * tid / nth, np * (tid + 1) / nth,
-                        bbuf);
+          pack_b_panels(B, ldb, tb, pc, kc, jc, N, np * tid / nth, np * (tid + 1) / nth, bbuf);
 #pragma omp barrier
         }
         Buffer<T> apack_own(size_t(Tl::MC * kc));

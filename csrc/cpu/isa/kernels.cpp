@@ -20,9 +20,9 @@
 // reduction, so results do not depend on the thread count or on who computed a block. Rows are the
 // sorted batch (see fastrnn.h), so the rows still running at step s are rows [0, active[s]).
 #include <omp.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
-#include <sched.h>
 #include <time.h>
 #include <x86intrin.h>
 #if !defined(FASTRNN_ISA_IS_scalar)
@@ -38,8 +38,10 @@
 namespace fastrnn {
 namespace FASTRNN_ISA_NS {
 
+// clang-format off: the order matters (gemm.h's Vec is cell_math.h's)
 #include "cpu/isa/gemm.h"
 #include "cpu/isa/cell_math.h"
+// clang-format on
 
 namespace cells {
 #include "cells/all.h"

@@ -3,10 +3,10 @@
 // must not pull in inline code from other headers (no <cmath>, no <algorithm>): a shared inline
 // function compiled with AVX-512 flags could be merged into the scalar build by the linker.
 //
-// Vec<T>: W lanes; loadu/storeu (Vec<float>::loadu also widens W bfloat16s), load_n/store_n (first n lanes, rest zero / untouched), set1,
-// arithmetic, recip(a) = 1/a (float32: estimate + two Newton steps, rounded as a division; exact in float64),
-// fmadd(a, b, c) = a*b + c, max(a, b) = a > b ? a : b and min(a, b) = a < b ? a : b
-// (so a NaN in b comes through, as with the x86 instructions).
+// Vec<T>: W lanes; loadu/storeu (Vec<float>::loadu also widens W bfloat16s), load_n/store_n (first
+// n lanes, rest zero / untouched), set1, arithmetic, recip(a) = 1/a (float32: estimate + two Newton
+// steps, rounded as a division; exact in float64), fmadd(a, b, c) = a*b + c, max(a, b) = a > b ? a
+// : b and min(a, b) = a < b ? a : b (so a NaN in b comes through, as with the x86 instructions).
 #pragma once
 
 #include <stdint.h>
@@ -57,8 +57,8 @@ struct Vec<float> {
     return {_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x.v, _mm512_setzero_ps(), _CMP_GT_OQ), a.v)};
   }
   static Vec select_pos(Vec x, Vec a, Vec b) {
-    return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(x.v, _mm512_setzero_ps(), _CMP_GT_OQ), b.v,
-                                 a.v)};
+    return {
+        _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x.v, _mm512_setzero_ps(), _CMP_GT_OQ), b.v, a.v)};
   }
   static Vec abs(Vec a) { return {_mm512_abs_ps(a.v)}; }
   // magnitude of a with the sign of s
@@ -97,8 +97,8 @@ struct Vec<double> {
     return {_mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x.v, _mm512_setzero_pd(), _CMP_GT_OQ), a.v)};
   }
   static Vec select_pos(Vec x, Vec a, Vec b) {
-    return {_mm512_mask_blend_pd(_mm512_cmp_pd_mask(x.v, _mm512_setzero_pd(), _CMP_GT_OQ), b.v,
-                                 a.v)};
+    return {
+        _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x.v, _mm512_setzero_pd(), _CMP_GT_OQ), b.v, a.v)};
   }
   static Vec abs(Vec a) { return {_mm512_abs_pd(a.v)}; }
   static Vec copysign(Vec a, Vec s) {
@@ -358,14 +358,14 @@ inline Vec<T> vsigmoid(Vec<T> x) {
   V s, p_hi, p_lo;
   exp_parts2(V::zero() - V::abs(x), s, p_hi, p_lo);  // e^-|x| = s (1 + p)
   V one_p = one + p_hi;
-  V e_hi = s * one_p;                                 // exact: s is a power of two
-  V e_lo = s * ((p_hi - (one_p - one)) + p_lo);       // Fast2Sum, |p| < 1
+  V e_hi = s * one_p;                            // exact: s is a power of two
+  V e_lo = s * ((p_hi - (one_p - one)) + p_lo);  // Fast2Sum, |p| < 1
   V d = one + e_hi;
-  V dl = (e_hi - (d - one)) + e_lo;                   // Fast2Sum, e <= 1
+  V dl = (e_hi - (d - one)) + e_lo;  // Fast2Sum, e <= 1
   V corr;
   V r = recip_pair(d, dl, corr);
-  V big = V::fmadd(r, corr, r);                       // sigmoid(|x|) = 1 / (1 + e)
-  V m = e_hi * r;                                     // sigmoid(-|x|) = e / (1 + e)
+  V big = V::fmadd(r, corr, r);  // sigmoid(|x|) = 1 / (1 + e)
+  V m = e_hi * r;                // sigmoid(-|x|) = e / (1 + e)
   V m_lo = V::fmadd(e_hi, r, V::zero() - m);
   V small = m + V::fmadd(m, corr, V::fmadd(e_lo, r, m_lo));
   return V::select_pos(x, big, small);
@@ -378,14 +378,14 @@ inline Vec<T> vtanh(Vec<T> x) {
   const V one = V::set1(T(1)), two = V::set1(T(2));
   V s, p_hi, p_lo;
   exp_parts2(V::set1(T(-2)) * V::abs(x), s, p_hi, p_lo);
-  V sm1 = s - one;                                    // s = 2^k, k <= 0: exact unless k < -24
-  V sm1_lo = s - (sm1 + one);                         // Fast2Sum: what s - 1 dropped
+  V sm1 = s - one;             // s = 2^k, k <= 0: exact unless k < -24
+  V sm1_lo = s - (sm1 + one);  // Fast2Sum: what s - 1 dropped
   V u_hi = V::fmadd(s, p_hi, sm1);
   // sm1 - u_hi is exact (both in [-1, -1/2] for k < 0; zero for k = 0), so the second FMA
   // returns the first one's rounding error
   V u_lo = V::fmadd(s, p_hi, sm1 - u_hi) + (s * p_lo + sm1_lo);
   V d = u_hi + two;
-  V dl = (u_hi - (d - two)) + u_lo;                   // Fast2Sum, |u| < 1
+  V dl = (u_hi - (d - two)) + u_lo;  // Fast2Sum, |u| < 1
   V corr;
   V r = recip_pair(d, dl, corr);
   V m = u_hi * r;
