@@ -371,7 +371,8 @@ class KneserNeyLM:
         per, count = self._sentence_log10(sentences, "sentences", bos, eos)
         if count == 0:
             raise ValueError("sentences: no tokens to score")
-        return float(10.0 ** (-per.sum() / count))
+        # an exactly rounded sum: the same number however the sentences are split up
+        return float(10.0 ** (-math.fsum(per.tolist()) / count))
 
     def _context_ids(self, word: Hashable, context: Any) -> np.ndarray:
         self._check_fitted()
