@@ -404,3 +404,20 @@ def test_foreign_arpa_scores_by_hand(tmp_path):
     assert lm.score(["a"]) == pytest.approx(-0.3)
     # <s> zz </s>: -0.2 + p(<unk>); then </s> after <unk> (no bow): -0.6
     assert lm.score(["zz"]) == pytest.approx(-0.2 - 1.0 - 0.6)
+
+
+def test_charlm_baseline_is_kneser_ney(tmp_path, capsys):
+    from fastrnn.examples import charlm
+    from fastrnn.models import Vocab
+
+    res = charlm.main(["--epochs", "1", "--max-chars", "6000", "--hidden", "16", "--embedding", "8",
+                       "--batch-size", "4", "--bptt", "16", "--ngram", "3", "--sample-len", "20",
+                       "--threads", "1", "--out", str(tmp_path), "--progress", "none",
+                       "--no-resume"])  # fmt: skip
+    train, valid, _ = charlm.split(charlm.load_texts()[0], 0)
+    train, valid = train[:6000], valid[:4096]
+    vocab = Vocab.build(train, level="char", min_freq=3)
+    kn = KneserNeyLM(3).fit([vocab.encode(train).tolist()])
+    assert res["ngram_val_ppl"] == kn.perplexity([vocab.encode(valid).tolist()], eos=False)
+    assert res["lstm_beats_ngram"] is False  # one tiny epoch: and the example says so
+    assert "does NOT beat the 3-gram Kneser-Ney baseline" in capsys.readouterr().out
