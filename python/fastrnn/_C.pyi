@@ -157,3 +157,10 @@ def _bleu_pairwise_ids(
     compensated_sum: bool,
 ) -> _Array: ...
 def _bleu_tokenize(lines: list[str], tokenize: str, table: Any = None) -> list[str]: ...
+
+# Private, for fastrnn.models.ngram.KneserNeyLM: per order k = 1..order a dict of "grams" (M, k)
+# int32 in lexicographic order, "count", "left" (distinct left extensions), "prefix" and "suffix"
+# (rows in the order k-1 table; empty at k = 1), all int64 (M,).
+def _ngram_count(
+    ids: _Array, offsets: _Array, order: int, vocab_size: int
+) -> list[dict[str, _Array]]: ...

@@ -22,8 +22,8 @@ def bleu_stats(
     hyp_piece: Any, ref_pieces: list[Any], tokenize: str, lowercase: bool, order: int
 ) -> tuple[np.ndarray, Any, int, int]:
     """(summed BLEU statistics (2 + 2 order,), nrefs, lines, lines ending in " .")."""
-    hyps = read_piece(hyp_piece, rstrip=True)
-    streams = [read_piece(p, rstrip=True) for p in ref_pieces]
+    hyps: Any = read_piece(hyp_piece, rstrip=True)
+    streams: Any = [read_piece(p, rstrip=True) for p in ref_pieces]
     hyps, streams, nrefs = bleu_checks.text_corpus(hyps, streams)
     tokenized = sum(1 for h in hyps if h.endswith(" ."))
     if lowercase:

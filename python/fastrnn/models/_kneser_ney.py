@@ -264,8 +264,10 @@ class KneserNeyLM:
             else:
                 ctx, n_ctx = t["prefix"], tables[k - 2]["count"].size
             total = np.bincount(ctx, weights=a, minlength=n_ctx)
+            num: np.ndarray
             if self.convention == "nltk" and k < n:
-                num = self.discount * np.bincount(ctx, minlength=n_ctx)  # words seen after h
+                d = float(self.discount or 0.0)  # set: convention "nltk" requires it
+                num = d * np.bincount(ctx, minlength=n_ctx).astype(np.float64)  # words after h
             else:
                 num = np.bincount(ctx, weights=Da, minlength=n_ctx)
             seen = total > 0
