@@ -212,9 +212,11 @@ def test_score_perplexity_consistent():
 def test_tokens_of_any_hashable_kind():
     chars = [list("abracadabra"), list("cadabra")]
     ids = [[ord(c) for c in s] for s in chars]
+    arrays = [np.array(s, np.int64) for s in ids]
     a = KneserNeyLM(3, 0.5).fit(chars)
     b = KneserNeyLM(3, 0.5).fit(ids)
-    assert a.perplexity(chars) == b.perplexity(ids)
+    c = KneserNeyLM(3, 0.5).fit(arrays)
+    assert a.perplexity(chars) == b.perplexity(ids) == c.perplexity(arrays) == c.perplexity(ids)
 
 
 # ------------------------------------------------------------------ ARPA
@@ -324,8 +326,13 @@ def test_bad_corpus():
         KneserNeyLM(3, 0.5).fit("a b c")
     with pytest.raises(ValueError, match=r"sentences\[0\]: contains the boundary token '<s>'"):
         KneserNeyLM(3, 0.5).fit([["a", "<s>", "b"]])
+    lm = KneserNeyLM(3).fit(SENTS[:300])
     with pytest.raises(ValueError, match="counts-of-counts.*discount=0.75"):
-        KneserNeyLM(3).fit([["a", "b", "c"]])  # too few n-grams to estimate three discounts
+        lm.fit([["a", "b", "c"]])  # too few n-grams to estimate three discounts
+    with pytest.raises(RuntimeError, match="fit"):  # a failed fit leaves no stale model
+        lm.prob("a", ["b"])
+    with pytest.raises(TypeError, match=r"sentences\[0\]"):
+        KneserNeyLM(2, 0.5).fit([np.zeros((2, 2))])
     with pytest.raises(RuntimeError, match="fit"):
         KneserNeyLM(3).perplexity([["a"]])
     lm = KneserNeyLM(2, 0.5).fit([["a", "b"]])

@@ -123,6 +123,7 @@ class KneserNeyLM:
         self._keys: list[np.ndarray] = []
         self._logp: list[np.ndarray] = []
         self._bow: list[np.ndarray] = []
+        self._has_bow: list[np.ndarray] = []  # rows that are some longer n-gram's context
 
     # ----------------------------------------------------------------------------- fitting
     @property
@@ -151,7 +152,11 @@ class KneserNeyLM:
         offsets = [0]
         starts: list[int] = []
         for i, s in enumerate(sentences):
-            if isinstance(s, (str, bytes)) or not isinstance(s, Sequence):
+            if (
+                isinstance(s, (str, bytes))
+                or not isinstance(s, (Sequence, np.ndarray))
+                or (isinstance(s, np.ndarray) and s.ndim != 1)
+            ):
                 raise TypeError(
                     f"{name}[{i}]: expected a sequence of tokens, got {type(s).__name__}"
                     + (
@@ -192,16 +197,23 @@ class KneserNeyLM:
         """Count and estimate from training sentences, each a sequence of tokens (a list of
         words, a list of characters, an array of ids). Returns self."""
         self._set_vocab([self.unk, self.bos, self.eos])
-        ids, offsets, _ = self._encode(sentences, "sentences", grow=True)
-        n_tokens = ids.size - (offsets.size - 1) * 2 * self._pads()
-        if n_tokens <= 0:
-            raise ValueError(
-                f"sentences: no tokens to fit ({offsets.size - 1} sentences, all empty)"
-                if offsets.size > 1 else "sentences: the corpus is empty"
-            )  # fmt: skip
-        V = len(self._vocab)
-        tables = _C._ngram_count(ids, offsets, self.order, V)
-        self._estimate(tables, V)
+        self._keys, self._logp, self._bow, self._has_bow = [], [], [], []
+        self.discounts = None
+        try:
+            ids, offsets, _ = self._encode(sentences, "sentences", grow=True)
+            n_tokens = ids.size - (offsets.size - 1) * 2 * self._pads()
+            if n_tokens <= 0:
+                raise ValueError(
+                    f"sentences: no tokens to fit ({offsets.size - 1} sentences, all empty)"
+                    if offsets.size > 1 else "sentences: the corpus is empty"
+                )  # fmt: skip
+            V = len(self._vocab)
+            tables = _C._ngram_count(ids, offsets, self.order, V)
+            self._estimate(tables, V)
+        except BaseException:  # leave no half-fitted model behind
+            self._keys, self._logp, self._bow, self._has_bow = [], [], [], []
+            self.discounts = None
+            raise
         return self
 
     def _adjusted(self, t: dict[str, np.ndarray], k: int) -> np.ndarray:
