@@ -282,3 +282,13 @@ def test_cli_errors_are_reported(tmp_path, capsys, client):
     code = cli(["bleu", "-i", str(tmp_path / "missing"), str(tmp_path / "missing"),
                 "--scheduler", client.scheduler.address])  # fmt: skip
     assert code == 2 and "cannot read" in capsys.readouterr().err
+
+
+def test_cli_starts_a_local_cluster(tmp_path, capsys):
+    hyps, refs = corpus(30, seed=8)
+    (tmp_path / "h.txt").write_text("\n".join(hyps) + "\n", encoding="utf-8")
+    (tmp_path / "r.txt").write_text("\n".join(refs[0]) + "\n", encoding="utf-8")
+    assert cli(["bleu", "-i", str(tmp_path / "h.txt"), str(tmp_path / "r.txt"), "--workers", "1",
+                "--shard-size", "10", "--timeout", "120"]) == 0  # fmt: skip
+    want = bleu.corpus_bleu(hyps, [refs[0]])
+    assert capsys.readouterr().out.strip() == want.format(1, False, want.signature)

@@ -466,7 +466,8 @@ class KneserNeyLM:
         """Read an ARPA backoff model (ours, KenLM's, SRILM's, NLTK-converted...). The model then
         scores with the backoff rule; it cannot be refitted. `convention` (how sentences are
         padded when scoring) defaults to the one recorded by `to_arpa`, else "kenlm". A unk token
-        missing from the file is added with probability 0."""
+        missing from the file is added with probability 0. Every n-gram's prefix must have an
+        entry of its own (KenLM and SRILM write them so); -99 is read as the number it is."""
         entries, header_conv = _read_arpa(path)
         n = len(entries)
         conv = convention if convention is not None else (header_conv or "kenlm")
