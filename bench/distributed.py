@@ -114,7 +114,7 @@ def main() -> None:
         results: dict[tuple[str, int], Any] = {}
         for workers in (1, 2):
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster:  # fmt: skip
+                              dashboard_address=":0") as cluster:  # fmt: skip
                 with Client(cluster, set_as_default=False) as client:
                     client.run(fastrnn.set_num_threads, 1)
                     for name, fn in fns.items():

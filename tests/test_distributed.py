@@ -29,7 +29,7 @@ TIMEOUT = 60.0
 @pytest.fixture(scope="module")
 def client():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster:  # fmt: skip
+                      dashboard_address=":0") as cluster:  # fmt: skip
         with Client(cluster, set_as_default=False, timeout=30) as c:
             c.wait_for_workers(2, timeout=30)
             yield c

@@ -86,7 +86,7 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
             yield c
         return
     with LocalCluster(n_workers=args.workers, threads_per_worker=args.threads_per_worker,
-                      dashboard_address=None) as cluster:  # fmt: skip
+                      dashboard_address=":0") as cluster:  # fmt: skip
         with Client(cluster, set_as_default=False) as c:
             yield c
 
