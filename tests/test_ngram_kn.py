@@ -10,6 +10,8 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from fastrnn import _C
 from fastrnn.models.ngram import KneserNeyLM
@@ -47,6 +49,31 @@ def test_counting_matches_counter():
             low = [tuple(r) for r in tables[k - 2]["grams"].tolist()]
             assert [low[i] for i in t["prefix"]] == [g[:-1] for g in grams]
             assert [low[i] for i in t["suffix"]] == [g[1:] for g in grams]
+
+
+def _counter_tables(seqs, order):
+    out = []
+    for k in range(1, order + 1):
+        counts = Counter(tuple(s[i : i + k]) for s in seqs for i in range(len(s) - k + 1))
+        longer = {tuple(s[i : i + k + 1]) for s in seqs for i in range(len(s) - k)}
+        left = Counter(g[1:] for g in longer)
+        out.append({g: (c, left[g] if k < order else 0) for g, c in counts.items()})
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seqs=st.lists(st.lists(st.integers(0, 6), max_size=15), min_size=1, max_size=12),
+    order=st.integers(1, 5),
+)
+def test_counting_fuzz(seqs, order):
+    ids = np.asarray([t for s in seqs for t in s], np.int64)
+    offsets = np.cumsum([0] + [len(s) for s in seqs])
+    tables = _C._ngram_count(ids, offsets, order, 7)
+    for t, want in zip(tables, _counter_tables(seqs, order)):
+        grams = [tuple(r) for r in t["grams"].tolist()]
+        assert grams == sorted(want)
+        assert list(zip(t["count"].tolist(), t["left"].tolist())) == [want[g] for g in grams]
 
 
 @pytest.mark.parametrize(
@@ -428,3 +455,21 @@ def test_charlm_baseline_is_kneser_ney(tmp_path, capsys):
     assert res["ngram_val_ppl"] == kn.perplexity([vocab.encode(valid).tolist()], eos=False)
     assert res["lstm_beats_ngram"] is False  # one tiny epoch: and the example says so
     assert "does NOT beat the 3-gram Kneser-Ney baseline" in capsys.readouterr().out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    corpus=st.lists(st.lists(st.sampled_from("abcde"), max_size=8), min_size=1, max_size=8),
+    order=st.integers(1, 4),
+    discount=st.floats(0.05, 1.0),
+    ctx=st.lists(st.sampled_from(["a", "b", "c", "z", "<s>"]), max_size=3),
+)
+def test_random_corpora_normalized_and_round_trip(tmp_path_factory, corpus, order, discount, ctx):
+    assume(any(corpus))
+    lm = KneserNeyLM(order, discount).fit(corpus)
+    assert sum(lm.prob(w, ctx) for w in lm.vocab) == pytest.approx(1.0, abs=1e-12)
+    path = tmp_path_factory.mktemp("arpa") / "lm.arpa"
+    lm.to_arpa(path)
+    back = KneserNeyLM.from_arpa(path)
+    np.testing.assert_array_equal(back.scores(corpus), lm.scores(corpus))
+    np.testing.assert_allclose(score_arpa(path, corpus, 1), lm.scores(corpus), rtol=1e-12)
