@@ -139,6 +139,8 @@ def test_bleu_bad_input(client, tmp_path):
         fd.corpus_bleu(hyps, refs, client, tokenize="moses")
     with pytest.raises(ValueError, match="cannot read"):
         fd.corpus_bleu(tmp_path / "missing.txt", [refs[0]], client)
+    with pytest.raises(ValueError, match="is compressed"):
+        fd.corpus_bleu(tmp_path / "hyp.txt.gz", [refs[0]], client)
     with pytest.raises(TypeError, match="client"):
         fd.corpus_bleu(hyps, refs, client="tcp://nowhere")
     with pytest.raises(ValueError, match="timeout"):

@@ -98,6 +98,9 @@ class Source:
         if paths:
             for p in data:
                 path = os.fspath(p)
+                if path.endswith((".gz", ".bz2", ".xz", ".zst")):
+                    raise ValueError(f"{name}: {path!r} is compressed; workers read byte ranges "
+                                     "of plain text files: decompress it first")  # fmt: skip
                 try:
                     starts, size = line_starts(path)
                 except OSError as e:
