@@ -20,7 +20,9 @@ Two conventions for sentence boundaries and the lowest order (`convention=`):
   with one <s> and one </s>; n-grams that start with <s> keep their plain counts (nothing can
   precede them); <s> is never predicted (probability 0, log10 -99 in ARPA); unigrams are
   discounted too and interpolated with the uniform distribution over the vocabulary (every
-  token seen in training, </s> and <unk>), so unseen words get a small probability.
+  token seen in training, </s> and <unk>), so unseen words get a small probability. These are
+  the conventions KenLM and SRILM document; their outputs were not available here to compare
+  with number by number.
 - "nltk" (NLTK's `nltk.lm.KneserNeyInterpolated`, with `discount=0.1` to match its default):
   sentences are padded with order-1 <s> and order-1 </s> and every n-gram of the padded
   sentence is scored (NLTK's `pad_both_ends` + `ngrams`); unigrams are continuation counts over
