@@ -384,12 +384,12 @@ def test_cli_matches_sacrebleu(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, c
     expected = metric.corpus_score(hyps, refs).format(
         1, signature=without_version(metric.get_signature().format())
     )
-    code, out, _ = run_cli(paths, "\n".join(hyps) + "\n", monkeypatch, capsys)
+    code, out, _ = run_cli([*paths, "-f", "text"], "\n".join(hyps) + "\n", monkeypatch, capsys)
     assert code == 0
     line = out.strip()
     assert line.startswith("BLEU|nrefs:2|case:mixed|eff:no|tok:13a|smooth:exp|version:fastrnn-")
     assert line.split(" = ", 1)[1] == expected.split(" = ", 1)[1]
-    code, out2, _ = run_cli([*paths, "-i", str(hyp_file)], "", monkeypatch, capsys)
+    code, out2, _ = run_cli([*paths, "-i", str(hyp_file), "-f", "text"], "", monkeypatch, capsys)
     assert (code, out2) == (0, out)
     code, out, _ = run_cli([*paths, "-i", str(hyp_file), "-b", "-w", "3"], "", monkeypatch, capsys)
     assert out.strip() == f"{metric.corpus_score(hyps, refs).score:.3f}"
@@ -399,7 +399,9 @@ def test_cli_matches_sacrebleu(tmp_path: Any, monkeypatch: pytest.MonkeyPatch, c
     assert '"tok": "13a"' in out
     tabbed = tmp_path / "tabbed.txt"
     tabbed.write_text("\n".join(f"{a}\t{b}" for a, b in zip(*refs)) + "\n", encoding="utf-8")
-    code, out3, _ = run_cli([str(tabbed), "-nr", "2"], "\n".join(hyps) + "\n", monkeypatch, capsys)
+    code, out3, _ = run_cli(
+        [str(tabbed), "-nr", "2", "-f", "text"], "\n".join(hyps) + "\n", monkeypatch, capsys
+    )
     assert code == 0 and out3.split(" = ")[1] == line.split(" = ")[1]
     code, _, err = run_cli([paths[0]], "only one line\n", monkeypatch, capsys)
     assert code == 1 and "reference stream 1 has 2" in err
@@ -411,7 +413,7 @@ def test_python_dash_m(tmp_path: Any) -> None:
     ref = tmp_path / "ref.txt"
     ref.write_text("the cat sat down\n", encoding="utf-8")
     out = subprocess.run(
-        [sys.executable, "-m", "fastrnn.bleu", str(ref)],
+        [sys.executable, "-m", "fastrnn.bleu", str(ref), "-f", "text"],
         input="the cat sat down\n", capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert out.stdout.startswith("BLEU|nrefs:1|") and " = 100.0 " in out.stdout

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "bleu/bleu.h"
+#include "bleu/chrf.h"
+#include "cpu/dispatch.h"
 
 namespace py = pybind11;
 namespace bl = fastrnn::bleu;
@@ -124,7 +126,9 @@ py::array_t<int64_t> id_stats(const Ids& hyp_ids, const Ids& hyp_off, const Ids&
   check_offsets(hyp_ids, hyp_off, "hyps");
   check_offsets(ref_ids, ref_off, "refs");
   const int64_t n = int64_t(hyp_off.size()) - 1;
-  if (nrefs < 1 || int64_t(ref_off.size()) != nrefs * n + 1 || present.size() != nrefs * n)
+  int64_t entries = 0;  // nrefs * n, overflow-checked: nrefs comes from the caller
+  if (nrefs < 1 || __builtin_mul_overflow(nrefs, n, &entries) ||
+      int64_t(ref_off.size()) != entries + 1 || int64_t(present.size()) != entries)
     throw std::invalid_argument("refs: expected one entry per stream and hypothesis");
   py::array_t<int64_t> stats({n, int64_t(2 + 2 * order)});
   int64_t* out = stats.mutable_data();
@@ -227,9 +231,183 @@ void check_order(int order) {
   if (order < 1) throw std::invalid_argument("max_ngram_order: expected a positive integer");
 }
 
+
+// --- chrF and significance tests ------------------------------------------------------------
+
+bl::ChrfConfig chrf_config(int char_order, int word_order, double beta, bool whitespace,
+                           bool eps_smoothing) {
+  if (char_order < 1 || char_order > 1000)
+    throw std::invalid_argument("char_order: expected an integer in [1, 1000], got " +
+                                std::to_string(char_order));
+  if (word_order < 0 || word_order > 1000)
+    throw std::invalid_argument("word_order: expected an integer in [0, 1000], got " +
+                                std::to_string(word_order));
+  bl::ChrfConfig c;
+  c.char_order = char_order;
+  c.word_order = word_order;
+  c.beta = beta;
+  c.whitespace = whitespace;
+  c.eps_smoothing = eps_smoothing;
+  return c;
+}
+
+// The metric of a significance test, from the dict fastrnn.bleu._significance builds.
+bl::MetricSpec metric_spec(const py::dict& d) {
+  bl::MetricSpec m;
+  const std::string kind = py::cast<std::string>(d["metric"]);
+  if (kind == "chrf") {
+    m.is_chrf = true;
+    m.chrf = chrf_config(py::cast<int>(d["char_order"]), py::cast<int>(d["word_order"]),
+                         py::cast<double>(d["beta"]), py::cast<bool>(d["whitespace"]),
+                         py::cast<bool>(d["eps_smoothing"]));
+  } else if (kind == "bleu") {
+    m.order = py::cast<int>(d["order"]);
+    if (m.order < 1 || m.order > 1000)
+      throw std::invalid_argument("max_ngram_order: expected an integer in [1, 1000]");
+    m.smooth = bl::parse_smooth(py::cast<std::string>(d["smooth"]));
+    m.smooth_value = py::cast<double>(d["smooth_value"]);
+    m.effective_order = py::cast<bool>(d["effective_order"]);
+    m.compensated_sum = py::cast<bool>(d["compensated_sum"]);
+  } else {
+    throw std::invalid_argument("metric: expected 'bleu' or 'chrf', got '" + kind + "'");
+  }
+  return m;
+}
+
+py::array_t<int64_t> chrf_stats(const py::object& hyps, const py::object& refs,
+                                const bl::ChrfConfig& c) {
+  Lines h = read_lines(hyps, "hyps");
+  const int64_t n = int64_t(h.views.size());
+  Lines r = read_streams(refs, size_t(n));
+  const int64_t nrefs = n ? int64_t(r.views.size()) / n : 0;
+  py::array_t<int64_t> stats({n, int64_t(c.width())});
+  int64_t* out = stats.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    bl::chrf_stats(h.views.data(), n, r.views.data(), r.present.data(), nrefs, c, out);
+  }
+  return stats;
+}
+
+py::array_t<double> chrf_scores(const Ids& stats, const bl::ChrfConfig& c) {
+  if (stats.ndim() != 2 || stats.shape(1) != c.width())
+    throw std::invalid_argument("stats: expected shape (N, 3 * (char_order + word_order))");
+  const int64_t n = stats.shape(0), W = stats.shape(1);
+  py::array_t<double> out(n);
+  double* o = out.mutable_data();
+  const int64_t* st = stats.data();
+  {
+    py::gil_scoped_release nogil;
+    for (int64_t i = 0; i < n; ++i) o[i] = bl::chrf_score(st + i * W, c);
+  }
+  return out;
+}
+
+py::array_t<double> chrf_pairwise(const py::object& hyps, const py::object& refs,
+                                  const bl::ChrfConfig& c) {
+  Lines h = read_lines(hyps, "hyps");
+  Lines r = read_lines(refs, "refs");
+  const int64_t n = int64_t(h.views.size()), m = int64_t(r.views.size());
+  py::array_t<double> out({n, m});
+  double* o = out.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    bl::chrf_pairwise(h.views.data(), n, r.views.data(), m, c, o);
+  }
+  return out;
+}
+
+py::tuple bootstrap(const py::array_t<float, py::array::c_style | py::array::forcecast>& stats,
+                    const Ids& idx, const py::dict& spec) {
+  const bl::MetricSpec m = metric_spec(spec);
+  if (stats.ndim() != 3 || stats.shape(2) != m.width())
+    throw std::invalid_argument("stats: expected shape (N, S, W) with the metric's width W");
+  const int64_t n = stats.shape(0), s = stats.shape(1);
+  if (idx.ndim() != 2 || idx.shape(1) != n)
+    throw std::invalid_argument("idx: expected shape (B, N) with N segments");
+  const int64_t b = idx.shape(0);
+  const int64_t* ix = idx.data();
+  for (int64_t k = 0, total = b * n; k < total; ++k)
+    if (ix[k] < 0 || ix[k] >= n) throw std::invalid_argument("idx: segment index out of range");
+  py::array_t<double> scores({s, b});
+  py::array_t<uint8_t> f32({s, b});
+  double* sc = scores.mutable_data();
+  uint8_t* fl = f32.mutable_data();
+  const float* st = stats.data();
+  const int threads = fastrnn::get_num_threads();
+  {
+    py::gil_scoped_release nogil;
+    bl::bootstrap_scores(st, n, s, ix, b, m, sc, fl, threads);
+  }
+  return py::make_tuple(scores, f32);
+}
+
+py::tuple randomization(const Ids& base, const Ids& systems,
+                        const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& sel,
+                        const py::dict& spec) {
+  const bl::MetricSpec m = metric_spec(spec);
+  if (base.ndim() != 2 || base.shape(1) != m.width())
+    throw std::invalid_argument("base: expected shape (N, W) with the metric's width W");
+  const int64_t n = base.shape(0);
+  if (systems.ndim() != 3 || systems.shape(0) != n || systems.shape(2) != m.width())
+    throw std::invalid_argument("systems: expected shape (N, S, W)");
+  const int64_t s = systems.shape(1);
+  if (sel.ndim() != 2 || sel.shape(1) != n)
+    throw std::invalid_argument("sel: expected shape (B, N) with N segments");
+  const int64_t b = sel.shape(0);
+  py::array_t<double> a({s, b}), bb({s, b});
+  double* pa = a.mutable_data();
+  double* pb = bb.mutable_data();
+  const int64_t* pbase = base.data();
+  const int64_t* psys = systems.data();
+  const uint8_t* psel = sel.data();
+  const int threads = fastrnn::get_num_threads();
+  {
+    py::gil_scoped_release nogil;
+    bl::randomization_scores(pbase, psys, n, s, psel, b, m, pa, pb, threads);
+  }
+  return py::make_tuple(a, bb);
+}
+
+void register_chrf(py::module_& m) {
+  m.def(
+      "_chrf_stats",
+      [](const py::object& hyps, const py::object& refs, int char_order, int word_order,
+         double beta, bool whitespace, bool eps_smoothing) {
+        return chrf_stats(hyps, refs,
+                          chrf_config(char_order, word_order, beta, whitespace, eps_smoothing));
+      },
+      py::arg("hyps"), py::arg("refs"), py::arg("char_order"), py::arg("word_order"),
+      py::arg("beta"), py::arg("whitespace"), py::arg("eps_smoothing"),
+      "chrF segment statistics (N, 3 * (char_order + word_order)) against reference streams.");
+  m.def(
+      "_chrf_scores",
+      [](const Ids& stats, int char_order, int word_order, double beta, bool eps_smoothing) {
+        return chrf_scores(stats, chrf_config(char_order, word_order, beta, false, eps_smoothing));
+      },
+      py::arg("stats"), py::arg("char_order"), py::arg("word_order"), py::arg("beta"),
+      py::arg("eps_smoothing"), "sacrebleu's chrF of each statistics row (N,), bit for bit.");
+  m.def(
+      "_chrf_pairwise",
+      [](const py::object& hyps, const py::object& refs, int char_order, int word_order,
+         double beta, bool whitespace, bool eps_smoothing) {
+        return chrf_pairwise(hyps, refs,
+                             chrf_config(char_order, word_order, beta, whitespace, eps_smoothing));
+      },
+      py::arg("hyps"), py::arg("refs"), py::arg("char_order"), py::arg("word_order"),
+      py::arg("beta"), py::arg("whitespace"), py::arg("eps_smoothing"),
+      "Sentence chrF of every hyp against every single ref (N, M).");
+  m.def("_bootstrap_scores", &bootstrap, py::arg("stats"), py::arg("idx"), py::arg("spec"),
+        "Scores (S, B) of bootstrap resamples of float32 stats (N, S, W), and which are float32.");
+  m.def("_randomization_scores", &randomization, py::arg("base"), py::arg("systems"),
+        py::arg("sel"), py::arg("spec"),
+        "Scores (S, B) of the two pseudo-systems of each randomization trial.");
+}
+
 }  // namespace
 
 void register_bleu(py::module_& m) {
+  register_chrf(m);
   m.def(
       "_bleu_text_stats",
       [](const py::object& hyps, const py::object& refs, const std::string& tokenize,

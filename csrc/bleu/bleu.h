@@ -53,8 +53,10 @@ struct Span {
   int64_t len;
 };
 
-// Interns tokens (byte strings) as dense ids 0, 1, 2, ... reset() forgets every token and sizes
-// the table for the tokens to come, so a per-segment vocabulary stays small enough for L1.
+// Interns tokens (byte strings) as dense ids 0, 1, 2, ... reset() forgets every token. The table
+// starts at a size for the tokens to come (at most kInitialSlots) and grows with the distinct
+// tokens actually seen, so memory follows the vocabulary, not the text, and a per-segment
+// vocabulary stays small enough for L1.
 class Vocab {
  public:
   void reset(int64_t max_tokens);
@@ -63,9 +65,12 @@ class Vocab {
  private:
   struct Slot {
     uint64_t hash;
-    int64_t offset, len, id;
+    int64_t offset;
+    int32_t len;     // tokens longer than 2 GiB are refused
     uint32_t stamp;  // the slot is empty unless stamp == stamp_
+    int64_t id;
   };
+  void grow();
   std::vector<Slot> slots_;
   uint64_t mask_ = 0;
   uint32_t stamp_ = 0;
@@ -75,7 +80,9 @@ class Vocab {
 
 // Clipped n-gram matching of hypotheses against a set of references: set_references() builds a
 // table of each n-gram's largest count in any one reference; match() then writes the statistics
-// row of a hypothesis. Reusable across segments without clearing (entries are stamped).
+// row of a hypothesis. Reusable across segments without clearing (entries are stamped). The table
+// holds one 32-byte entry per distinct reference n-gram at a load of at most 3/4 (it starts at a
+// size for the segment, at most kInitialSlots, and doubles as distinct n-grams arrive).
 class NgramCounter {
  public:
   explicit NgramCounter(int order);
@@ -85,19 +92,23 @@ class NgramCounter {
 
  private:
   struct Entry {
-    uint64_t hash;
-    const int64_t* ids;
-    int32_t n;
-    uint32_t ref_stamp, hyp_stamp;
-    int32_t ref_max, ref_cur, ref_last, hyp_count;
+    uint64_t key;        // low 48 bits: the n-gram's hash; high 16 bits: n
+    const int64_t* ids;  // [n], in a reference
+    uint32_t live;       // the entry is empty unless live == live_
+    uint32_t mark;       // the pass (one reference, or one hypothesis) that `cur` counts for
+    int32_t ref_max;     // largest count in any one reference
+    int32_t cur;         // count in the current pass
   };
-  Entry* find(uint64_t hash, const int64_t* ids, int n);
-  Entry* insert(uint64_t hash, const int64_t* ids, int n);
+  Entry* find(uint64_t key, const int64_t* ids, int n);
+  Entry* insert(uint64_t key, const int64_t* ids, int n);
+  void grow();
+  void next_mark();
 
   int order_;
   std::vector<Entry> table_;
   uint64_t mask_ = 0;
-  uint32_t ref_stamp_ = 0, hyp_stamp_ = 0;
+  int64_t size_ = 0;  // live entries
+  uint32_t live_ = 0, mark_ = 0;
   std::vector<int64_t> ref_lens_;
 };
 
@@ -130,5 +141,15 @@ void pairwise_text(const std::string_view* hyps, int64_t n, const std::string_vi
 void pairwise_ids(const int64_t* hyp_ids, const int64_t* hyp_off, int64_t n, const int64_t* ref_ids,
                   const int64_t* ref_off, int64_t m, int order, Smooth smooth, double smooth_value,
                   bool effective_order, bool compensated_sum, double* scores);
+
+// --- shared with chrf.cpp and resample.cpp ---------------------------------------------------
+
+// UTF-8 (as Python encodes it, surrogates allowed) to code points, and Python's str.isspace().
+void decode_utf8(std::string_view s, std::u32string& out);
+bool is_python_space(char32_t c);
+
+// bp * exp(sum(logs) / used), the end of sacrebleu's compute_bleu: `logs` in order, summed as
+// Python's builtin sum() does (Neumaier-compensated where `compensated_sum`).
+double finish_bleu(double bp, const double* logs, int used, bool compensated_sum);
 
 }  // namespace fastrnn::bleu

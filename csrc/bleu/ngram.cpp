@@ -10,6 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "bleu/bleu.h"
 
@@ -68,8 +69,11 @@ int64_t count_ngrams(int64_t len, int order) {
 
 // --- Vocab ---------------------------------------------------------------------------------
 
+constexpr uint64_t kInitialSlots = uint64_t(1) << 16;  // beyond this, grow with what is seen
+
 void Vocab::reset(int64_t max_tokens) {
-  const uint64_t cap = next_pow2(uint64_t(std::max<int64_t>(64, 2 * max_tokens)));
+  const uint64_t cap =
+      std::min(kInitialSlots, next_pow2(uint64_t(std::max<int64_t>(64, 2 * max_tokens))));
   if (cap > slots_.size() || stamp_ == UINT32_MAX) {
     slots_.assign(std::max<size_t>(cap, slots_.size()), Slot{0, 0, 0, 0, 0});
     stamp_ = 0;
@@ -80,16 +84,45 @@ void Vocab::reset(int64_t max_tokens) {
   size_ = 0;
 }
 
+void Vocab::grow() {
+  std::vector<Slot> live;
+  live.reserve(size_t(size_));
+  for (uint64_t i = 0; i <= mask_; ++i)
+    if (slots_[i].stamp == stamp_) live.push_back(slots_[i]);
+  const uint64_t cap = 2 * (mask_ + 1);
+  if (cap > slots_.size()) {
+    slots_.clear();
+    slots_.shrink_to_fit();  // the old table goes before the new one comes
+    slots_.assign(cap, Slot{0, 0, 0, 0, 0});
+    stamp_ = 1;
+    for (Slot& s : live) s.stamp = 1;
+  } else {
+    for (uint64_t i = 0; i <= mask_; ++i) slots_[i].stamp = 0;
+  }
+  mask_ = cap - 1;
+  for (const Slot& s : live) {
+    uint64_t i = s.hash & mask_;
+    while (slots_[i].stamp == stamp_) i = (i + 1) & mask_;
+    slots_[i] = s;
+  }
+}
+
 inline int64_t Vocab::id(std::string_view token) {
+  if (token.size() > size_t(INT32_MAX))
+    throw std::invalid_argument("a token is longer than 2 GiB");
   const uint64_t h = hash_bytes(token);
   for (uint64_t i = h & mask_;; i = (i + 1) & mask_) {
     Slot& s = slots_[i];
-    if (s.stamp != stamp_) {  // reset() sized the table: at most half of it is ever used
-      s = Slot{h, int64_t(chars_.size()), int64_t(token.size()), size_, stamp_};
+    if (s.stamp != stamp_) {
+      if (uint64_t(size_ + 1) * 4 > (mask_ + 1) * 3) {  // keep the load at most 3/4
+        grow();
+        return id(token);
+      }
+      s = Slot{h, int64_t(chars_.size()), int32_t(token.size()), stamp_, size_};
       chars_.append(token.data(), token.size());
       return size_++;
     }
-    if (s.hash == h && s.len == int64_t(token.size()) &&
+    if (s.hash == h && s.len == int32_t(token.size()) &&
         std::memcmp(chars_.data() + s.offset, token.data(), token.size()) == 0)
       return s.id;
   }
@@ -97,27 +130,69 @@ inline int64_t Vocab::id(std::string_view token) {
 
 // --- NgramCounter --------------------------------------------------------------------------
 
+constexpr uint64_t kHashBits = (uint64_t(1) << 48) - 1;
+
+inline uint64_t make_key(uint64_t hash, int n) { return (hash & kHashBits) | (uint64_t(n) << 48); }
+
 NgramCounter::NgramCounter(int order) : order_(order) {
-  if (order < 1) throw std::invalid_argument("max_ngram_order: expected a positive integer");
+  if (order < 1 || order > 0xFFFF)
+    throw std::invalid_argument("max_ngram_order: expected an integer in [1, 65535]");
 }
 
-inline NgramCounter::Entry* NgramCounter::find(uint64_t hash, const int64_t* ids, int n) {
-  for (uint64_t i = hash & mask_;; i = (i + 1) & mask_) {
+inline NgramCounter::Entry* NgramCounter::find(uint64_t key, const int64_t* ids, int n) {
+  for (uint64_t i = key & kHashBits & mask_;; i = (i + 1) & mask_) {
     Entry& e = table_[i];
-    if (e.ref_stamp != ref_stamp_) return nullptr;
-    if (e.hash == hash && e.n == n && same_ids(e.ids, ids, n)) return &e;
+    if (e.live != live_) return nullptr;
+    if (e.key == key && same_ids(e.ids, ids, n)) return &e;
   }
 }
 
-inline NgramCounter::Entry* NgramCounter::insert(uint64_t hash, const int64_t* ids, int n) {
-  for (uint64_t i = hash & mask_;; i = (i + 1) & mask_) {
+inline NgramCounter::Entry* NgramCounter::insert(uint64_t key, const int64_t* ids, int n) {
+  for (uint64_t i = key & kHashBits & mask_;; i = (i + 1) & mask_) {
     Entry& e = table_[i];
-    if (e.ref_stamp != ref_stamp_) {
-      e = Entry{hash, ids, n, ref_stamp_, 0, 0, 0, -1, 0};
+    if (e.live != live_) {
+      if (uint64_t(size_ + 1) * 4 > (mask_ + 1) * 3) {  // keep the load at most 3/4
+        grow();
+        return insert(key, ids, n);
+      }
+      ++size_;
+      e = Entry{key, ids, live_, 0, 0, 0};
       return &e;
     }
-    if (e.hash == hash && e.n == n && same_ids(e.ids, ids, n)) return &e;
+    if (e.key == key && same_ids(e.ids, ids, n)) return &e;
   }
+}
+
+void NgramCounter::grow() {
+  std::vector<Entry> live;
+  live.reserve(size_t(size_));
+  for (uint64_t i = 0; i <= mask_; ++i)
+    if (table_[i].live == live_) live.push_back(table_[i]);
+  const uint64_t cap = 2 * (mask_ + 1);
+  if (cap > table_.size()) {
+    table_.clear();
+    table_.shrink_to_fit();  // the old table goes before the new one comes
+    table_.assign(cap, Entry{});
+    live_ = 1;
+    for (Entry& e : live) e.live = 1;
+  } else {
+    for (uint64_t i = 0; i <= mask_; ++i) table_[i].live = 0;
+  }
+  mask_ = cap - 1;
+  for (const Entry& e : live) {
+    uint64_t i = e.key & kHashBits & mask_;
+    while (table_[i].live == live_) i = (i + 1) & mask_;
+    table_[i] = e;
+  }
+}
+
+// A new pass: `cur` of every entry becomes stale.
+void NgramCounter::next_mark() {
+  if (mark_ == UINT32_MAX) {
+    for (Entry& e : table_) e.mark = 0;
+    mark_ = 0;
+  }
+  ++mark_;
 }
 
 void NgramCounter::set_references(const Span* refs, int64_t nrefs) {
@@ -127,15 +202,18 @@ void NgramCounter::set_references(const Span* refs, int64_t nrefs) {
     needed += count_ngrams(refs[r].len, order_);
     ref_lens_.push_back(refs[r].len);
   }
-  const uint64_t cap = next_pow2(uint64_t(std::max<int64_t>(64, 2 * needed)));
-  if (cap > table_.size() || ref_stamp_ == UINT32_MAX) {
+  const uint64_t cap =
+      std::min(kInitialSlots, next_pow2(uint64_t(std::max<int64_t>(64, 2 * needed))));
+  if (cap > table_.size() || live_ == UINT32_MAX) {
     table_.assign(std::max<size_t>(cap, table_.size()), Entry{});  // every stamp back to 0
-    ref_stamp_ = 0;
-    hyp_stamp_ = 0;
+    live_ = 0;
+    mark_ = 0;
   }
   mask_ = cap - 1;
-  ++ref_stamp_;
+  size_ = 0;
+  ++live_;
   for (int64_t r = 0; r < nrefs; ++r) {
+    next_mark();
     const int64_t* ids = refs[r].ids;
     const int64_t len = refs[r].len;
     for (int64_t i = 0; i < len; ++i) {
@@ -143,12 +221,12 @@ void NgramCounter::set_references(const Span* refs, int64_t nrefs) {
       const int top = int(std::min<int64_t>(order_, len - i));
       for (int n = 1; n <= top; ++n) {
         h = extend(h, ids[i + n - 1]);
-        Entry* e = insert(h, ids + i, n);
-        if (e->ref_last != int32_t(r)) {  // first occurrence in this reference
-          e->ref_last = int32_t(r);
-          e->ref_cur = 0;
+        Entry* e = insert(make_key(h, n), ids + i, n);
+        if (e->mark != mark_) {  // first occurrence in this reference
+          e->mark = mark_;
+          e->cur = 0;
         }
-        e->ref_max = std::max(e->ref_max, ++e->ref_cur);
+        e->ref_max = std::max(e->ref_max, ++e->cur);
       }
     }
   }
@@ -156,11 +234,7 @@ void NgramCounter::set_references(const Span* refs, int64_t nrefs) {
 
 void NgramCounter::match(Span hyp, int64_t* stats) {
   if (ref_lens_.empty()) throw std::invalid_argument("refs: a segment has no reference");
-  if (hyp_stamp_ == UINT32_MAX) {
-    for (Entry& e : table_) e.hyp_stamp = 0;
-    hyp_stamp_ = 0;
-  }
-  ++hyp_stamp_;
+  next_mark();
   const int64_t len = hyp.len;
   int64_t best = ref_lens_[0];  // closest reference length, the shorter one on ties
   for (int64_t r : ref_lens_) {
@@ -180,13 +254,13 @@ void NgramCounter::match(Span hyp, int64_t* stats) {
     const int top = int(std::min<int64_t>(order_, len - i));
     for (int n = 1; n <= top; ++n) {
       h = extend(h, hyp.ids[i + n - 1]);
-      Entry* e = find(h, hyp.ids + i, n);
+      Entry* e = find(make_key(h, n), hyp.ids + i, n);
       if (!e) break;  // no reference has this n-gram, so none has its extensions either
-      if (e->hyp_stamp != hyp_stamp_) {
-        e->hyp_stamp = hyp_stamp_;
-        e->hyp_count = 0;
+      if (e->mark != mark_) {
+        e->mark = mark_;
+        e->cur = 0;
       }
-      if (++e->hyp_count <= e->ref_max) ++correct[n - 1];
+      if (++e->cur <= e->ref_max) ++correct[n - 1];
     }
   }
 }
@@ -203,6 +277,22 @@ Smooth parse_smooth(std::string_view name) {
       "'");
 }
 
+double finish_bleu(double bp, const double* logs, int used, bool compensated_sum) {
+  double sum = 0.0, comp = 0.0;
+  for (int n = 0; n < used; ++n) {
+    const double x = logs[n];
+    if (!compensated_sum) {
+      sum += x;
+      continue;
+    }
+    const double t = sum + x;  // Neumaier's step, as CPython >= 3.12's sum() takes it
+    comp += std::fabs(sum) >= std::fabs(x) ? (sum - t) + x : (x - t) + sum;
+    sum = t;
+  }
+  if (compensated_sum && comp != 0.0 && std::isfinite(comp)) sum += comp;
+  return bp * std::exp(sum / double(used));
+}
+
 double score(const int64_t* stats, int order, Smooth smooth, double smooth_value,
              bool effective_order, bool compensated_sum) {
   const int64_t sys_len = stats[0], ref_len = stats[1];
@@ -215,20 +305,13 @@ double score(const int64_t* stats, int order, Smooth smooth, double smooth_value
   if (!any_match) return 0.0;
 
   // The log-precisions, in order, and how many of them count.
+  double small[16];  // no allocation for the usual orders
+  std::vector<double> big(order > 16 ? size_t(order) : 0);
+  double* logs = order > 16 ? big.data() : small;
+  std::fill(logs, logs + order, -9999999999.0);  // orders after a break keep precision 0
   double mteval = 1.0;
   int used = order;
-  double sum = 0.0, comp = 0.0;
-  auto add = [&](double x) {
-    if (!compensated_sum) {
-      sum += x;
-      return;
-    }
-    const double t = sum + x;  // Neumaier's step, as CPython >= 3.12's sum() takes it
-    comp += std::fabs(sum) >= std::fabs(x) ? (sum - t) + x : (x - t) + sum;
-    sum = t;
-  };
-  int n = 1;
-  for (; n <= order; ++n) {
+  for (int n = 1; n <= order; ++n) {
     double c = double(correct[n - 1]), t = double(total[n - 1]);
     if (smooth == Smooth::kAddK && n > 1) {
       c += smooth_value;
@@ -247,12 +330,9 @@ double score(const int64_t* stats, int order, Smooth smooth, double smooth_value
     } else {
       p = 100. * c / t;
     }
-    if (n <= used) add(p == 0.0 ? -9999999999.0 : std::log(p));
+    logs[n - 1] = p == 0.0 ? -9999999999.0 : std::log(p);
   }
-  // Orders after a break keep precision 0, and count unless effective_order stopped earlier.
-  for (; n <= used; ++n) add(-9999999999.0);
-  if (compensated_sum && comp != 0.0 && std::isfinite(comp)) sum += comp;
-  return bp * std::exp(sum / double(used));
+  return finish_bleu(bp, logs, used, compensated_sum);
 }
 
 // --- whole calls ---------------------------------------------------------------------------

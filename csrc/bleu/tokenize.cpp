@@ -276,6 +276,9 @@ void tokenize_char(std::string_view line, std::string& chars, std::vector<int64_
 
 }  // namespace
 
+void decode_utf8(std::string_view s, std::u32string& out) { decode(s, out); }
+bool is_python_space(char32_t c) { return is_space_cp(c); }
+
 Tokenizer parse_tokenizer(std::string_view name) {
   if (name == "none") return Tokenizer::kNone;
   if (name == "13a") return Tokenizer::k13a;

@@ -158,6 +158,36 @@ def _bleu_pairwise_ids(
 ) -> _Array: ...
 def _bleu_tokenize(lines: list[str], tokenize: str, table: Any = None) -> list[str]: ...
 
+# Private, for fastrnn.bleu's chrF (rows: [hyp, ref, match] per order, char orders first) and
+# paired significance tests (spec: the metric and its options, as _significance builds it).
+def _chrf_stats(
+    hyps: list[str],
+    refs: list[list[str | None]],
+    char_order: int,
+    word_order: int,
+    beta: float,
+    whitespace: bool,
+    eps_smoothing: bool,
+) -> _Array: ...
+def _chrf_scores(
+    stats: _Array, char_order: int, word_order: int, beta: float, eps_smoothing: bool
+) -> _Array: ...
+def _chrf_pairwise(
+    hyps: list[str],
+    refs: list[str],
+    char_order: int,
+    word_order: int,
+    beta: float,
+    whitespace: bool,
+    eps_smoothing: bool,
+) -> _Array: ...
+def _bootstrap_scores(
+    stats: npt.NDArray[Any], idx: npt.NDArray[Any], spec: dict[str, Any]
+) -> tuple[_Array, _Array]: ...
+def _randomization_scores(
+    base: npt.NDArray[Any], systems: npt.NDArray[Any], sel: npt.NDArray[Any], spec: dict[str, Any]
+) -> tuple[_Array, _Array]: ...
+
 # Private, for fastrnn.models.ngram.KneserNeyLM: per order k = 1..order a dict of "grams" (M, k)
 # int32 in lexicographic order, "count", "left" (distinct left extensions), "prefix" and "suffix"
 # (rows in the order k-1 table; empty at k = 1), all int64 (M,).

@@ -150,17 +150,41 @@ class FlatIds(NamedTuple):
     present: np.ndarray  # (N,) uint8; 0 where the caller gave None
 
 
+_INT64 = np.iinfo(np.int64)
+_INT64_RANGE = "the int64 range [-2**63, 2**63 - 1]"
+
+
+def _fit_int64(arr: np.ndarray, name: str) -> np.ndarray:
+    """An integer array as int64, refusing values int64 cannot hold (rather than wrapping)."""
+    if arr.dtype.kind == "u" and arr.dtype.itemsize >= 8 and arr.size:
+        top = int(arr.max())
+        if top > _INT64.max:
+            raise ValueError(f"{name}: token ids must be in {_INT64_RANGE}, got {top}")
+    return arr.astype(np.int64, copy=False)
+
+
 def _id_array(seq: Any, name: str) -> np.ndarray:
-    arr = np.asarray(seq)
+    if isinstance(seq, np.ndarray):
+        arr = seq
+    else:
+        try:
+            arr = np.asarray(seq)
+        except (ValueError, TypeError):  # NumPy's "inhomogeneous shape"
+            raise ValueError(
+                f"{name}: expected a flat sequence of token ids (ints), got nested sequences"
+            ) from None
+        if arr.dtype.kind in "fO" and arr.ndim == 1:
+            ints = [x for x in seq if isinstance(x, numbers.Integral) and not isinstance(x, bool)]
+            big = [int(x) for x in ints if not _INT64.min <= int(x) <= _INT64.max]
+            if big and len(ints) == arr.size:  # Python ints too large for any NumPy integer
+                raise ValueError(f"{name}: token ids must be in {_INT64_RANGE}, got {big[0]}")
     if arr.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D sequence of token ids, got shape {arr.shape}")
     if arr.size == 0:
         return np.zeros(0, np.int64)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer token ids, got dtype {arr.dtype}")
-    if arr.dtype == np.uint64 and int(arr.max()) > np.iinfo(np.int64).max:
-        raise ValueError(f"{name}: token ids must fit in int64, got {int(arr.max())}")
-    return arr.astype(np.int64, copy=False)
+    return _fit_int64(arr, name)
 
 
 def id_sentences(seqs: Any, name: str, allow_none: bool, exclude: np.ndarray) -> FlatIds:
@@ -170,7 +194,7 @@ def id_sentences(seqs: Any, name: str, allow_none: bool, exclude: np.ndarray) ->
         if seqs.dtype.kind not in "iu":
             raise TypeError(f"{name}: expected integer token ids, got dtype {seqs.dtype}")
         n, t = seqs.shape
-        ids = seqs.astype(np.int64, copy=False).ravel()
+        ids = _fit_int64(seqs, name).ravel()
         off = np.arange(n + 1, dtype=np.int64) * t
         present = np.ones(n, np.uint8)
     else:
@@ -243,3 +267,83 @@ def id_corpus(hyps: Any, refs: Any, exclude: np.ndarray) -> tuple[FlatIds, FlatI
     present = np.concatenate([s.present for s in streams])
     nrefs = _nrefs(present.reshape(len(streams), n))
     return h, FlatIds(ids, off, present), len(streams), nrefs
+
+
+# --- chrF and significance tests -------------------------------------------------------------
+
+
+class ChrfOptions(NamedTuple):
+    char_order: int
+    word_order: int
+    beta: int | float
+    lowercase: bool
+    whitespace: bool
+    eps_smoothing: bool
+
+
+def _integer(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer in [{low}, {high}], got {value!r}")
+    if not low <= int(value) <= high:
+        raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value}")
+    return int(value)
+
+
+def chrf_options(
+    char_order: Any,
+    word_order: Any,
+    beta: Any,
+    lowercase: Any,
+    whitespace: Any,
+    eps_smoothing: Any,
+) -> ChrfOptions:
+    if isinstance(beta, (bool, np.bool_)) or not isinstance(beta, numbers.Real):
+        raise TypeError(f"beta: expected a number >= 0, got {beta!r}")
+    if not (math.isfinite(float(beta)) and float(beta) >= 0):
+        raise ValueError(f"beta: expected a finite number >= 0, got {beta!r}")
+    if not isinstance(beta, (int, float)):  # NumPy scalars: as the Python number sacrebleu sees
+        beta = int(beta) if isinstance(beta, numbers.Integral) else float(beta)
+    return ChrfOptions(
+        _integer("char_order", char_order, 1, 1000),
+        _integer("word_order", word_order, 0, 1000),
+        beta,
+        flag("lowercase", lowercase),
+        flag("whitespace", whitespace),
+        flag("eps_smoothing", eps_smoothing),
+    )
+
+
+def systems(value: Any) -> list[tuple[str, list[str]]]:
+    """Named systems for a paired test: a dict (or list of pairs) of name -> hypotheses, the
+    first being the baseline; every system as long as the first."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, (list, tuple)) and all(
+        isinstance(p, tuple) and len(p) == 2 for p in value
+    ):
+        items = list(value)
+    else:
+        raise TypeError(
+            "systems: expected a dict of system name -> list of hypotheses (the first is the "
+            f"baseline), got {_kind(value)}"
+        )
+    if len(items) < 2:
+        raise ValueError(
+            f"systems: a paired test needs a baseline and at least one system, got {len(items)}"
+        )
+    out: list[tuple[str, list[str]]] = []
+    for name, hyps in items:
+        if not isinstance(name, str):
+            raise TypeError(f"systems: expected str names, got {_kind(name)} ({name!r})")
+        lines, _ = _strings(
+            _sequence(hyps, f"systems[{name!r}]", "a list of str"), f"systems[{name!r}]", False
+        )
+        if len(lines) != len(out[0][1] if out else lines):
+            raise ValueError(
+                f"systems[{name!r}]: expected {len(out[0][1])} hypotheses (as many as the "
+                f"baseline), got {len(lines)}"
+            )
+        out.append((name, lines))
+    if not out[0][1]:
+        raise ValueError("systems: the corpus is empty (expected at least one hypothesis)")
+    return out

@@ -61,6 +61,8 @@ class BLEUScore:
     sys_len: int
     ref_len: int
     signature: str = field(default="")
+    mean: float | None = None  # bootstrap estimate and 95% half-width (command line's -ci)
+    ci: float | None = None
     name: ClassVar[str] = "BLEU"
 
     @property
@@ -98,17 +100,21 @@ class BLEUScore:
             A JSON object instead: name, score, signature, verbose_score and each signature field.
         """
         sc = f"{self.score:.{width}f}"
+        confidence = confidence_fields(self.mean, self.ci, width)
         if is_json:
             d: dict[str, object] = {
                 "name": self.name,
                 "score": float(sc),
                 "signature": signature or "",
+                **confidence,
                 "verbose_score": self.verbose,
             }
             for item in (signature or "").split("|") if signature else ():
                 key, _, value = item.partition(":")
                 d[key] = value
             return json.dumps(d, indent=1, ensure_ascii=False)
+        if confidence:
+            sc += f" ({confidence['confidence']})"
         if score_only:
             return sc
         head = f"{self.name}|{signature}" if signature else self.name
@@ -116,6 +122,15 @@ class BLEUScore:
 
     def __repr__(self) -> str:
         return self.format()
+
+
+def confidence_fields(mean: float | None, ci: float | None, width: int) -> dict[str, object]:
+    """sacrebleu's confidence entries of a score with a bootstrap estimate (none unless mean > 0,
+    as there): confidence_mean, confidence_var (the half-width) and the text "μ = m ± h"."""
+    if mean is None or ci is None or not mean > 0:
+        return {}
+    m, h = f"{mean:.{width}f}", f"{ci:.{width}f}"
+    return {"confidence_mean": float(m), "confidence_var": float(h), "confidence": f"μ = {m} ± {h}"}
 
 
 def compute_bleu(

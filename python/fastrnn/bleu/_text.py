@@ -284,3 +284,26 @@ def pairwise_sentence_bleu(
             COMPENSATED_SUM,
         )
     )
+
+
+def bleu_statistics(
+    hyps: Sequence[str],
+    refs: Refs,
+    *,
+    tokenize: str | None = DEFAULT_TOKENIZER,
+    lowercase: bool = False,
+    max_ngram_order: int = MAX_NGRAM_ORDER,
+) -> np.ndarray:
+    """Per-segment BLEU statistics, (N, 2 + 2 * max_ngram_order) int64.
+
+    Rows are [sys_len, ref_len, correct_1..correct_k, total_1..total_k] (see `compute_bleu`);
+    ``compute_bleu`` of their column sums is `corpus_bleu`'s score, so shards can be counted
+    apart and summed. Arguments as in `corpus_bleu`.
+    """
+    tok = get_tokenizer(DEFAULT_TOKENIZER if tokenize is None else tokenize)
+    opt = _checks.options("none", None, max_ngram_order, False)
+    lowercase = _checks.flag("lowercase", lowercase)
+    hyps, streams, _ = _checks.text_corpus(hyps, refs)
+    if lowercase:
+        hyps, streams = _lower(hyps), [_lower(s) for s in streams]
+    return _C._bleu_text_stats(hyps, streams, tok.native, tok.table(), opt.max_ngram_order)
