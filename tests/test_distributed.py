@@ -114,15 +114,68 @@ def test_bleu_sharded_files(client, tmp_path):
     import contextlib
     import io
 
-    outs = []
-    for run in (lambda: bleu_cli(["-i", str(tmp_path / "hyp.all"), str(whole)]),
-                lambda: cli(["bleu", "-i", ",".join(map(str, hp)), ",".join(map(str, rp)),
-                             "--scheduler", client.scheduler.address, "--shard-size", "40"])):  # fmt: skip
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
-            assert run() == 0
-        outs.append(buf.getvalue())
-    assert outs[0] == outs[1] and outs[0].startswith("BLEU|nrefs:1")
+    for extra in ([], ["-f", "text"], ["-m", "chrf"], ["-m", "chrf", "-cw", "2", "-f", "text"]):
+        outs = []
+        for run in (lambda e=extra: bleu_cli([str(whole), "-i", str(tmp_path / "hyp.all"), *e]),
+                    lambda e=extra: cli(["bleu", "-i", ",".join(map(str, hp)), ",".join(map(str, rp)),
+                                 "--scheduler", client.scheduler.address, "--shard-size", "40",
+                                 *e])):  # fmt: skip
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf):
+                assert run() == 0
+            outs.append(buf.getvalue())
+        assert outs[0] == outs[1] and ("nrefs:1" in outs[0])
+
+
+@pytest.mark.parametrize("shard_size", [1, 29, 10_000])
+@pytest.mark.parametrize("opts", [{}, {"word_order": 2}, {"lowercase": True, "whitespace": True}])
+def test_chrf(client, shard_size, opts):
+    hyps, refs = corpus(seed=3)
+    want = bleu.corpus_chrf(hyps, refs, **opts)
+    got = fd.corpus_chrf(hyps, refs, client, shard_size=shard_size, timeout=TIMEOUT, **opts)
+    assert type(got) is type(want) and got.__dict__ == want.__dict__
+    sacrebleu = pytest.importorskip("sacrebleu")
+    ref = sacrebleu.metrics.CHRF(**opts).corpus_score(hyps, [refs[0]])
+    assert fd.corpus_chrf(hyps, [refs[0]], client, shard_size=shard_size, **opts).score == ref.score
+
+
+@pytest.mark.parametrize("test", ["paired_bootstrap", "paired_randomization"])
+@pytest.mark.parametrize("metric, opts", [("bleu", {}), ("chrf", {"word_order": 2}),
+                                          ("bleu", {"tokenize": "intl", "lowercase": True})])  # fmt: skip
+def test_significance(client, tmp_path, test, metric, opts):
+    hyps, refs = corpus(seed=4)
+    rng = np.random.default_rng(9)
+    other = [h if rng.random() < 0.7 else " ".join(h.split()[::-1]) for h in hyps]
+    third = [r for r in refs[0]]
+    systems = {"baseline": hyps, "other": other, "oracle": third}
+    want = getattr(bleu, test)(systems, refs, n_samples=300, seed=7, metric=metric, **opts)
+    paths = {k: write_shards(tmp_path, k, v, [40, 150]) for k, v in systems.items()}
+    ref_paths = [write_shards(tmp_path, f"ref{i}", [r or "" for r in s], [90]) for i, s in
+                 enumerate(refs[:1])]  # fmt: skip
+    for shard_size, sy, rf in ((11, systems, refs), (1000, systems, refs), (37, paths, ref_paths)):
+        if rf is ref_paths:  # files hold one stream without gaps: compare with the same
+            want_here = getattr(bleu, test)(systems, [refs[0]], n_samples=300, seed=7,
+                                            metric=metric, **opts)  # fmt: skip
+        else:
+            want_here = want
+        got = getattr(fd, test)(sy, rf, client, n_samples=300, seed=7, metric=metric,
+                                shard_size=shard_size, timeout=TIMEOUT, **opts)  # fmt: skip
+        assert dict(got) == dict(want_here)
+        assert (got.name, got.signature) == (want_here.name, want_here.signature)
+
+
+def test_significance_bad_input(client):
+    hyps, refs = corpus(20)
+    with pytest.raises(TypeError, match="systems: expected a dict"):
+        fd.paired_bootstrap({"only": hyps}, refs, client)
+    with pytest.raises(ValueError, match=r"expected 19 references \(as many as systems\['b'\]"):
+        fd.paired_bootstrap({"a": hyps, "b": hyps[:-1]}, refs, client)
+    with pytest.raises(TypeError, match="char_order: not an option"):
+        fd.paired_randomization({"a": hyps, "b": hyps}, refs, client, char_order=3)
+    with pytest.raises(ValueError, match="metric"):
+        fd.paired_randomization({"a": hyps, "b": hyps}, refs, client, metric="ter")
+    with pytest.raises(ValueError, match="n_samples"):
+        fd.paired_bootstrap({"a": hyps, "b": hyps}, refs, client, n_samples=0)
 
 
 def test_bleu_bad_input(client, tmp_path):
@@ -293,4 +346,4 @@ def test_cli_starts_a_local_cluster(tmp_path, capsys):
     assert cli(["bleu", "-i", str(tmp_path / "h.txt"), str(tmp_path / "r.txt"), "--workers", "1",
                 "--shard-size", "10", "--timeout", "120"]) == 0  # fmt: skip
     want = bleu.corpus_bleu(hyps, [refs[0]])
-    assert capsys.readouterr().out.strip() == want.format(1, False, want.signature)
+    assert capsys.readouterr().out.strip() == want.format(1, False, want.signature, is_json=True)

@@ -5,8 +5,11 @@
     >>> from fastrnn import distributed
     >>> distributed.corpus_bleu(Path("hyp.txt"), [Path("ref.txt")], client=client).score
 
-- `corpus_bleu`: per-shard BLEU statistics, summed; the result (score, every statistic and the
-  signature) is the `BLEUScore` that fastrnn.bleu.corpus_bleu gives for the whole corpus.
+- `corpus_bleu`, `corpus_chrf`: per-shard statistics, summed; the result (score, every statistic
+  and the signature) is the one fastrnn.bleu.corpus_bleu / corpus_chrf give for the whole corpus.
+- `paired_bootstrap`, `paired_randomization`: every system's per-segment statistics counted over
+  shards, gathered in order, then fastrnn.bleu's resampling (sacrebleu's, same seed): the same
+  p-values, means and intervals.
 - `translate`: beam search with a Seq2Seq saved by `save_seq2seq`; each worker loads the model
   once; lines come back in input order.
 - `perplexity`: a neural language model saved by `save_language_model`, or an n-gram model in
@@ -29,15 +32,19 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
+from .. import bleu
 from ..beam_search import _penalty_arg
 from ..bleu import _checks as bleu_checks
+from ..bleu._chrf import CHRFScore
+from ..bleu._chrf import _score as chrf_score
 from ..bleu._score import MAX_NGRAM_ORDER, BLEUScore
+from ..bleu._significance import PairedResults, _metric
 from ..bleu._text import _warn_if_tokenized, corpus_score
 from ..bleu.tokenizers import DEFAULT_TOKENIZER, get_tokenizer
 from . import _tasks
@@ -47,6 +54,9 @@ from ._shards import Source, check_shard_size, shard_ranges
 __all__ = [
     "PerplexityResult",
     "corpus_bleu",
+    "corpus_chrf",
+    "paired_bootstrap",
+    "paired_randomization",
     "load_model",
     "perplexity",
     "save_language_model",
@@ -153,6 +163,122 @@ def corpus_bleu(
         _warn_if_tokenized([" ."] * 100)
     stats = np.stack([p[0] for p in parts])
     return corpus_score(stats, opt, nrefs, tok.signature, lowercase)
+
+
+def _text_sources(hyps: Any, refs: Any, name: str = "hyps") -> tuple[Source, list[Source]]:
+    h = Source(hyps, name)
+    if isinstance(refs, (str, os.PathLike)) or not isinstance(refs, Sequence) or not refs:
+        raise TypeError("refs: expected a non-empty list of reference streams (each a list of "
+                        "lines, a path or a list of paths)")  # fmt: skip
+    streams = [Source(r, f"refs[{i}]") for i, r in enumerate(refs)]
+    if h.n == 0:
+        raise ValueError(f"{name}: the corpus is empty (expected at least one hypothesis)")
+    for i, s in enumerate(streams):
+        if s.n != h.n:
+            raise ValueError(f"refs[{i}]: expected {h.n} references (as many as {name}), got {s.n}")
+    return h, streams
+
+
+def _nrefs(values: Any) -> Any:
+    seen = set(values)
+    return seen.pop() if len(seen) == 1 else "var"
+
+
+def corpus_chrf(
+    hyps: Any,
+    refs: Sequence[Any],
+    client: Any = None,
+    *,
+    char_order: int = 6,
+    word_order: int = 0,
+    beta: int = 2,
+    lowercase: bool = False,
+    whitespace: bool = False,
+    eps_smoothing: bool = False,
+    shard_size: int = 20_000,
+    timeout: float | None = None,
+) -> CHRFScore:
+    """Corpus chrF (chrF++ with word_order=2) over shards; the same CHRFScore as
+    fastrnn.bleu.corpus_chrf(hyps, refs, ...) (and sacrebleu's). Inputs, `client`, `shard_size`
+    and `timeout` as in `corpus_bleu`."""
+    opt = bleu_checks.chrf_options(char_order, word_order, beta, lowercase, whitespace,
+                                   eps_smoothing)  # fmt: skip
+    options = {"char_order": char_order, "word_order": word_order, "beta": beta,
+               "lowercase": lowercase, "whitespace": whitespace, "eps_smoothing": eps_smoothing}  # fmt: skip
+    h, streams = _text_sources(hyps, refs)
+    args = [("chrf", h.take(a, b), [s.take(a, b) for s in streams], options, True)
+            for a, b in shard_ranges(h.n, check_shard_size(shard_size))]  # fmt: skip
+    parts = _run(client, _tasks.segment_stats, args, _timeout(timeout))
+    return chrf_score(np.stack([p[0] for p in parts]), opt, _nrefs(p[1] for p in parts))
+
+
+def _system_stats(
+    systems: Any, refs: Any, client: Any, metric: str, options: dict[str, Any],
+    shard_size: int, timeout: float | None,
+) -> tuple[dict[str, np.ndarray], Any]:  # fmt: skip
+    """Per-segment statistics of every system, gathered in segment order, and nrefs."""
+    if not isinstance(systems, Mapping) or len(systems) < 2:
+        raise TypeError("systems: expected a dict of system name -> hypotheses with the baseline "
+                        "first and at least one other system")  # fmt: skip
+    _metric(metric, options)  # checks the metric's name and options here, before any task
+    names = [str(k) for k in systems]
+    srcs = []
+    for i, (name, hyps) in enumerate(systems.items()):
+        h, streams = _text_sources(hyps, refs, f"systems[{name!r}]")
+        if i and h.n != srcs[0].n:
+            raise ValueError(f"systems[{name!r}]: expected {srcs[0].n} lines (as the baseline), "
+                             f"got {h.n}")  # fmt: skip
+        srcs.append(h)
+    ranges = shard_ranges(srcs[0].n, check_shard_size(shard_size))
+    args = [(metric, h.take(a, b), [s.take(a, b) for s in streams], dict(options), False)
+            for h in srcs for a, b in ranges]  # fmt: skip
+    parts = _run(client, _tasks.segment_stats, args, _timeout(timeout))
+    per = len(ranges)
+    stats = {name: np.concatenate([p[0] for p in parts[i * per : (i + 1) * per]])
+             for i, name in enumerate(names)}  # fmt: skip
+    return stats, _nrefs(p[1] for p in parts[:per])
+
+
+def paired_bootstrap(
+    systems: Mapping[str, Any],
+    refs: Sequence[Any],
+    client: Any = None,
+    *,
+    n_samples: int = 1000,
+    seed: int | None = 12345,
+    metric: str = "bleu",
+    shard_size: int = 20_000,
+    timeout: float | None = None,
+    **options: Any,
+) -> PairedResults:
+    """fastrnn.bleu.paired_bootstrap (sacrebleu's --paired-bs) with each system's segment
+    statistics counted over shards; the resampling then runs here, on the gathered statistics,
+    so p-values, means and intervals are identical. `systems`: name -> hypotheses (a list of
+    lines, a path or a list of pathlib.Path shards), the baseline first."""
+    stats, nrefs = _system_stats(systems, refs, client, metric, options, shard_size,
+                                 _timeout(timeout))  # fmt: skip
+    return bleu.paired_bootstrap_from_stats(stats, n_samples=n_samples, seed=seed,
+                                            metric=metric, nrefs=nrefs, **options)  # fmt: skip
+
+
+def paired_randomization(
+    systems: Mapping[str, Any],
+    refs: Sequence[Any],
+    client: Any = None,
+    *,
+    n_samples: int = 10000,
+    seed: int | None = 12345,
+    metric: str = "bleu",
+    shard_size: int = 20_000,
+    timeout: float | None = None,
+    **options: Any,
+) -> PairedResults:
+    """fastrnn.bleu.paired_randomization (sacrebleu's --paired-ar) over sharded statistics; see
+    `paired_bootstrap`."""
+    stats, nrefs = _system_stats(systems, refs, client, metric, options, shard_size,
+                                 _timeout(timeout))  # fmt: skip
+    return bleu.paired_randomization_from_stats(stats, n_samples=n_samples, seed=seed,
+                                                metric=metric, nrefs=nrefs, **options)  # fmt: skip
 
 
 def translate(

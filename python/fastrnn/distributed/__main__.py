@@ -1,6 +1,6 @@
 """Command line of fastrnn.distributed: one entry, three tasks, any Dask cluster.
 
-    python -m fastrnn.distributed bleu -i HYP REF [REF ...] [--tokenize 13a] [-lc] [-f json]
+    python -m fastrnn.distributed bleu -i HYP REF [REF ...] [-m bleu|chrf] [-tok 13a] [-f text]
     python -m fastrnn.distributed translate --model M.npz -i SRC [-o OUT] [--beam-size 4]
     python -m fastrnn.distributed perplexity --model M.npz|LM.arpa -i TEXT
 
@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("--shard-size", type=int, default=None, help="lines per task")
         q.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
 
-    b = sub.add_parser("bleu", help="corpus BLEU (fastrnn.bleu's, identical to sacrebleu)")
+    b = sub.add_parser("bleu", help="corpus BLEU or chrF (fastrnn.bleu's, identical to sacrebleu)")
+    b.add_argument("-m", "--metric", choices=("bleu", "chrf"), default="bleu")
     b.add_argument("-i", "--input", required=True, metavar="HYP", help="hypotheses")
     b.add_argument("refs", nargs="+", metavar="REF", help="reference streams")
     b.add_argument("-tok", "--tokenize", default="13a")
@@ -52,8 +53,15 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-s", "--smooth-method", default="exp")
     b.add_argument("--smooth-value", type=float, default=None)
     b.add_argument("--force", action="store_true")
+    b.add_argument("-cc", "--chrf-char-order", type=int, default=6)
+    b.add_argument("-cw", "--chrf-word-order", type=int, default=0)
+    b.add_argument("--chrf-beta", type=int, default=2)
+    b.add_argument("--chrf-whitespace", action="store_true")
+    b.add_argument("--chrf-lowercase", action="store_true")
+    b.add_argument("--chrf-eps-smoothing", action="store_true")
     b.add_argument("-w", "--width", type=int, default=1)
-    b.add_argument("-f", "--format", choices=("text", "json"), default="text")
+    b.add_argument("-f", "--format", choices=("text", "json"), default="json",
+                   help="sacrebleu's JSON (default) or its score line")  # fmt: skip
     common(b)
 
     t = sub.add_parser("translate", help="beam search with a model of save_seq2seq")
@@ -92,19 +100,28 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import corpus_bleu, perplexity, translate
+    from . import corpus_bleu, corpus_chrf, perplexity, translate
 
     args = _parser().parse_args(argv)
     shard = {} if args.shard_size is None else {"shard_size": args.shard_size}
     try:
         with _client(args) as client:
             if args.task == "bleu":
-                res = corpus_bleu(_paths(args.input), [_paths(r) for r in args.refs], client,
-                                  tokenize=args.tokenize, lowercase=args.lowercase,
-                                  smooth_method=args.smooth_method,
-                                  smooth_value=args.smooth_value, force=args.force,
-                                  timeout=args.timeout, **shard)  # fmt: skip
-                # the line python -m fastrnn.bleu prints for the same files and options
+                hyps, refs = _paths(args.input), [_paths(r) for r in args.refs]
+                if args.metric == "bleu":
+                    res: Any = corpus_bleu(hyps, refs, client, tokenize=args.tokenize,
+                                           lowercase=args.lowercase,
+                                           smooth_method=args.smooth_method,
+                                           smooth_value=args.smooth_value, force=args.force,
+                                           timeout=args.timeout, **shard)  # fmt: skip
+                else:
+                    res = corpus_chrf(hyps, refs, client, char_order=args.chrf_char_order,
+                                      word_order=args.chrf_word_order, beta=args.chrf_beta,
+                                      lowercase=args.chrf_lowercase,
+                                      whitespace=args.chrf_whitespace,
+                                      eps_smoothing=args.chrf_eps_smoothing,
+                                      timeout=args.timeout, **shard)  # fmt: skip
+                # what python -m fastrnn.bleu prints for the same files and options
                 print(res.format(args.width, False, res.signature, is_json=args.format == "json"))
             elif args.task == "translate":
                 lines = translate(args.model, _paths(args.input), client, out=args.output,

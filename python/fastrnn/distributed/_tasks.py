@@ -91,3 +91,17 @@ def lm_nll(model_path: str, text_piece: Any, batch_size: int) -> tuple[np.ndarra
                 out[a + r] = float(np.sum(picked[r, : s.size - 1]))
                 count += s.size - 1
     return out, count
+
+
+def segment_stats(
+    metric: str, hyp_piece: Any, ref_pieces: list[Any], options: dict[str, Any], summed: bool
+) -> tuple[np.ndarray, Any]:
+    """One shard's statistics of `metric` ("bleu" or "chrf"), exactly as fastrnn.bleu's paired
+    tests count them (per segment, or summed), and the shard's nrefs."""
+    from ..bleu._significance import _metric
+
+    hyps: Any = read_piece(hyp_piece, rstrip=True)
+    streams: Any = [read_piece(p, rstrip=True) for p in ref_pieces]
+    hyps, streams, nrefs = bleu_checks.text_corpus(hyps, streams)
+    stats = _metric(metric, options).stats(hyps, streams)
+    return (stats.sum(axis=0, dtype=np.int64) if summed else stats), nrefs
