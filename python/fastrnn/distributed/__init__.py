@@ -44,7 +44,7 @@ from ..bleu import _checks as bleu_checks
 from ..bleu._chrf import CHRFScore
 from ..bleu._chrf import _score as chrf_score
 from ..bleu._score import MAX_NGRAM_ORDER, BLEUScore
-from ..bleu._significance import PairedResults, _metric
+from ..bleu._significance import PairedResults, _metric, _samples, _seed
 from ..bleu._text import _warn_if_tokenized, corpus_score
 from ..bleu.tokenizers import DEFAULT_TOKENIZER, get_tokenizer
 from . import _tasks
@@ -222,7 +222,7 @@ def _system_stats(
                         "first and at least one other system")  # fmt: skip
     _metric(metric, options)  # checks the metric's name and options here, before any task
     names = [str(k) for k in systems]
-    srcs = []
+    srcs: list[Source] = []
     for i, (name, hyps) in enumerate(systems.items()):
         h, streams = _text_sources(hyps, refs, f"systems[{name!r}]")
         if i and h.n != srcs[0].n:
@@ -255,6 +255,7 @@ def paired_bootstrap(
     statistics counted over shards; the resampling then runs here, on the gathered statistics,
     so p-values, means and intervals are identical. `systems`: name -> hypotheses (a list of
     lines, a path or a list of pathlib.Path shards), the baseline first."""
+    _samples(n_samples), _seed(seed)  # refused before any counting
     stats, nrefs = _system_stats(systems, refs, client, metric, options, shard_size,
                                  _timeout(timeout))  # fmt: skip
     return bleu.paired_bootstrap_from_stats(stats, n_samples=n_samples, seed=seed,
@@ -275,6 +276,7 @@ def paired_randomization(
 ) -> PairedResults:
     """fastrnn.bleu.paired_randomization (sacrebleu's --paired-ar) over sharded statistics; see
     `paired_bootstrap`."""
+    _samples(n_samples), _seed(seed)  # refused before any counting
     stats, nrefs = _system_stats(systems, refs, client, metric, options, shard_size,
                                  _timeout(timeout))  # fmt: skip
     return bleu.paired_randomization_from_stats(stats, n_samples=n_samples, seed=seed,
