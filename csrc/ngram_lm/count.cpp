@@ -20,7 +20,7 @@ std::vector<OrderTable> count_ngrams(const int32_t* ids, int64_t n_ids, const in
 
   std::vector<OrderTable> tables;
   std::vector<uint32_t> prev(size_t(n_ids), 0), cur(size_t(n_ids), 0);  // ranks by start position
-  std::vector<std::pair<uint64_t, int64_t>> keyed;  // (key, start position)
+  std::vector<std::pair<uint64_t, int64_t>> keyed;                      // (key, start position)
   keyed.reserve(size_t(n_ids));
   for (int k = 1; k <= order; ++k) {
     keyed.clear();
