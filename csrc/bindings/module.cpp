@@ -309,6 +309,9 @@ void register_embeddings(py::module_& m);
 // csrc/bindings/cuda_module.cpp: the GPU path's host build (submodule _cuda_host, for tests).
 void register_cuda_host(py::module_& m);
 
+// csrc/bindings/ngram_lm.cpp: n-gram counting for Kneser-Ney (fastrnn.models.ngram).
+void register_ngram_lm(py::module_& m);
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastrnn's compiled kernels (private; use the fastrnn package)";
   py::register_exception_translator([](std::exception_ptr p) {
@@ -365,4 +368,5 @@ PYBIND11_MODULE(_C, m) {
   register_bleu(m);
   register_cuda_host(m);
   register_embeddings(m);
+  register_ngram_lm(m);
 }

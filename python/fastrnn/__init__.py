@@ -54,8 +54,9 @@ __version__ = "0.1.0"
 
 # Subpackages imported when first used, so that `import fastrnn` loads the kernels and layers
 # only: fastrnn.models (seq2seq, language models, training), fastrnn.bleu (sacrebleu's BLEU and
-# chrF), fastrnn.embeddings (word2vec, GloVe), fastrnn.onnx (needs the onnx package).
-_LAZY_SUBMODULES = ("models", "bleu", "embeddings", "onnx")
+# chrF), fastrnn.embeddings (word2vec, GloVe), fastrnn.onnx (needs the onnx package),
+# fastrnn.distributed (needs Dask).
+_LAZY_SUBMODULES = ("models", "bleu", "embeddings", "onnx", "distributed")
 
 
 def __getattr__(name: str) -> Any:
@@ -93,6 +94,7 @@ __all__ = [
     "bleu",
     "embeddings",
     "onnx",
+    "distributed",
     "decoding",
     "Hypothesis",
     "batch_beam_search",

@@ -1,13 +1,13 @@
 """Character-level language model on English text that is already on this machine.
 
-    python -m fastrnn.examples.charlm [--epochs 3] [--time-limit 600] [--threads 2]
+    python -m fastrnn.examples.charlm [--epochs 20] [--time-limit 280] [--threads 2]
 
 Text: the fortune cookie files of Debian's `fortunes`/`fortunes-min` packages
 (/usr/share/games/fortunes, apt-get install fortunes) when present, otherwise the English
 documentation topics shipped with Python itself (pydoc_data); nothing is downloaded. The texts
 (fortunes or topics) are shuffled and split 90/5/5 into train/validation/test.
 
-Prints an interpolated n-gram baseline, then trains an LSTM with truncated BPTT, reporting the
+Prints a modified Kneser-Ney n-gram baseline, then trains an LSTM with truncated BPTT, reporting the
 held-out (validation) perplexity per character and a sample after each epoch, and finally the
 test perplexity and samples at a few temperatures.
 """
@@ -25,7 +25,7 @@ import numpy as np
 
 import fastrnn
 
-from ..models import NGramLM, RNNLanguageModel, Vocab, perplexity, sample, train_language_model
+from ..models import KneserNeyLM, RNNLanguageModel, Vocab, perplexity, sample, train_language_model
 from ..models.training import exit_on_checkpoint_mismatch
 
 FORTUNE_DIRS = ("/usr/share/games/fortunes", "/usr/share/fortunes", "/usr/share/fortune")
@@ -66,18 +66,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(
         prog="python -m fastrnn.examples.charlm", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--time-limit", type=float, default=None, help="training seconds at most")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--time-limit", type=float, default=280.0, help="training seconds at most")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--embedding", type=int, default=64)
     p.add_argument("--cell", default="lstm", choices=["lstm", "gru", "rnn"])
-    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--bptt", type=int, default=64)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--lr-decay", type=float, default=0.6, help="learning rate factor per epoch")
+    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--lr-decay", type=float, default=0.8, help="learning rate factor per epoch")
     p.add_argument(
         "--max-chars", type=int, default=None, help="use at most this many training characters"
     )
@@ -106,17 +106,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     result: dict[str, Any] = {}
     if args.ngram:
-        best = None
-        for eps in (0.02, 0.05, 0.1, 0.2, 0.4):
-            ng = NGramLM(args.ngram, len(vocab), epsilon=eps).fit(tr)
-            ppl = ng.perplexity(va)
-            if best is None or ppl < best[0]:
-                best = (ppl, eps, ng)
-        assert best is not None
-        result["ngram_val_ppl"], result["ngram_eps"] = best[0], best[1]
-        result["ngram_test_ppl"] = best[2].perplexity(te)
-        print(f"{args.ngram}-gram baseline (epsilon={best[1]}): validation perplexity {best[0]:.3f}, "
-              f"test {result['ngram_test_ppl']:.3f}")  # fmt: skip
+        # modified Kneser-Ney over the same ids the LSTM sees, the text as one stream
+        kn = KneserNeyLM(args.ngram).fit([tr.tolist()])
+        result["ngram_val_ppl"] = kn.perplexity([va.tolist()], eos=False)
+        result["ngram_test_ppl"] = kn.perplexity([te.tolist()], eos=False)
+        print(f"{args.ngram}-gram Kneser-Ney baseline: validation perplexity "
+              f"{result['ngram_val_ppl']:.3f}, test {result['ngram_test_ppl']:.3f}")  # fmt: skip
 
     model = RNNLanguageModel(
         len(vocab),
@@ -155,6 +150,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for temp in (0.5, 1.0):
         ids = sample(model, args.sample_len, prefix=prefix, temperature=temp, seed=args.seed)
         print(f"--- temperature {temp} ---\nThe {vocab.decode(ids[0])}")
+    vals = [h["val_ppl"] for h in history if "val_ppl" in h]
+    if args.ngram and vals:
+        # The LSTM must earn its keep against the count-based model, or say why it did not.
+        done, lstm, kn = len(vals), vals[-1], result["ngram_val_ppl"]
+        if lstm < kn:
+            print(f"the LSTM beats the {args.ngram}-gram Kneser-Ney baseline on validation "
+                  f"({lstm:.3f} vs {kn:.3f}) after {done} epochs")  # fmt: skip
+        else:
+            why = (f"the time limit ({args.time_limit:.0f}s) stopped it after {done} of "
+                   f"{args.epochs} epochs" if done < args.epochs else
+                   f"{done} epochs were not enough")  # fmt: skip
+            print(f"the LSTM does NOT beat the {args.ngram}-gram Kneser-Ney baseline on validation "
+                  f"({lstm:.3f} vs {kn:.3f}): {why}; on Python's documentation text (430,000 "
+                  "characters) the default LSTM needs about 8 epochs to pass it: raise "
+                  "--time-limit or --epochs (and keep --max-chars for smoke runs)")  # fmt: skip
+        result["lstm_beats_ngram"] = lstm < kn
     result.update(test_ppl=test_ppl, history=history, wall=wall)
     return result
 

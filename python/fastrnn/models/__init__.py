@@ -7,6 +7,7 @@ RNNLanguageModel          char- or word-level RNN/GRU/LSTM language model; trunc
   train_language_model,   (batchify, bptt_batches), held-out perplexity, sampling
   perplexity, sample      (temperature, top-k, seeded)
 NGramLM                   interpolated n-gram baseline
+KneserNeyLM               interpolated (modified) Kneser-Ney n-grams, ARPA export/import
 Trainer                   training loop: progress, clipping, NaN checks, resumable
                           atomic checkpoints
 """
@@ -15,12 +16,13 @@ from __future__ import annotations
 
 from .classifier import RNNClassifier
 from .lm import RNNLanguageModel, batchify, bptt_batches, perplexity, sample, train_language_model
-from .ngram import NGramLM
+from .ngram import KneserNeyLM, NGramLM
 from .seq2seq import Seq2Seq, reorder_state
 from .training import Trainer
 from .vocab import Vocab, tokenize
 
 __all__ = [
+    "KneserNeyLM",
     "NGramLM",
     "RNNClassifier",
     "RNNLanguageModel",

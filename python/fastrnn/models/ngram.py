@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from ..nn import _checks
+from ._kneser_ney import KneserNeyLM
 
-__all__ = ["NGramLM"]
+__all__ = ["KneserNeyLM", "NGramLM"]
 
 
 class NGramLM:
