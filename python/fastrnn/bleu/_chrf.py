@@ -14,7 +14,6 @@ its best-scoring reference (the first of equals).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -23,7 +22,7 @@ import numpy as np
 
 from .. import _C
 from . import _checks
-from ._score import confidence_fields
+from ._score import format_score
 from ._text import Refs, _lower
 
 Number = Union[int, float]
@@ -70,25 +69,9 @@ class CHRFScore:
         is_json: bool = False,
     ) -> str:
         """sacrebleu's score line, "chrF2|<signature> = 12.34", the score alone, or JSON."""
-        sc = f"{self.score:.{width}f}"
-        confidence = confidence_fields(self.mean, self.ci, width)
-        if is_json:
-            d: dict[str, object] = {
-                "name": self.name,
-                "score": float(sc),
-                "signature": signature or "",
-                **confidence,
-            }
-            for item in signature.split("|") if signature else ():
-                key, _, value = item.partition(":")
-                d[key] = value
-            return json.dumps(d, indent=1, ensure_ascii=False)
-        if confidence:
-            sc += f" ({confidence['confidence']})"
-        if score_only:
-            return sc
-        head = f"{self.name}|{signature}" if signature else self.name
-        return f"{head} = {sc}"
+        return format_score(
+            self.name, self.score, self.mean, self.ci, None, width, score_only, signature, is_json
+        )
 
     def __repr__(self) -> str:
         return self.format()

@@ -99,29 +99,50 @@ class BLEUScore:
         is_json : bool
             A JSON object instead: name, score, signature, verbose_score and each signature field.
         """
-        sc = f"{self.score:.{width}f}"
-        confidence = confidence_fields(self.mean, self.ci, width)
-        if is_json:
-            d: dict[str, object] = {
-                "name": self.name,
-                "score": float(sc),
-                "signature": signature or "",
-                **confidence,
-                "verbose_score": self.verbose,
-            }
-            for item in (signature or "").split("|") if signature else ():
-                key, _, value = item.partition(":")
-                d[key] = value
-            return json.dumps(d, indent=1, ensure_ascii=False)
-        if confidence:
-            sc += f" ({confidence['confidence']})"
-        if score_only:
-            return sc
-        head = f"{self.name}|{signature}" if signature else self.name
-        return f"{head} = {sc} {self.verbose}"
+        return format_score(
+            self.name, self.score, self.mean, self.ci, self.verbose, width, score_only,
+            signature, is_json,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return self.format()
+
+
+def format_score(
+    name: str,
+    score: float,
+    mean: float | None,
+    ci: float | None,
+    verbose: str | None,
+    width: int,
+    score_only: bool,
+    signature: str | None,
+    is_json: bool,
+) -> str:
+    """sacrebleu's score line of any metric ("<name>|<signature> = 12.34 [<verbose>]"), the score
+    alone, or its JSON object (name, score, signature, the confidence entries, verbose_score when
+    the metric has one, then each signature field: sacrebleu's key order)."""
+    sc = f"{score:.{width}f}"
+    confidence = confidence_fields(mean, ci, width)
+    if is_json:
+        d: dict[str, object] = {
+            "name": name,
+            "score": float(sc),
+            "signature": signature or "",
+            **confidence,
+        }
+        if verbose is not None:
+            d["verbose_score"] = verbose
+        for item in signature.split("|") if signature else ():
+            key, _, value = item.partition(":")
+            d[key] = value
+        return json.dumps(d, indent=1, ensure_ascii=False)
+    if confidence:
+        sc += f" ({confidence['confidence']})"
+    if score_only:
+        return sc
+    head = f"{name}|{signature}" if signature else name
+    return f"{head} = {sc}" + (f" {verbose}" if verbose is not None else "")
 
 
 def confidence_fields(mean: float | None, ci: float | None, width: int) -> dict[str, object]:
