@@ -29,9 +29,8 @@ from . import _checks
 from ._chrf import CHRFScore, compute_chrf
 from ._chrf import _stats as _chrf_stats
 from ._chrf import signature as _chrf_signature
-from ._score import compute_bleu
 from ._score import signature as _bleu_signature
-from ._text import COMPENSATED_SUM, Refs, _lower, smooth_value_of
+from ._text import COMPENSATED_SUM, Refs, _lower, score_of_totals, smooth_value_of
 from .tokenizers import DEFAULT_TOKENIZER, get_tokenizer
 
 METRICS = ("bleu", "chrf")
@@ -97,16 +96,7 @@ def _bleu(
         return _C._bleu_text_stats(hyps, streams, tok.native, tok.table(), k)
 
     def score(total: list[int]) -> float:
-        return compute_bleu(
-            total[2 : 2 + k],
-            total[2 + k :],
-            total[0],
-            total[1],
-            smooth_method=opt.smooth_method,
-            smooth_value=opt.smooth_value,
-            effective_order=opt.effective_order,
-            max_ngram_order=k,
-        ).score
+        return score_of_totals(total, opt).score
 
     def signature(nrefs: Any, extra: Sequence[tuple[str, Any]]) -> str:
         sig = _bleu_signature(

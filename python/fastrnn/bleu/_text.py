@@ -109,12 +109,10 @@ def corpus_bleu(
     return corpus_score(stats, opt, nrefs, tok.signature, lowercase)
 
 
-def corpus_score(
-    stats: np.ndarray, opt: _checks.Options, nrefs: _checks.NRefs, tok: str, lowercase: bool | None
-) -> BLEUScore:
+def score_of_totals(total: list[int], opt: _checks.Options) -> BLEUScore:
+    """BLEU of summed statistics [sys_len, ref_len, matches per order, totals per order]."""
     k = opt.max_ngram_order
-    total = stats.sum(axis=0, dtype=np.int64).tolist()  # Python ints, as sacrebleu sums them
-    result = compute_bleu(
+    return compute_bleu(
         total[2 : 2 + k],
         total[2 + k :],
         total[0],
@@ -124,6 +122,13 @@ def corpus_score(
         effective_order=opt.effective_order,
         max_ngram_order=k,
     )
+
+
+def corpus_score(
+    stats: np.ndarray, opt: _checks.Options, nrefs: _checks.NRefs, tok: str, lowercase: bool | None
+) -> BLEUScore:
+    total = stats.sum(axis=0, dtype=np.int64).tolist()  # Python ints, as sacrebleu sums them
+    result = score_of_totals(total, opt)
     result.signature = signature(
         nrefs,
         tokenize=tok,
