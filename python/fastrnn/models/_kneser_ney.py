@@ -76,6 +76,8 @@ class KneserNeyLM:
         Sentence start, end and unknown-word tokens. Tokens equal to bos or eos may not appear
         inside training sentences; tokens never seen in training are scored as `unk`.
 
+    Notes
+    -----
     Probabilities are returned as floats; `logprob`, `score` and ARPA files use log10, as KenLM
     and SRILM do. Example::
 
