@@ -347,3 +347,41 @@ def test_cli_starts_a_local_cluster(tmp_path, capsys):
                 "--shard-size", "10", "--timeout", "120"]) == 0  # fmt: skip
     want = bleu.corpus_bleu(hyps, [refs[0]])
     assert capsys.readouterr().out.strip() == want.format(1, False, want.signature, is_json=True)
+
+
+# --- word-vector files ---------------------------------------------------------------------------
+
+
+def test_evaluate_vectors_identical_to_one_machine(client, tmp_path):
+    datapath = pytest.importorskip("gensim.test.utils").datapath
+    from fastrnn.embeddings import KeyedVectors, Word2Vec
+
+    sents = [line.split() for line in open(datapath("lee_background.cor"))][:150]
+    files = []
+    for seed, binary in ((1, True), (2, True), (3, True)):
+        m = Word2Vec(sents, vector_size=16, min_count=2, epochs=1, workers=1, seed=seed)
+        path = str(tmp_path / f"v{seed}.bin")
+        m.wv.save_word2vec_format(path, binary=binary)
+        files.append(path)
+    analogies = datapath("questions-words.txt")
+    pairs = [datapath("wordsim353.tsv"), datapath("simlex999.txt")]
+    got = fd.evaluate_vectors(files, client, analogies=analogies, pairs=pairs, binary=True)
+    here = fd.evaluate_vectors(files, None, analogies=analogies, pairs=pairs, binary=True)
+    assert [g["path"] for g in got] == files
+    assert got == here
+    for path, g in zip(files, got):
+        kv = KeyedVectors.load_word2vec_format(path, binary=True)
+        acc, sections = kv.evaluate_word_analogies(analogies)
+        assert g["analogy_accuracy"] == acc and g["words"] == len(kv.index_to_key)
+        assert [s[0] for s in g["analogy_sections"]] == [s["section"] for s in sections]
+        for p in pairs:
+            assert g["pairs"][p] == kv.evaluate_word_pairs(p)
+
+
+def test_evaluate_vectors_bad_input(client, tmp_path):
+    with pytest.raises(ValueError, match="paths: no vector files"):
+        fd.evaluate_vectors([], client)
+    with pytest.raises(TypeError, match="wrap it in a list"):
+        fd.evaluate_vectors(str(tmp_path / "v.bin"), client)
+    with pytest.raises(ValueError, match="is not a file"):
+        fd.evaluate_vectors([str(tmp_path / "missing.bin")], client)

@@ -14,6 +14,8 @@
   once; lines come back in input order.
 - `perplexity`: a neural language model saved by `save_language_model`, or an n-gram model in
   an ARPA file (fastrnn.models.ngram.KneserNeyLM, KenLM, SRILM), over the lines of a corpus.
+- `evaluate_vectors`: many word-vector files (word2vec format, e.g. fastrnn.embeddings' or
+  gensim's), one task each: analogy accuracy and word-pair correlations, as KeyedVectors gives.
 
 Inputs are lists of lines (str), a path (str or pathlib.Path) of a UTF-8 text file, or a list of
 pathlib.Path shards read in order. Files are read by the workers (they need the paths: a shared
@@ -23,7 +25,7 @@ lines make one task. `client=None` uses the current Dask client if one is regist
 the other, without Dask. Results do not depend on the sharding or the number of workers: sums
 of integer statistics, and float sums taken exactly (math.fsum) over per-line values.
 
-Command line: ``python -m fastrnn.distributed {bleu,translate,perplexity} ... --scheduler
+Command line: ``python -m fastrnn.distributed {bleu,translate,perplexity,vectors} ... --scheduler
 ADDRESS`` (a local cluster by default). Install Dask with ``pip install "fastrnn[distributed]"``.
 """
 
@@ -39,7 +41,6 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import bleu
-from ..beam_search import _penalty_arg
 from ..bleu import _checks as bleu_checks
 from ..bleu._chrf import CHRFScore
 from ..bleu._chrf import _score as chrf_score
@@ -47,6 +48,7 @@ from ..bleu._score import MAX_NGRAM_ORDER, BLEUScore
 from ..bleu._significance import PairedResults, _metric, _samples, _seed
 from ..bleu._text import _warn_if_tokenized, corpus_score
 from ..bleu.tokenizers import DEFAULT_TOKENIZER, get_tokenizer
+from ..decoding import _penalty_arg
 from . import _tasks
 from ._models import load_model, save_language_model, save_seq2seq
 from ._shards import Source, check_shard_size, shard_ranges
@@ -55,6 +57,7 @@ __all__ = [
     "PerplexityResult",
     "corpus_bleu",
     "corpus_chrf",
+    "evaluate_vectors",
     "paired_bootstrap",
     "paired_randomization",
     "load_model",
@@ -406,3 +409,46 @@ def _model_path(model: Any) -> str:
     if not os.path.isfile(path):
         raise ValueError(f"model: no such file: {path!r}")
     return path
+
+
+def evaluate_vectors(
+    paths: Sequence[str | os.PathLike[str]],
+    client: Any = None,
+    *,
+    analogies: str | os.PathLike[str] | None = None,
+    pairs: Sequence[str | os.PathLike[str]] = (),
+    binary: bool = False,
+    restrict_vocab: int = 300000,
+    timeout: float | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate many word-vector files, one task per file (each worker loads its file).
+
+    Parameters
+    ----------
+    paths : paths of files in word2vec's text (binary=False) or binary format
+    analogies : path of a questions-words file, or None
+    pairs : paths of word-pair similarity files (wordsim353.tsv, simlex999.txt, ...)
+    restrict_vocab : as in KeyedVectors.evaluate_word_analogies / evaluate_word_pairs
+
+    Returns
+    -------
+    One dict per file, in order: "path", "words", and "analogy_accuracy" with
+    "analogy_sections" [(section, correct, incorrect)] when `analogies` is given, and "pairs"
+    {path: ((pearson, p), (spearman, p), oov_percent)}: what KeyedVectors' methods return for
+    that file on one machine.
+    """
+    from ..nn import _checks as nn_checks
+
+    if isinstance(paths, (str, os.PathLike)):
+        raise TypeError("paths: expected a list of vector files, got one path; wrap it in a list")
+    files = [os.fspath(p) for p in paths]
+    if not files:
+        raise ValueError("paths: no vector files given")
+    for f in [*files, *([] if analogies is None else [analogies]), *pairs]:
+        if not os.path.isfile(f):
+            raise ValueError(f"paths: {os.fspath(f)!r} is not a file")
+    restrict = nn_checks.positive_int("restrict_vocab", restrict_vocab)
+    ana = None if analogies is None else os.fspath(analogies)
+    pair_files = [os.fspath(p) for p in pairs]
+    args = [(f, bool(binary), ana, pair_files, restrict) for f in files]
+    return _run(client, _tasks.evaluate_vectors, args, _timeout(timeout))

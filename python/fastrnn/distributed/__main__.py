@@ -1,8 +1,9 @@
-"""Command line of fastrnn.distributed: one entry, three tasks, any Dask cluster.
+"""Command line of fastrnn.distributed: one entry, four tasks, any Dask cluster.
 
     python -m fastrnn.distributed bleu -i HYP REF [REF ...] [-m bleu|chrf] [-tok 13a] [-f text]
     python -m fastrnn.distributed translate --model M.npz -i SRC [-o OUT] [--beam-size 4]
     python -m fastrnn.distributed perplexity --model M.npz|LM.arpa -i TEXT
+    python -m fastrnn.distributed vectors V1.bin V2.bin ... --binary [--analogies F] [--pairs F ...]
 
 Every task takes --scheduler ADDRESS (a running Dask scheduler, e.g. tcp://10.0.0.5:8786);
 without it a local cluster of --workers processes is started for the run. HYP, REF, SRC and TEXT
@@ -79,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("-i", "--input", required=True, metavar="TEXT")
     q.add_argument("--batch-size", type=int, default=32)
     common(q)
+
+    v = sub.add_parser(
+        "vectors", help="evaluate word-vector files (word2vec format), one task each"
+    )
+    v.add_argument("files", nargs="+", metavar="VECTORS")
+    v.add_argument("--binary", action="store_true", help="word2vec's binary format")
+    v.add_argument("--analogies", default=None, help="a questions-words file")
+    v.add_argument("--pairs", nargs="*", default=[], help="word-pair similarity files")
+    v.add_argument("--restrict-vocab", type=int, default=300000)
+    common(v)
     return p
 
 
@@ -100,7 +111,7 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import corpus_bleu, corpus_chrf, perplexity, translate
+    from . import corpus_bleu, corpus_chrf, evaluate_vectors, perplexity, translate
 
     args = _parser().parse_args(argv)
     shard = {} if args.shard_size is None else {"shard_size": args.shard_size}
@@ -130,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
                                   timeout=args.timeout, **shard)  # fmt: skip
                 if args.output is None:
                     sys.stdout.writelines(line + "\n" for line in lines)
+            elif args.task == "vectors":
+                for ev in evaluate_vectors(args.files, client, analogies=args.analogies,
+                                           pairs=args.pairs, binary=args.binary,
+                                           restrict_vocab=args.restrict_vocab,
+                                           timeout=args.timeout):  # fmt: skip
+                    print(json.dumps(ev))  # one JSON object per file, in order
             else:
                 r = perplexity(args.model, _paths(args.input), client,
                                batch_size=args.batch_size, timeout=args.timeout, **shard)  # fmt: skip

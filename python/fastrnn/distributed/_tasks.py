@@ -105,3 +105,20 @@ def segment_stats(
     hyps, streams, nrefs = bleu_checks.text_corpus(hyps, streams)
     stats = _metric(metric, options).stats(hyps, streams)
     return (stats.sum(axis=0, dtype=np.int64) if summed else stats), nrefs
+
+
+def evaluate_vectors(
+    path: str, binary: bool, analogies: str | None, pairs: list[str], restrict_vocab: int
+) -> dict[str, Any]:
+    """One word-vector file: load it (word2vec text or binary format) and evaluate it."""
+    from ..embeddings import KeyedVectors
+
+    kv = KeyedVectors.load_word2vec_format(path, binary=binary)
+    out: dict[str, Any] = {"path": path, "words": len(kv.index_to_key)}
+    if analogies is not None:
+        accuracy, sections = kv.evaluate_word_analogies(analogies, restrict_vocab=restrict_vocab)
+        out["analogy_accuracy"] = accuracy
+        out["analogy_sections"] = [(s["section"], len(s["correct"]), len(s["incorrect"]))
+                                   for s in sections]  # fmt: skip
+    out["pairs"] = {p: kv.evaluate_word_pairs(p, restrict_vocab=restrict_vocab) for p in pairs}
+    return out
