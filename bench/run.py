@@ -279,7 +279,11 @@ def run_onnxruntime(case, x, repeat, threads):
 
 
 def run_numpy(case, x, repeat):
-    if case["mode"] not in ("fwd", "bf16", "int8") or case.get("layers", 1) > 1 or case.get("dirs", 1) > 1:
+    if (
+        case["mode"] not in ("fwd", "bf16", "int8")
+        or case.get("layers", 1) > 1
+        or case.get("dirs", 1) > 1
+    ):
         return None
     G, H = GATES[case["cell"]], case["H"]
     rng = np.random.default_rng(0)
