@@ -319,3 +319,24 @@ def test_bad_models():
     w = _C.Weights("gru", np.zeros((6, 3)), np.zeros((6, 2)))
     with pytest.raises(ValueError, match="float32"):
         w.i8 = True
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: fastrnn.LSTM(13, 300, seed=0), lambda: fastrnn.GRU(13, 300, seed=0)]
+)
+def test_wide_layer_rows_and_threads_independent(isa, make):
+    """H=300: the product runs its k loop in L1-sized chunks at more rows than one register tile;
+    a row's bits depend neither on that nor on the thread count."""
+    q = fastrnn.quantize_dynamic(make())
+    x = inputs(6, 20, I=13, seed=6)
+    before = fastrnn.get_num_threads()
+    try:
+        fastrnn.set_num_threads(2)
+        big = q(x)[0]
+        fastrnn.set_num_threads(1)
+        assert np.array_equal(q(x)[0], big)
+        assert np.array_equal(q(x[:, 7:8])[0], big[:, 7:8])
+    finally:
+        fastrnn.set_num_threads(before)
+    want = reference_layer(make(), x)
+    assert np.abs(big - want).max() <= 1e-5 * np.abs(want).max()
