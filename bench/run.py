@@ -19,7 +19,9 @@ FLOPs: forward 2*G*H*(I+H)*B*T; forward+backward counted as 3x that. Modes: `fwd
 `train` (forward + backward), `stream` (B=1, one Python call per step; microseconds per step;
 `stream_bf16`: fastrnn's cell in its bfloat16 inference mode against the others' float32 cells),
 `bf16` (fastrnn's bfloat16 inference mode against the others' float32 forward; its error against
-fastrnn float32 is reported). For B=1 forwards the suite also measures the weight-streaming floor:
+fastrnn float32 is reported), `int8` (fastrnn's int8 weights, `fastrnn.quantize_dynamic`, against
+the others' float32 forward and torch's int8; fastrnn's own bfloat16 mode is timed on the same
+model and reported in the note as int8's speedup over it). For B=1 forwards the suite also measures the weight-streaming floor:
 T times the time to read the layer's W_hh once with vector loads on the same threads, and reports
 fastrnn's time as a multiple of it. Machine details (CPU, caches, library versions) head the
 results; with matplotlib installed, results/speedup.png plots fastrnn's speedup vs batch size.
@@ -132,17 +134,22 @@ def run_fastrnn(case, x, repeat):
         bidirectional=case.get("dirs", 1) == 2,
         seed=0,
     )
-    if case["mode"] in ("fwd", "bf16"):
+    if case["mode"] in ("fwd", "bf16", "int8"):
         m.eval()
         extra = {}
-        if case["mode"] == "bf16":
+        if case["mode"] in ("bf16", "int8"):
             ref = cls(
                 case["H"], case["H"], num_layers=case.get("layers", 1),
                 bidirectional=case.get("dirs", 1) == 2, dtype="float64",
             ).eval()  # fmt: skip
             ref.load_state_dict(m.state_dict())
+            want = ref(x.astype(np.float64))[0]
             m.inference_dtype = "bfloat16"
-            extra["rel_err"] = _rel_err(m(x)[0], ref(x.astype(np.float64))[0])
+            if case["mode"] == "int8":  # fastrnn's own bfloat16 mode, the peer to beat
+                extra["rel_err_bf16"] = _rel_err(m(x)[0], want)
+                extra["bf16_s"] = median_time(lambda: m(x), repeat)
+                m = fastrnn.quantize_dynamic(m)
+            extra["rel_err"] = _rel_err(m(x)[0], want)
         t = median_time(lambda: m(x), repeat)
         if case["B"] == 1 and case.get("layers", 1) == 1 and case.get("dirs", 1) == 1:
             from fastrnn import _C
@@ -150,6 +157,8 @@ def run_fastrnn(case, x, repeat):
             w_hh = m.state_dict()["weight_hh_l0"]
             if case["mode"] == "bf16":
                 w_hh = np.empty(w_hh.size // 2, np.float32)  # the same bytes as bfloat16
+            if case["mode"] == "int8":
+                w_hh = np.empty(w_hh.size // 4, np.float32)  # the same bytes as int8
             threads = fastrnn.get_num_threads()
             extra["floor_s"] = case["T"] * median_time(
                 lambda: _C._stream_read(w_hh, threads), repeat
@@ -185,7 +194,7 @@ def run_torch(case, x, repeat):
 
     m = torch_module(case, torch)
     xt = torch.from_numpy(x)
-    if case["mode"] in ("fwd", "bf16"):
+    if case["mode"] in ("fwd", "bf16", "int8"):
         with torch.inference_mode():
             return median_time(lambda: m(xt), repeat)
     if case["mode"] == "train":
@@ -225,7 +234,7 @@ def run_torch_reduced(case, x, repeat, kind):
         ref = m.double()(xt.double())[0].numpy()
         m.float()
     if kind == "int8":
-        if case["mode"] not in ("fwd", "bf16") or case["B"] > 8:
+        if case["mode"] not in ("fwd", "bf16", "int8") or case["B"] > 8:
             return None
         # quantize_dynamic swaps submodules only: the layer goes in a container
         q = torch.ao.quantization.quantize_dynamic(
@@ -235,7 +244,7 @@ def run_torch_reduced(case, x, repeat, kind):
             err = _rel_err(q(xt)[0], ref)
             return median_time(lambda: q(xt), repeat), {"rel_err": err}
     autocast = torch.autocast("cpu", dtype=torch.bfloat16)
-    if case["mode"] in ("fwd", "bf16"):
+    if case["mode"] in ("fwd", "bf16", "int8"):
         with torch.inference_mode(), autocast:
             err = _rel_err(m(xt)[0].float(), ref)
             return median_time(lambda: m(xt), repeat), {"rel_err": err}
@@ -252,7 +261,7 @@ def run_torch_reduced(case, x, repeat, kind):
 
 
 def run_onnxruntime(case, x, repeat, threads):
-    if case["mode"] not in ("fwd", "bf16"):
+    if case["mode"] not in ("fwd", "bf16", "int8"):
         return None
     import tempfile
 
@@ -270,7 +279,11 @@ def run_onnxruntime(case, x, repeat, threads):
 
 
 def run_numpy(case, x, repeat):
-    if case["mode"] not in ("fwd", "bf16") or case.get("layers", 1) > 1 or case.get("dirs", 1) > 1:
+    if (
+        case["mode"] not in ("fwd", "bf16", "int8")
+        or case.get("layers", 1) > 1
+        or case.get("dirs", 1) > 1
+    ):
         return None
     G, H = GATES[case["cell"]], case["H"]
     rng = np.random.default_rng(0)
@@ -464,6 +477,10 @@ def build_cases(args) -> list:
                             cases.append(
                                 dict(cell=cell, H=H, B=1, T=100, mode="bf16", threads=threads)
                             )
+                        if H >= 512 and cell != "rnn_tanh":
+                            cases.append(
+                                dict(cell=cell, H=H, B=1, T=100, mode="int8", threads=threads)
+                            )
             cases.append(
                 dict(cell="lstm", H=256, B=16, T=100, mode="fwd", layers=2, dirs=2, threads=threads)
             )
@@ -489,6 +506,11 @@ def build_cases(args) -> list:
         cases.append(dict(cell="lstm", H=128, B=1, T=100, mode="stream_bf16", threads=threads))
         cases.append(dict(cell="lstm", H=512, B=1, T=100, mode="fwd", threads=threads))
         cases.append(dict(cell="lstm", H=512, B=1, T=100, mode="bf16", threads=threads))
+    if batch is None or 1 in batch:  # int8 weights (B=1, weights beyond L2)
+        for cell in ("lstm", "gru"):
+            for H in (512, 1024):
+                if cell in cells and (not hidden or H in hidden):
+                    cases.append(dict(cell=cell, H=H, B=1, T=100, mode="int8", threads=threads))
     return cases
 
 
@@ -621,6 +643,12 @@ def main() -> None:
         floor = extra.get("floor_s")
         cells_.append(f"{ft / floor:.2f}x" if (ft and floor) else "-")
         errs = []
+        if extra.get("bf16_s") and ft:
+            row["ratio_fastrnn_bf16"] = extra["bf16_s"] / ft
+            errs.append(
+                f"fastrnn bf16 {extra['bf16_s'] * 1e3:.3f} ms ({extra['bf16_s'] / ft:.2f}x), "
+                f"err {extra['rel_err_bf16']:.1e}"
+            )
         for lib in libs:
             err = extras.get(lib, [{}] * len(cases))[i].get("rel_err")
             if err is not None:

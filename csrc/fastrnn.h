@@ -100,6 +100,16 @@ struct Packed {
   const uint16_t* bf16_hh = nullptr;
   const uint16_t* bf16_hn = nullptr;
   bool bf16_dot = false;  // the products may use vdpbf16ps (the avx512_bf16 table)
+  // int8 inference (float32 layers only): fwd_ih, fwd_hh, fwd_hn quantized per output row
+  // (symmetric, scale = max|w_row| / 127), in the same panel layout; i8_scale_*: the rows' scales,
+  // NR per panel. The products widen int8 to float32 on load, sum in float32 and multiply the sums
+  // by the scales. Null unless the layer opted in.
+  const int8_t* i8_ih = nullptr;
+  const int8_t* i8_hh = nullptr;
+  const int8_t* i8_hn = nullptr;
+  const float* i8_scale_ih = nullptr;
+  const float* i8_scale_hh = nullptr;
+  const float* i8_scale_hn = nullptr;
 };
 
 // Everything one sequence kernel call sees, in the order of every call in the library (see
@@ -159,6 +169,12 @@ struct Kernels {
   size_t (*packed_bf16_size)(Cell cell, int64_t input, int64_t hidden);
   void (*pack_bf16)(Cell cell, int64_t input, int64_t hidden, const T* w_ih, const T* w_hh,
                     uint16_t* out, Packed<T>* views);
+  // The int8 panels (null for float64) from weights quantized per row (q_*, row scales s_*): size
+  // in int8 elements (and the panel scales' in floats), then fill.
+  size_t (*packed_i8_size)(Cell cell, int64_t input, int64_t hidden, size_t* scales);
+  void (*pack_i8)(Cell cell, int64_t input, int64_t hidden, const int8_t* q_ih, const int8_t* q_hh,
+                  const float* s_ih, const float* s_hh, int8_t* out, float* scales,
+                  Packed<T>* views);
   // Scratch sizes in elements.
   size_t (*forward_work)(const SeqArgs<T>& a);
   size_t (*backward_work)(const SeqArgs<T>& a);

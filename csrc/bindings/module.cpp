@@ -125,6 +125,13 @@ class PyWeights {
     else if (on)
       throw std::invalid_argument("bf16: bfloat16 inference needs float32 weights");
   }
+  bool i8() const { return f32_ && f32_->i8(); }
+  void set_i8(bool on) {
+    if (f32_)
+      f32_->set_i8(on);
+    else if (on)
+      throw std::invalid_argument("i8: int8 inference needs float32 weights");
+  }
 
   py::tuple forward(const py::object& x, const py::object& h0, const py::object& c0,
                     const py::object& lengths, bool reverse, bool training) {
@@ -335,6 +342,9 @@ PYBIND11_MODULE(_C, m) {
       .def_property_readonly("dtype", &PyWeights::dtype)
       .def_property("bf16", &PyWeights::bf16, &PyWeights::set_bf16,
                     "Inference forwards and steps read bfloat16 copies of the weights.")
+      .def_property("i8", &PyWeights::i8, &PyWeights::set_i8,
+                    "Inference forwards and steps read int8 copies of the weights, quantized per "
+                    "output row (takes precedence over bf16).")
       .def("forward", &PyWeights::forward, py::arg("x"), py::arg("h0") = py::none(),
            py::arg("c0") = py::none(), py::arg("lengths") = py::none(), py::arg("reverse") = false,
            py::arg("training") = false)

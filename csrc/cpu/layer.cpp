@@ -3,6 +3,7 @@
 #include "cpu/layer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <new>
 #include <numeric>
 #include <stdexcept>
@@ -103,13 +104,48 @@ void Layer<T>::set_bf16(bool on) {
 }
 
 template <typename T>
-std::shared_ptr<const PackedWeights<T>> Layer<T>::packed(const Kernels<T>& k, bool bf16) const {
-  bf16 = bf16 && k.pack_bf16;
+void Layer<T>::set_i8(bool on) {
+  if (on && sizeof(T) != 4) throw std::invalid_argument("int8 inference needs a float32 layer");
+  i8_ = on;
+}
+
+namespace {
+
+// Symmetric per-row int8 quantization of w [rows, K]: s[r] = max_k |w[r][k]| / 127 and
+// q[r][k] = round-half-even(w[r][k] / s[r]) in [-127, 127]; an all-zero row gets s = 0, q = 0.
+template <typename T>
+void quantize_rows(const std::vector<T>& w, int64_t rows, int64_t K, std::vector<int8_t>& q,
+                   std::vector<float>& s) {
+  q.assign(size_t(rows * K), 0);
+  s.assign(size_t(rows), 0.0f);
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* row = w.data() + r * K;
+    float m = 0.0f;
+    for (int64_t k = 0; k < K; ++k) m = std::max(m, std::fabs(float(row[k])));
+    const float scale = m / 127.0f;
+    s[size_t(r)] = scale;
+    if (!(scale > 0.0f) || !std::isfinite(scale)) continue;
+    for (int64_t k = 0; k < K; ++k) {
+      const float v = std::nearbyint(float(row[k]) / scale);
+      q[size_t(r * K + k)] = int8_t(v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v);
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+std::shared_ptr<const PackedWeights<T>> Layer<T>::packed(const Kernels<T>& k, bool bf16,
+                                                         bool i8) const {
+  i8 = i8 && k.pack_i8;
+  bf16 = bf16 && !i8 && k.pack_bf16;
   std::lock_guard<std::mutex> lock(pack_mutex_);
-  if (packed_ && packed_->kernels == &k && packed_->bf16 == bf16) return packed_;
+  if (packed_ && packed_->kernels == &k && packed_->bf16 == bf16 && packed_->i8 == i8)
+    return packed_;
   auto p = std::make_shared<PackedWeights<T>>();
   p->kernels = &k;
   p->bf16 = bf16;
+  p->i8 = i8;
   p->panels.assign(k.packed_size(cell_, input_, hidden_), T(0));
   k.pack(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), p->panels.data(), &p->views);
   if (bf16) {
@@ -117,12 +153,24 @@ std::shared_ptr<const PackedWeights<T>> Layer<T>::packed(const Kernels<T>& k, bo
     k.pack_bf16(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), p->panels_bf16.data(),
                 &p->views);
   }
+  if (i8) {
+    const int64_t gh = num_gates(cell_) * hidden_;
+    std::vector<int8_t> q_ih, q_hh;
+    std::vector<float> s_ih, s_hh;
+    quantize_rows(w_ih_, gh, input_, q_ih, s_ih);
+    quantize_rows(w_hh_, gh, hidden_, q_hh, s_hh);
+    size_t n_scales = 0;
+    p->panels_i8.assign(k.packed_i8_size(cell_, input_, hidden_, &n_scales), 0);
+    p->scales_i8.assign(n_scales, 0.0f);
+    k.pack_i8(cell_, input_, hidden_, q_ih.data(), q_hh.data(), s_ih.data(), s_hh.data(),
+              p->panels_i8.data(), p->scales_i8.data(), &p->views);
+  }
   packed_ = p;
   return p;
 }
 
 template <typename T>
-SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k, bool bf16, bool use_bf16,
+SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k, bool bf16, bool i8, bool use_reduced,
                                std::shared_ptr<const PackedWeights<T>>& hold) const {
   SeqArgs<T> a;
   a.cell = cell_;
@@ -134,9 +182,12 @@ SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k, bool bf16, bool use_bf16,
   a.b_hh = ptr_or_null(b_hh_);
   a.peep = ptr_or_null(peep_);
   // A float32 pass in a bfloat16 layer reuses the bfloat16 packing's float32 panels.
-  hold = packed(k, bf16);
+  hold = packed(k, bf16, i8);
   a.packed = hold->views;
-  if (!use_bf16) a.packed.bf16_ih = a.packed.bf16_hh = a.packed.bf16_hn = nullptr;
+  if (!use_reduced) {
+    a.packed.bf16_ih = a.packed.bf16_hh = a.packed.bf16_hn = nullptr;
+    a.packed.i8_ih = a.packed.i8_hh = a.packed.i8_hn = nullptr;
+  }
   a.threads = get_num_threads();
   return a;
 }
@@ -169,8 +220,8 @@ std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, cons
       for (int64_t s = 0; s < len[b]; ++s) ctx->active[s]++;
   }
   std::shared_ptr<const PackedWeights<T>> hold;
-  const bool bf16 = bf16_.load();
-  SeqArgs<T> a = base_args(k, bf16, bf16 && !training, hold);
+  const bool bf16 = bf16_.load(), i8 = i8_.load();
+  SeqArgs<T> a = base_args(k, bf16, i8, (bf16 || i8) && !training, hold);
   a.steps = steps;
   a.batch = batch;
   a.reverse = reverse;
@@ -203,7 +254,7 @@ void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const
     throw std::invalid_argument("backward: the context comes from a different layer");
   const Kernels<T>& k = kernels_for<T>();
   std::shared_ptr<const PackedWeights<T>> hold;
-  SeqArgs<T> a = base_args(k, bf16_.load(), false, hold);
+  SeqArgs<T> a = base_args(k, bf16_.load(), i8_.load(), false, hold);
   a.steps = ctx.steps;
   a.batch = ctx.batch;
   a.reverse = ctx.reverse;
@@ -232,8 +283,8 @@ template <typename T>
 void Layer<T>::step(int64_t batch, const T* x, const T* h, const T* c, T* h1, T* c1) const {
   const Kernels<T>& k = kernels_for<T>();
   std::shared_ptr<const PackedWeights<T>> hold;
-  const bool bf16 = bf16_.load();
-  SeqArgs<T> a = base_args(k, bf16, bf16, hold);
+  const bool bf16 = bf16_.load(), i8 = i8_.load();
+  SeqArgs<T> a = base_args(k, bf16, i8, bf16 || i8, hold);
   a.steps = 1;
   a.batch = batch;
   a.x = x;

@@ -68,9 +68,11 @@ struct Context {
 template <typename T>
 struct PackedWeights {
   const Kernels<T>* kernels;
-  bool bf16;
+  bool bf16, i8;
   aligned_vector<T> panels;
   aligned_vector<uint16_t> panels_bf16;
+  aligned_vector<int8_t> panels_i8;
+  aligned_vector<float> scales_i8;
   Packed<T> views;
 };
 
@@ -90,6 +92,12 @@ class Layer {
   // (float32 accumulation and state). Training forwards and backward always use float32.
   void set_bf16(bool on);
   bool bf16() const { return bf16_.load(); }
+  // int8 inference: the same products read W_ih and W_hh quantized per output row (symmetric,
+  // scale = max|row| / 127), widened to float32 on load, the sums multiplied by the row scales;
+  // the sequence's input projection too, so that a sequence and its steps give the same bits.
+  // Takes precedence over bf16. Training forwards and backward use float32.
+  void set_i8(bool on);
+  bool i8() const { return i8_.load(); }
 
   // y [T, B, H] and h_n [B, H] (c_n for LSTM) are written as fastrnn.h's rule says: in full,
   // except y at padded steps, which a caller that passes lengths zero-fills.
@@ -105,14 +113,16 @@ class Layer {
  private:
   // Arguments common to every call; `hold` keeps the packed weights they point into alive.
   // bf16: the layer's setting, read once per call; use_bf16: this call reads bfloat16 panels.
-  SeqArgs<T> base_args(const Kernels<T>& k, bool bf16, bool use_bf16,
+  // i8: the same for int8; use_reduced: this call reads the reduced-precision panels.
+  SeqArgs<T> base_args(const Kernels<T>& k, bool bf16, bool i8, bool use_reduced,
                        std::shared_ptr<const PackedWeights<T>>& hold) const;
-  std::shared_ptr<const PackedWeights<T>> packed(const Kernels<T>& k, bool bf16) const;
+  std::shared_ptr<const PackedWeights<T>> packed(const Kernels<T>& k, bool bf16, bool i8) const;
 
   Cell cell_;
   int64_t input_, hidden_;
   std::vector<T> w_ih_, w_hh_, b_ih_, b_hh_, peep_;
   std::atomic<bool> bf16_{false};
+  std::atomic<bool> i8_{false};
   mutable std::mutex pack_mutex_;
   mutable std::shared_ptr<const PackedWeights<T>> packed_;  // the latest, under pack_mutex_
 };

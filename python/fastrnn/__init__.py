@@ -35,6 +35,7 @@ from .functional import (
     rnn_forward,
 )
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .quantization import quantize_dynamic  # noqa: E402  (int8 weights for inference)
 
 # isort: split
 from . import decoding  # noqa: E402  (beam search, scoring, sampling; see its docstring)
@@ -78,6 +79,7 @@ __all__ = [
     "GRUCell",
     "LSTMCell",
     "RNNCell",
+    "quantize_dynamic",
     "__version__",
     "backends",
     "get_num_threads",

@@ -38,6 +38,7 @@ class _Precision:
 
     _dtype: np.dtype
     _bf16 = False  # inference reads bfloat16 copies of the weights (see inference_dtype)
+    _i8 = False  # inference reads int8 copies of the weights; no training (see inference_dtype)
     # GPU-path layers only: "bfloat16" / "float16" device storage, with float32 host parameters
     # holding values exact in that type (see fastrnn._lowp); None otherwise
     _storage: str | None = None
@@ -57,15 +58,24 @@ class _Precision:
 
     @property
     def inference_dtype(self) -> str:
-        """How the weights are stored for inference: the layer's dtype, or "bfloat16".
+        """How the weights are stored for inference: the layer's dtype, "bfloat16" or "int8".
 
         With "bfloat16" (float32 modules only, opt-in) eval-mode forwards and cell steps read
         bfloat16 copies of W_ih and W_hh in the step-by-step products, which halves the bytes a
         small-batch step streams; sums, states and outputs stay float32 (error vs float32 about
         1e-3 relative over 100 steps). Training forwards and backward always use the full weights.
+
+        With "int8" (float32 modules only; what `fastrnn.quantize_dynamic` sets on its copy)
+        forwards and steps read W_ih and W_hh quantized per output row (symmetric: scale =
+        max|row| / 127, q = round(w / scale)), widened to float32 in the products, whose sums are
+        then multiplied by the row's scale: a quarter of float32's weight bytes. Sums, states and
+        outputs stay float32. The module then runs inference only: a training-mode forward or a
+        backward raises RuntimeError (set the dtype back, or train the float32 original).
         """
         if self._storage is not None:
             return self._storage
+        if self._i8:
+            return "int8"
         return "bfloat16" if self._bf16 else str(self._dtype)
 
     @inference_dtype.setter
@@ -77,22 +87,33 @@ class _Precision:
                     f"{self._storage} weights; expected {self._storage!r}, got {value!r}"
                 )
             return
-        name = str(np.dtype(value)) if value != "bfloat16" else value
-        if name == "bfloat16":
+        reduced = ("bfloat16", "int8")
+        try:
+            name = value if isinstance(value, str) and value in reduced else str(np.dtype(value))
+        except TypeError:
+            name = repr(value)
+        if name in reduced:
             if self._dtype != np.float32:
                 raise ValueError(
-                    f"inference_dtype: 'bfloat16' needs a float32 module, this one is {self._dtype}"
+                    f"inference_dtype: {name!r} needs a float32 module, this one is {self._dtype}"
                 )
-            bf16 = True
-        elif name == str(self._dtype):
-            bf16 = False
-        else:
+        elif name != str(self._dtype):
             raise ValueError(
-                f"inference_dtype: expected '{self._dtype}' or 'bfloat16', got {value!r}"
+                f"inference_dtype: expected '{self._dtype}', 'bfloat16' or 'int8', got {value!r}"
             )
-        if bf16 != self._bf16:
-            self._bf16 = bf16
+        bf16, i8 = name == "bfloat16", name == "int8"
+        if bf16 != self._bf16 or i8 != self._i8:
+            self._bf16, self._i8 = bf16, i8
             self._invalidate()
+
+    def _inference_only(self, what: str) -> None:
+        """Raises for a training forward or a backward on an int8 (quantized) module."""
+        if self._i8:
+            raise RuntimeError(
+                f"{type(self).__name__}.{what}: this module has int8 weights "
+                "(fastrnn.quantize_dynamic, inference_dtype='int8') and runs inference only: call "
+                ".eval() for inference, or train the float32 model and quantize it again"
+            )
 
 
 def _staged_state(
@@ -273,10 +294,10 @@ class _RNNBase(_Precision, Module):
                 ]
                 for per_dir in self._names
             ]
-            if self._bf16:
+            if self._bf16 or self._i8:
                 for per_dir in self._weights:
                     for w in per_dir:
-                        w.bf16 = True
+                        w.bf16, w.i8 = self._bf16, self._i8
         return self._weights
 
     def __repr__(self) -> str:
@@ -301,7 +322,14 @@ class _RNNBase(_Precision, Module):
         self, x: Any, h0: Any, c0: Any, lengths: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Returns out, h_n, c_n in the caller's layout (batch-first / unbatched as given)."""
+        if self.training:
+            self._inference_only("forward")
         if type(x) is not np.ndarray and _cuda.is_device_array(x):
+            if self._i8:
+                raise TypeError(
+                    f"x: int8 inference runs on the CPU only; this {type(self).__name__} has int8 "
+                    f"weights and got a {type(x).__name__} on a CUDA device"
+                )
             self._check_version()
             return _cuda.layer_forward(self, x, h0, c0, lengths)  # type: ignore[no-any-return]
         if self._storage is not None:
@@ -326,7 +354,8 @@ class _RNNBase(_Precision, Module):
         # One step in eval mode (a layer fed step by step) runs the streaming step kernel: bitwise
         # the sequence kernel's step without its set-up or thread team. Not in bfloat16
         # inference: there the step reads bfloat16 W_ih, while a sequence projects its input in
-        # float32, and a stream must equal the whole sequence.
+        # float32, and a stream must equal the whole sequence (int8 projects through the step's
+        # products: bitwise the same).
         one_step = T == 1 and not training and not self._bf16
 
         def direction(k: int, d: int, inp: np.ndarray, last: bool) -> tuple[np.ndarray, Any]:
@@ -367,6 +396,7 @@ class _RNNBase(_Precision, Module):
     def _run_backward(
         self, d_out: Any, dh_n: Any, dc_n: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        self._inference_only("backward")
         cache = self._cache
         if cache is None:
             raise _checks.no_cache(type(self).__name__, self._last_forward_eval)
@@ -820,7 +850,7 @@ class _CellBase(_Precision, Module):
                 self._cell,
                 **{key: self._parameters[name] for key, (name, _) in self._names.items()},
             )
-            w.bf16 = self._bf16
+            w.bf16, w.i8 = self._bf16, self._i8
             self._w, self._w_version = w, v
         return w
 
@@ -853,6 +883,7 @@ class _CellBase(_Precision, Module):
         self, w: Any, xb: np.ndarray, h: np.ndarray, c: np.ndarray | None, batched: bool
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """One recorded step: (h1, c1) as the caller's layout; the tape gets what backward needs."""
+        self._inference_only("__call__")
         if w.bf16:  # outputs from the bfloat16 weights; backward recomputes with the full ones
             h1, c1 = w.step(xb, h, c)
             entry: tuple[Any, ...] = (
@@ -884,6 +915,7 @@ class _CellBase(_Precision, Module):
     def _step_backward(
         self, dh1: Any, dc1: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        self._inference_only("backward")
         name = type(self).__name__
         if not self._tape:
             if self._dropped:

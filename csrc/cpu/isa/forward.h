@@ -144,6 +144,13 @@ void project_chunk(const Seq<T>& q, int64_t s0, int64_t s1, const int64_t* rowst
       }
     src = xg;
   }
+  if (a.packed.i8_ih) {  // int8 inference: the step's products (project_block), so that a
+    // sequence and its steps one at a time give the same bits
+    const int nt = int(imax(1, imin(a.threads, q.nb)));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t jb = 0; jb < q.nb; ++jb) project_block(q, src, rows, xp, jb);
+    return;
+  }
   const bool bias = a.b_ih || a.b_hh;
   if (bias) {
     const int inner = cells::inner_bias_gate(a.cell);
@@ -154,20 +161,22 @@ void project_chunk(const Seq<T>& q, int64_t s0, int64_t s1, const int64_t* rowst
           a.packed.gemm_ih);
 }
 
-// xp[b, g*H + j] = x[b] W_ih[g*H + j]^T + biases for the units of block jb (all rows, T = 1).
+// xp[r, g*H + j] = src[r] W_ih[g*H + j]^T + biases for the units of block jb, rows r < rows
+// (the streaming step: x, T = 1; int8 inference: a chunk's rows, see project_chunk).
 template <typename T>
-void project_block(const Seq<T>& q, T* xp, int64_t jb) {
+void project_block(const Seq<T>& q, const T* src, int64_t rows, T* xp, int64_t jb) {
   using Tl = Tile<T>;
   constexpr int MR = Tl::MR, NR = Tl::NR;
   const SeqArgs<T>& a = q.a;
-  const int64_t B = q.B, H = q.H, G = q.G, pstride = q.I * NR;
+  const int64_t H = q.H, G = q.G, pstride = q.I * NR;
   const int inner = cells::inner_bias_gate(a.cell);
   alignas(64) T tile[MR * 4 * NR];
-  for (int64_t r0 = 0; r0 < B; r0 += MR) {
-    const int64_t m = imin(MR, B - r0);
+  for (int64_t r0 = 0; r0 < rows; r0 += MR) {
+    const int64_t m = imin(MR, rows - r0);
     block_product_panels(
-        m, q.I, [&](int64_t r) { return a.x + (r0 + r) * q.I; }, a.packed.fwd_ih, a.packed,
-        a.packed.bf16_ih, jb * G * pstride, pstride, int(G), tile, 4 * NR);
+        m, q.I, [&](int64_t r) { return src + (r0 + r) * q.I; }, a.packed.fwd_ih, a.packed,
+        a.packed.bf16_ih, a.packed.i8_ih, a.packed.i8_scale_ih, jb * G * pstride, pstride, int(G),
+        tile, 4 * NR);
     for (int64_t i = 0; i < m; ++i)
       for (int g = 0; g < G; ++g)
         for (int j = 0; j < NR && jb * NR + j < H; ++j) {
@@ -211,13 +220,15 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
       T* hn = st.hbuf[(s + 1) & 1];
       const int64_t n = q.active(s);
       if (project_here && phase == 0)
-        for (int64_t jb = jb0; jb < jb0 + count; ++jb) project_block(q, xp, jb);
+        for (int64_t jb = jb0; jb < jb0 + count; ++jb) project_block(q, a.x, q.B, xp, jb);
       const T* a_src = phase == 0 ? hp : st.rh;
       const T* panels = phase == 0 ? a.packed.fwd_hh : a.packed.fwd_hn;
       const int npan = phase == 0 ? gp : 1;
       const uint16_t* half = phase == 0 ? a.packed.bf16_hh : a.packed.bf16_hn;
+      const int8_t* q8 = phase == 0 ? a.packed.i8_hh : a.packed.i8_hn;
+      const float* scale = phase == 0 ? a.packed.i8_scale_hh : a.packed.i8_scale_hn;
       block_product_panels(
-          n, H, [&](int64_t r) { return a_src + r * ldh; }, panels, a.packed, half,
+          n, H, [&](int64_t r) { return a_src + r * ldh; }, panels, a.packed, half, q8, scale,
           jb0 * npan * pstride, pstride, int(npan * count), tile, 4 * NR);
       for (int64_t jb = jb0; jb < jb0 + count; ++jb) {
         for (int64_t sb = 0; sb < n; ++sb) {

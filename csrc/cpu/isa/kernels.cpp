@@ -136,7 +136,11 @@ Kernels<T> make_kernels() {
   if constexpr (sizeof(T) == 4) {
     k.packed_bf16_size = &packed_bf16_size<T>;
     k.pack_bf16 = &pack_bf16<T, kBf16Dot>;
+    k.packed_i8_size = &packed_i8_size<T>;
+    k.pack_i8 = &pack_i8<T>;
   } else {
+    k.packed_i8_size = nullptr;
+    k.pack_i8 = nullptr;
     k.packed_bf16_size = nullptr;
     k.pack_bf16 = nullptr;
   }

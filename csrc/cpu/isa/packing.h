@@ -133,3 +133,55 @@ void pack_bf16(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, ui
   v->bf16_hn = two_phase ? hn : nullptr;
   v->bf16_dot = kDot;
 }
+
+// int8 forward panels from weights quantized per row (q [rows, K], row scales s): gates
+// [g0, g0+ng) in pack_forward's plain layout (zero past H), and each panel's NR scales.
+inline void pack_forward_i8(const int8_t* q, const float* s, int64_t K, int64_t H, int g0, int ng,
+                            int8_t* out, float* sout) {
+  constexpr int NR = Tile<float>::NR;
+  const int64_t nb = ceil_div(H, NR);
+  for (int64_t jb = 0; jb < nb; ++jb)
+    for (int g = 0; g < ng; ++g) {
+      int8_t* dst = out + (jb * ng + g) * K * NR;
+      float* sdst = sout + (jb * ng + g) * NR;
+      for (int j = 0; j < NR; ++j) {
+        const int64_t unit = jb * NR + j;
+        sdst[j] = unit < H ? s[(g0 + g) * H + unit] : 0.0f;
+        for (int64_t k = 0; k < K; ++k)
+          dst[k * NR + j] = unit < H ? q[((g0 + g) * H + unit) * K + k] : int8_t(0);
+      }
+    }
+}
+
+// The int8 panels: [fwd_ih | fwd_hh | fwd_hn], their scales laid out alike.
+template <typename T>
+size_t packed_i8_size(Cell cell, int64_t I, int64_t H, size_t* scales) {
+  const int64_t panels = ceil_div(H, Tile<T>::NR) * cells::num_gates(cell);
+  *scales = size_t(2 * panels * Tile<T>::NR);
+  return size_t(panels * Tile<T>::NR * (I + H));
+}
+
+template <typename T>
+void pack_i8(Cell cell, int64_t I, int64_t H, const int8_t* q_ih, const int8_t* q_hh,
+             const float* s_ih, const float* s_hh, int8_t* out, float* scales, Packed<T>* v) {
+  constexpr int NR = Tile<T>::NR;
+  const int G = cells::num_gates(cell);
+  const bool two_phase = cells::phases(cell) == 2;  // W_hn packed apart
+  const int gp = two_phase ? 2 : G;                 // gates in fwd_hh
+  const int64_t nb = ceil_div(H, NR);
+  int8_t* ih = out;
+  int8_t* hh = ih + nb * G * I * NR;
+  int8_t* hn = hh + nb * gp * H * NR;
+  float* sih = scales;
+  float* shh = sih + nb * G * NR;
+  float* shn = shh + nb * gp * NR;
+  pack_forward_i8(q_ih, s_ih, I, H, 0, G, ih, sih);
+  pack_forward_i8(q_hh, s_hh, H, H, 0, gp, hh, shh);
+  if (two_phase) pack_forward_i8(q_hh, s_hh, H, H, 2, 1, hn, shn);
+  v->i8_ih = ih;
+  v->i8_hh = hh;
+  v->i8_hn = two_phase ? hn : nullptr;
+  v->i8_scale_ih = sih;
+  v->i8_scale_hh = shh;
+  v->i8_scale_hn = two_phase ? shn : nullptr;
+}

@@ -78,14 +78,26 @@ void block_product_bf16_pairs(int64_t n, int64_t K, RowPtr&& a_row, const uint16
 }
 #endif
 
-// The same over forward panels in T, or their bfloat16 copy where the layer opted in (float32):
-// widened on load, or on AVX-512 in the pair layout. offset and pstride count elements of the T
-// layout (K * NR per panel).
+// The same over forward panels in T, or their int8 or bfloat16 copy where the layer opted in
+// (float32). int8: widened on load in the T layout, the sums then multiplied by the panels' row
+// scales (`scale`, NR per panel). bfloat16: widened on load, or on AVX-512 in the pair layout.
+// offset and pstride count elements of the T layout (K * NR per panel).
 template <typename T, typename RowPtr>
 void block_product_panels(int64_t n, int64_t K, RowPtr&& a_row, const T* full,
-                          const Packed<T>& packed, const uint16_t* half, int64_t offset,
-                          int64_t pstride, int npan, T* out, int64_t ldo) {
+                          const Packed<T>& packed, const uint16_t* half, const int8_t* q8,
+                          const float* scale, int64_t offset, int64_t pstride, int npan, T* out,
+                          int64_t ldo) {
   if constexpr (sizeof(T) == 4) {
+    if (q8) {
+      using V = Vec<T>;
+      constexpr int NR = Tile<T>::NR, W = Tile<T>::W;
+      block_product<T>(n, K, a_row, q8 + offset, pstride, npan, out, ldo);
+      const float* s = scale + offset / pstride * NR;
+      for (int64_t r = 0; r < n; ++r)
+        for (int c = 0; c < npan * NR; c += W)
+          (V::loadu(out + r * ldo + c) * V::loadu(s + c)).storeu(out + r * ldo + c);
+      return;
+    }
 #if defined(FASTRNN_ISA_IS_avx512)
     if (half) {
       const int64_t pair_stride = (K + 1) / 2 * 2 * Tile<T>::NR;

@@ -7,6 +7,7 @@
 // n lanes, rest zero / untouched), set1, arithmetic, recip(a) = 1/a (float32: estimate + two Newton
 // steps, rounded as a division; exact in float64), fmadd(a, b, c) = a*b + c, max(a, b) = a > b ? a
 // : b and min(a, b) = a < b ? a : b (so a NaN in b comes through, as with the x86 instructions).
+// Vec<float>::loadu(const int8_t*) widens W int8s (exactly), for the int8 inference panels.
 #pragma once
 
 #include <stdint.h>
@@ -29,6 +30,10 @@ struct Vec<float> {
   static Vec loadu(const uint16_t* p) {
     __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p));
     return {_mm512_castsi512_ps(_mm512_slli_epi32(w, 16))};
+  }
+  // 16 int8 values widened to float32 (exactly)
+  static Vec loadu(const int8_t* p) {
+    return {_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)p)))};
   }
   static Vec load_n(const float* p, int n) { return {_mm512_maskz_loadu_ps(mask(n), p)}; }
   void storeu(float* p) const { _mm512_storeu_ps(p, v); }
@@ -126,6 +131,9 @@ struct Vec<float> {
     __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p));
     return {_mm256_castsi256_ps(_mm256_slli_epi32(w, 16))};
   }
+  static Vec loadu(const int8_t* p) {  // 8 int8 values widened to float32 (exactly)
+    return {_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)p)))};
+  }
   static Vec load_n(const float* p, int n) { return {_mm256_maskload_ps(p, mask(n))}; }
   void storeu(float* p) const { _mm256_storeu_ps(p, v); }
   void store_n(float* p, int n) const { _mm256_maskstore_ps(p, mask(n), v); }
@@ -211,6 +219,7 @@ struct Vec {
     memcpy(&f, &bits, 4);
     return {T(f)};
   }
+  static Vec loadu(const int8_t* p) { return {T(*p)}; }  // an int8, widened (exactly)
   static Vec load_n(const T* p, int n) { return {n > 0 ? *p : T(0)}; }
   void storeu(T* p) const { *p = v; }
   void store_n(T* p, int n) const {
