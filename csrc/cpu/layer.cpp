@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "cpu/dispatch.h"
+#include "lengths_plan.h"
 
 namespace fastrnn {
 
@@ -206,18 +207,10 @@ std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, cons
   ctx->reverse = reverse;
   ctx->has_len = len != nullptr;
   if (len) {
-    for (int64_t b = 0; b < batch; ++b)
-      if (len[b] < 1 || len[b] > steps)
-        throw std::invalid_argument("lengths: every length must be in [1, T=" +
-                                    std::to_string(steps) + "], got " + std::to_string(len[b]));
+    LengthsPlan plan = lengths_plan(len, batch, steps);
     ctx->len.assign(len, len + batch);
-    ctx->order.resize(batch);
-    std::iota(ctx->order.begin(), ctx->order.end(), int64_t(0));
-    std::stable_sort(ctx->order.begin(), ctx->order.end(),
-                     [&](int64_t a, int64_t b) { return len[a] > len[b]; });
-    ctx->active.assign(steps, 0);
-    for (int64_t b = 0; b < batch; ++b)
-      for (int64_t s = 0; s < len[b]; ++s) ctx->active[s]++;
+    ctx->order = std::move(plan.order);
+    ctx->active = std::move(plan.active);
   }
   std::shared_ptr<const PackedWeights<T>> hold;
   const bool bf16 = bf16_.load(), i8 = i8_.load();

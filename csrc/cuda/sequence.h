@@ -46,6 +46,7 @@
 #include "cuda/pointwise.h"
 #include "cuda/runtime.h"
 #include "fastrnn.h"
+#include "lengths_plan.h"
 
 namespace fastrnn {
 namespace gpu {
@@ -164,20 +165,10 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
 
   // Sorting and the packed-row maps, on the host.
   auto ctx = std::make_shared<SeqContext<Exec, T>>();
-  std::vector<int64_t> order(B);
-  std::iota(order.begin(), order.end(), int64_t(0));
-  if (lengths) {
-    for (int64_t b = 0; b < B; ++b)
-      if (lengths[b] < 1 || lengths[b] > Tn)
-        throw std::invalid_argument("lengths: every length must be in [1, T=" + std::to_string(Tn) +
-                                    "], got " + std::to_string(lengths[b]));
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int64_t a, int64_t b) { return lengths[a] > lengths[b]; });
-  }
+  LengthsPlan plan = lengths_plan(lengths, B, Tn);
+  const std::vector<int64_t>& order = plan.order;
   auto len_of = [&](int64_t b) { return lengths ? lengths[b] : Tn; };
-  ctx->active.assign(Tn, 0);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t s = 0; s < len_of(b); ++s) ctx->active[s]++;
+  ctx->active = std::move(plan.active);
   ctx->rowstart.assign(Tn + 1, 0);
   for (int64_t s = 0; s < Tn; ++s) ctx->rowstart[s + 1] = ctx->rowstart[s] + ctx->active[s];
   const int64_t R = ctx->rowstart[Tn];

@@ -1,0 +1,42 @@
+// lengths_plan.h: the one plan of a batch with lengths, shared by the CPU and GPU drivers
+// (fastrnn.h: "sorted rows"). Baseline and host code only; no kernel reads it directly.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace fastrnn {
+
+// The batch sorted by length, longest first (stable: equal lengths keep their order), and the
+// number of sorted rows still running at each step: at step s the rows [0, active[s]) run.
+struct LengthsPlan {
+  std::vector<int64_t> order;   // [B] the batch row of sorted row sb
+  std::vector<int64_t> active;  // [T]
+};
+
+// len [B] each in [1, T] (std::invalid_argument otherwise), or null for all T.
+inline LengthsPlan lengths_plan(const int64_t* len, int64_t B, int64_t T) {
+  LengthsPlan p;
+  p.order.resize(size_t(B));
+  std::iota(p.order.begin(), p.order.end(), int64_t(0));
+  if (!len) {
+    p.active.assign(size_t(T), B);
+    return p;
+  }
+  for (int64_t b = 0; b < B; ++b)
+    if (len[b] < 1 || len[b] > T)
+      throw std::invalid_argument("lengths: every length must be in [1, T=" + std::to_string(T) +
+                                  "], got " + std::to_string(len[b]));
+  std::stable_sort(p.order.begin(), p.order.end(),
+                   [&](int64_t a, int64_t b) { return len[a] > len[b]; });
+  p.active.assign(size_t(T), 0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t s = 0; s < len[b]; ++s) p.active[size_t(s)]++;
+  return p;
+}
+
+}  // namespace fastrnn
