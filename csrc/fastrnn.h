@@ -110,6 +110,11 @@ struct Packed {
   const float* i8_scale_ih = nullptr;
   const float* i8_scale_hh = nullptr;
   const float* i8_scale_hn = nullptr;
+  // Autocast bfloat16 on AMX (float32 layers only): W_ih^T and the recurrence's gate panels as
+  // AMX tiles (cpu/isa/amx.h). Null unless the call runs in that mode.
+  const uint16_t* amx_ih = nullptr;
+  const uint16_t* amx_hh = nullptr;
+  const uint16_t* amx_hn = nullptr;
 };
 
 // Everything one sequence kernel call sees, in the order of every call in the library (see
@@ -122,6 +127,10 @@ struct SeqArgs {
   int64_t steps = 0, batch = 0, input = 0, hidden = 0;
   bool reverse = false;
   int threads = 1;
+  // Autocast bfloat16 (float32 only, on a table with AMX): the products take bfloat16 operands and
+  // sum in float32 on AMX tiles (forward: packed.amx_*; backward: the products over all steps);
+  // gate math, states and outputs stay float32.
+  bool amx = false;
   // inputs
   const T* x = nullptr;             // [T, B, I]
   const T* h0 = nullptr;            // [B, H] or null (zeros)
@@ -175,6 +184,13 @@ struct Kernels {
   void (*pack_i8)(Cell cell, int64_t input, int64_t hidden, const int8_t* q_ih, const int8_t* q_hh,
                   const float* s_ih, const float* s_hh, int8_t* out, float* scales,
                   Packed<T>* views);
+  // Autocast bfloat16 on AMX tiles (null where the ISA has no AMX): the tile panels' size in
+  // uint16 elements, then fill; and the GEMM of `gemm` below with bfloat16 operands.
+  size_t (*packed_amx_size)(Cell cell, int64_t input, int64_t hidden);
+  void (*pack_amx)(Cell cell, int64_t input, int64_t hidden, const T* w_ih, const T* w_hh,
+                   uint16_t* out, Packed<T>* views);
+  void (*gemm_bf16)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a,
+                    int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, int threads);
   // Scratch sizes in elements.
   size_t (*forward_work)(const SeqArgs<T>& a);
   size_t (*backward_work)(const SeqArgs<T>& a);

@@ -134,17 +134,17 @@ class PyWeights {
   }
 
   py::tuple forward(const py::object& x, const py::object& h0, const py::object& c0,
-                    const py::object& lengths, bool reverse, bool training) {
-    return f32_ ? forward_t<float>(*f32_, x, h0, c0, lengths, reverse, training)
-                : forward_t<double>(*f64_, x, h0, c0, lengths, reverse, training);
+                    const py::object& lengths, bool reverse, bool training, bool autocast) {
+    return f32_ ? forward_t<float>(*f32_, x, h0, c0, lengths, reverse, training, autocast)
+                : forward_t<double>(*f64_, x, h0, c0, lengths, reverse, training, false);
   }
   py::tuple backward(SavedForBackward& ctx, const py::object& dy, const py::object& dh_n,
                      const py::object& dc_n) {
     return f32_ ? backward_t<float>(*f32_, ctx, dy, dh_n, dc_n)
                 : backward_t<double>(*f64_, ctx, dy, dh_n, dc_n);
   }
-  py::tuple step(const py::object& x, const py::object& h, const py::object& c) {
-    return f32_ ? step_t<float>(*f32_, x, h, c) : step_t<double>(*f64_, x, h, c);
+  py::tuple step(const py::object& x, const py::object& h, const py::object& c, bool autocast) {
+    return f32_ ? step_t<float>(*f32_, x, h, c, autocast) : step_t<double>(*f64_, x, h, c, false);
   }
 
  private:
@@ -167,7 +167,7 @@ class PyWeights {
   template <typename T>
   py::tuple forward_t(const fastrnn::Layer<T>& layer, const py::object& x_obj,
                       const py::object& h0_obj, const py::object& c0_obj, const py::object& len_obj,
-                      bool reverse, bool training) {
+                      bool reverse, bool training, bool autocast) {
     if (!py::isinstance<py::array>(x_obj)) throw py::type_error("x: expected a numpy.ndarray");
     py::array xa = py::reinterpret_borrow<py::array>(x_obj);
     if (xa.ndim() != 3)
@@ -195,7 +195,7 @@ class PyWeights {
       T *yp = y.mutable_data(), *hp = h_n.mutable_data();
       T* cp = lstm ? c_n.mutable_data() : nullptr;
       py::gil_scoped_release nogil;
-      ctx = layer.forward(Tn, B, xp, h0p, c0p, lp, reverse, training, yp, hp, cp);
+      ctx = layer.forward(Tn, B, xp, h0p, c0p, lp, reverse, training, autocast, yp, hp, cp);
     }
     py::object c_out = lstm ? py::object(c_n) : py::none();
     py::object ctx_out = py::none();
@@ -253,7 +253,7 @@ class PyWeights {
 
   template <typename T>
   py::tuple step_t(const fastrnn::Layer<T>& layer, const py::object& x_obj, const py::object& h_obj,
-                   const py::object& c_obj) {
+                   const py::object& c_obj, bool autocast) {
     if (!py::isinstance<py::array>(x_obj)) throw py::type_error("x: expected a numpy.ndarray");
     py::array xa = py::reinterpret_borrow<py::array>(x_obj);
     if (xa.ndim() != 2)
@@ -273,7 +273,7 @@ class PyWeights {
       T* h1p = h1.mutable_data();
       T* c1p = lstm ? c1.mutable_data() : nullptr;
       py::gil_scoped_release nogil;
-      layer.step(B, xp, hp, cp, h1p, c1p);
+      layer.step(B, xp, hp, cp, autocast, h1p, c1p);
     }
     return py::make_tuple(h1, lstm ? py::object(c1) : py::none());
   }
@@ -347,11 +347,14 @@ PYBIND11_MODULE(_C, m) {
                     "output row (takes precedence over bf16).")
       .def("forward", &PyWeights::forward, py::arg("x"), py::arg("h0") = py::none(),
            py::arg("c0") = py::none(), py::arg("lengths") = py::none(), py::arg("reverse") = false,
-           py::arg("training") = false)
+           py::arg("training") = false, py::arg("autocast") = false,
+           "autocast: bfloat16 products, float32 sums and state (float32 weights; ignored for "
+           "float64). On AMX tiles where the CPU has them, training included (backward follows); "
+           "elsewhere inference reads bfloat16 weight panels and training stays float32.")
       .def("backward", &PyWeights::backward, py::arg("ctx"), py::arg("dy") = py::none(),
            py::arg("dh_n") = py::none(), py::arg("dc_n") = py::none())
       .def("step", &PyWeights::step, py::arg("x"), py::arg("h") = py::none(),
-           py::arg("c") = py::none());
+           py::arg("c") = py::none(), py::arg("autocast") = false);
 
   m.def("backends", [] {
     py::dict d;

@@ -48,7 +48,7 @@ void embedding_backward_t(py::array_t<T> dweight, const py::array& ids_obj,
 // routing the building blocks' products here keeps one thread pool.
 template <typename T>
 py::array_t<T> matmul_t(const py::array_t<T>& a_in, const py::array_t<T>& b_in, bool ta, bool tb,
-                        const py::object& out_obj, double beta) {
+                        const py::object& out_obj, double beta, bool autocast) {
   if (a_in.ndim() != 2 || b_in.ndim() != 2)
     throw std::invalid_argument("a, b: expected 2-D arrays");
   auto a = fastrnn::c_aligned<T>(a_in), b = fastrnn::c_aligned<T>(b_in);
@@ -79,7 +79,9 @@ py::array_t<T> matmul_t(const py::array_t<T>& a_in, const py::array_t<T>& b_in, 
   if (k == 0) {
     for (int64_t i = 0; i < m * n; ++i) cp[i] = beta == 0.0 ? T(0) : T(beta) * cp[i];
   } else {
-    fastrnn::kernels_for<T>().gemm(ta, tb, m, n, k, ap, lda, bp, ldb, T(beta), cp, n, threads);
+    const fastrnn::Kernels<T>& kern = fastrnn::kernels_for<T>();
+    auto gemm = autocast && kern.gemm_bf16 ? kern.gemm_bf16 : kern.gemm;
+    gemm(ta, tb, m, n, k, ap, lda, bp, ldb, T(beta), cp, n, threads);
   }
   return c;
 }
@@ -95,10 +97,11 @@ void register_nn(py::module_& m) {
         py::arg("ids"), py::arg("dout"), py::arg("padding_idx") = -1);
   m.def("nn_matmul", &matmul_t<float>, py::arg("a").noconvert(), py::arg("b").noconvert(),
         py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("out") = py::none(),
-        py::arg("beta") = 0.0,
+        py::arg("beta") = 0.0, py::arg("autocast") = false,
         "C = beta * out + op(a) op(b) (new array when out is None), a and b 2-D C-contiguous of "
-        "one dtype; fastrnn's GEMM and threads.");
+        "one dtype; fastrnn's GEMM and threads. autocast: bfloat16 operands and float32 sums on "
+        "AMX tiles where the CPU has them (float32 elsewhere).");
   m.def("nn_matmul", &matmul_t<double>, py::arg("a").noconvert(), py::arg("b").noconvert(),
         py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("out") = py::none(),
-        py::arg("beta") = 0.0);
+        py::arg("beta") = 0.0, py::arg("autocast") = false);
 }

@@ -5,6 +5,8 @@
 #include <cpuid.h>
 #include <omp.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -23,6 +25,9 @@ namespace avx512 {
 KernelTable table();
 KernelTable table_bf16();
 }  // namespace avx512
+namespace amx {
+KernelTable table();
+}
 
 namespace {
 
@@ -32,10 +37,22 @@ uint64_t xgetbv0() {
   return (uint64_t(hi) << 32) | lo;
 }
 
+// Linux keeps AMX's 8 KiB of tile data out of a thread's saved state until the process asks for
+// it; a tile instruction before that faults. Granted once for the whole process.
+bool request_amx_permission() {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+  constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
 struct CpuFeatures {
   bool avx2 = false;
   bool avx512 = false;
   bool avx512_bf16 = false;
+  bool amx_bf16 = false;  // AMX-TILE and AMX-BF16, the OS saving tile state, permission granted
   CpuFeatures() {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
@@ -48,7 +65,12 @@ struct CpuFeatures {
     avx2 = ymm_state && fma && (b & (1u << 5));
     const bool f = b & (1u << 16), dq = b & (1u << 17), bw = b & (1u << 30), vl = b & (1u << 31);
     avx512 = avx2 && zmm_state && f && dq && bw && vl;
-    if (avx512 && a >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) avx512_bf16 = a & (1u << 5);
+    const bool amx_tile = d & (1u << 24), amx_bf16_ops = d & (1u << 22);
+    const bool tile_state = (xcr0 & 0x60000) == 0x60000;  // XTILECFG, XTILEDATA
+    const unsigned max_sub = a;
+    if (avx512 && max_sub >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d))
+      avx512_bf16 = a & (1u << 5);
+    amx_bf16 = avx512_bf16 && amx_tile && amx_bf16_ops && tile_state && request_amx_permission();
   }
 };
 
@@ -62,7 +84,8 @@ struct IsaEntry {
 constexpr IsaEntry kIsas[] = {{"scalar", scalar::table},
                               {"avx2", avx2::table},
                               {"avx512", avx512::table},
-                              {"avx512_bf16", avx512::table_bf16}};
+                              {"avx512_bf16", avx512::table_bf16},
+                              {"amx_bf16", amx::table}};
 constexpr int kTables = sizeof(kIsas) / sizeof(kIsas[0]);
 
 struct Registry {
@@ -75,6 +98,7 @@ struct Registry {
     supported[1] = cpu.avx2;
     supported[2] = cpu.avx512;
     supported[3] = cpu.avx512_bf16;
+    supported[4] = cpu.amx_bf16;
     for (int i = 0; i < kTables; ++i) {
       if (!supported[i]) continue;
       tables[i] = kIsas[i].make();

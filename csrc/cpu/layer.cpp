@@ -137,22 +137,32 @@ void quantize_rows(const std::vector<T>& w, int64_t rows, int64_t K, std::vector
 
 template <typename T>
 std::shared_ptr<const PackedWeights<T>> Layer<T>::packed(const Kernels<T>& k, bool bf16,
-                                                         bool i8) const {
+                                                         bool i8, bool amx) const {
   i8 = i8 && k.pack_i8;
   bf16 = bf16 && !i8 && k.pack_bf16;
+  amx = amx && k.pack_amx;
   std::lock_guard<std::mutex> lock(pack_mutex_);
-  if (packed_ && packed_->kernels == &k && packed_->bf16 == bf16 && packed_->i8 == i8)
+  // The AMX tiles, once made, stay: a model that alternates autocast and float32 calls keeps them.
+  if (packed_ && packed_->kernels == &k && packed_->bf16 == bf16 && packed_->i8 == i8 &&
+      (packed_->amx || !amx))
     return packed_;
+  amx = amx || (packed_ && packed_->kernels == &k && packed_->amx);
   auto p = std::make_shared<PackedWeights<T>>();
   p->kernels = &k;
   p->bf16 = bf16;
   p->i8 = i8;
+  p->amx = amx;
   p->panels.assign(k.packed_size(cell_, input_, hidden_), T(0));
   k.pack(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), p->panels.data(), &p->views);
   if (bf16) {
     p->panels_bf16.assign(k.packed_bf16_size(cell_, input_, hidden_), 0);
     k.pack_bf16(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), p->panels_bf16.data(),
                 &p->views);
+  }
+  if (amx) {
+    p->panels_amx.assign(k.packed_amx_size(cell_, input_, hidden_), 0);
+    k.pack_amx(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), p->panels_amx.data(),
+               &p->views);
   }
   if (i8) {
     const int64_t gh = num_gates(cell_) * hidden_;
@@ -172,7 +182,7 @@ std::shared_ptr<const PackedWeights<T>> Layer<T>::packed(const Kernels<T>& k, bo
 
 template <typename T>
 SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k, bool bf16, bool i8, bool use_reduced,
-                               std::shared_ptr<const PackedWeights<T>>& hold) const {
+                               std::shared_ptr<const PackedWeights<T>>& hold, bool amx) const {
   SeqArgs<T> a;
   a.cell = cell_;
   a.input = input_;
@@ -183,8 +193,10 @@ SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k, bool bf16, bool i8, bool use
   a.b_hh = ptr_or_null(b_hh_);
   a.peep = ptr_or_null(peep_);
   // A float32 pass in a bfloat16 layer reuses the bfloat16 packing's float32 panels.
-  hold = packed(k, bf16, i8);
+  hold = packed(k, bf16, i8, amx);
   a.packed = hold->views;
+  a.amx = amx && hold->amx;
+  if (!a.amx) a.packed.amx_ih = a.packed.amx_hh = a.packed.amx_hn = nullptr;
   if (!use_reduced) {
     a.packed.bf16_ih = a.packed.bf16_hh = a.packed.bf16_hn = nullptr;
     a.packed.i8_ih = a.packed.i8_hh = a.packed.i8_hn = nullptr;
@@ -196,7 +208,8 @@ SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k, bool bf16, bool i8, bool use
 template <typename T>
 std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, const T* x, const T* h0,
                                               const T* c0, const int64_t* len, bool reverse,
-                                              bool training, T* y, T* h_n, T* c_n) const {
+                                              bool training, bool autocast, T* y, T* h_n,
+                                              T* c_n) const {
   const Kernels<T>& k = kernels_for<T>();
   auto ctx = std::make_unique<Context<T>>();
   ctx->cell = cell_;
@@ -213,8 +226,13 @@ std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, cons
     ctx->active = std::move(plan.active);
   }
   std::shared_ptr<const PackedWeights<T>> hold;
-  const bool bf16 = bf16_.load(), i8 = i8_.load();
-  SeqArgs<T> a = base_args(k, bf16, i8, (bf16 || i8) && !training, hold);
+  const bool i8 = i8_.load();
+  // Autocast runs on AMX tiles where the ISA has them (int8 inference takes precedence); elsewhere
+  // inference reads the bfloat16 panels and training stays float32.
+  const bool amx = autocast && k.pack_amx && !(i8 && !training);
+  const bool bf16 = bf16_.load() || (autocast && !amx);
+  SeqArgs<T> a = base_args(k, bf16, i8, (bf16 || i8) && !training && !amx, hold, amx);
+  ctx->amx = a.amx;
   a.steps = steps;
   a.batch = batch;
   a.reverse = reverse;
@@ -248,6 +266,7 @@ void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const
   const Kernels<T>& k = kernels_for<T>();
   std::shared_ptr<const PackedWeights<T>> hold;
   SeqArgs<T> a = base_args(k, bf16_.load(), i8_.load(), false, hold);
+  a.amx = ctx.amx && k.gemm_bf16;  // the products over all steps, as the forward's were
   a.steps = ctx.steps;
   a.batch = ctx.batch;
   a.reverse = ctx.reverse;
@@ -273,10 +292,11 @@ void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const
 }
 
 template <typename T>
-void Layer<T>::step(int64_t batch, const T* x, const T* h, const T* c, T* h1, T* c1) const {
+void Layer<T>::step(int64_t batch, const T* x, const T* h, const T* c, bool autocast, T* h1,
+                    T* c1) const {
   const Kernels<T>& k = kernels_for<T>();
   std::shared_ptr<const PackedWeights<T>> hold;
-  const bool bf16 = bf16_.load(), i8 = i8_.load();
+  const bool bf16 = bf16_.load() || (autocast && sizeof(T) == 4), i8 = i8_.load();
   SeqArgs<T> a = base_args(k, bf16, i8, bf16 || i8, hold);
   a.steps = 1;
   a.batch = batch;

@@ -59,6 +59,7 @@ struct Context {
   Scratch<T> cache;  // [T, B, cache_width * H], zero at padded steps
   std::vector<int64_t> len, order, active;
   bool has_len;
+  bool amx = false;  // the forward ran in autocast bfloat16 on AMX: so does backward's products
   size_t bytes_per_step() const { return sizeof(T) * batch * hidden * cache_width(cell); }
 };
 
@@ -68,9 +69,10 @@ struct Context {
 template <typename T>
 struct PackedWeights {
   const Kernels<T>* kernels;
-  bool bf16, i8;
+  bool bf16, i8, amx;
   aligned_vector<T> panels;
   aligned_vector<uint16_t> panels_bf16;
+  aligned_vector<uint16_t> panels_amx;
   aligned_vector<int8_t> panels_i8;
   aligned_vector<float> scales_i8;
   Packed<T> views;
@@ -101,22 +103,28 @@ class Layer {
 
   // y [T, B, H] and h_n [B, H] (c_n for LSTM) are written as fastrnn.h's rule says: in full,
   // except y at padded steps, which a caller that passes lengths zero-fills.
+  // autocast: products may take bfloat16 operands (float32 sums, gates and state): on AMX tiles
+  // where the ISA has them (training too; backward then follows), else inference reads the
+  // bfloat16 weight panels and training stays float32.
   // Returns the context when training, else null.
   std::unique_ptr<Context<T>> forward(int64_t steps, int64_t batch, const T* x, const T* h0,
                                       const T* c0, const int64_t* len, bool reverse, bool training,
-                                      T* y, T* h_n, T* c_n) const;
+                                      bool autocast, T* y, T* h_n, T* c_n) const;
   // Every gradient output is written in full (fastrnn.h's rule); dc0/dpeep may be null.
   void backward(const Context<T>& ctx, const T* dy, const T* dh_n, const T* dc_n, T* dx, T* dh0,
                 T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dpeep) const;
-  void step(int64_t batch, const T* x, const T* h, const T* c, T* h1, T* c1) const;
+  // autocast: the step reads the bfloat16 weight panels (as set_bf16 does).
+  void step(int64_t batch, const T* x, const T* h, const T* c, bool autocast, T* h1, T* c1) const;
 
  private:
   // Arguments common to every call; `hold` keeps the packed weights they point into alive.
   // bf16: the layer's setting, read once per call; use_bf16: this call reads bfloat16 panels.
-  // i8: the same for int8; use_reduced: this call reads the reduced-precision panels.
+  // i8: the same for int8; use_reduced: this call reads the reduced-precision panels; amx: this
+  // call runs autocast's products on AMX tiles (k has them).
   SeqArgs<T> base_args(const Kernels<T>& k, bool bf16, bool i8, bool use_reduced,
-                       std::shared_ptr<const PackedWeights<T>>& hold) const;
-  std::shared_ptr<const PackedWeights<T>> packed(const Kernels<T>& k, bool bf16, bool i8) const;
+                       std::shared_ptr<const PackedWeights<T>>& hold, bool amx = false) const;
+  std::shared_ptr<const PackedWeights<T>> packed(const Kernels<T>& k, bool bf16, bool i8,
+                                                 bool amx = false) const;
 
   Cell cell_;
   int64_t input_, hidden_;

@@ -67,9 +67,11 @@ class Weights:
         lengths: npt.NDArray[np.int64] | None = None,
         reverse: bool = False,
         training: bool = False,
+        autocast: bool = False,
     ) -> tuple[_Array, _Array, _Array | None, Context | None]:
         """x (T, B, I), h0/c0 (B, H), lengths int64 (B,) in [1, T] ->
-        (y (T, B, H), h_n (B, H), c_n (B, H) or None, ctx or None); y is 0 at t >= lengths[b]."""
+        (y (T, B, H), h_n (B, H), c_n (B, H) or None, ctx or None); y is 0 at t >= lengths[b].
+        autocast: bfloat16 products with float32 sums and state (see fastrnn.autocast)."""
     def backward(
         self,
         ctx: Context,
@@ -79,7 +81,11 @@ class Weights:
     ) -> tuple[_Array, _Array, _Array | None, _Grads]:
         """-> (dx (T, B, I), dh0 (B, H), dc0 (B, H) or None, grads)."""
     def step(
-        self, x: _Array, h: _Array | None = None, c: _Array | None = None
+        self,
+        x: _Array,
+        h: _Array | None = None,
+        c: _Array | None = None,
+        autocast: bool = False,
     ) -> tuple[_Array, _Array | None]:
         """One streaming step: x (B, I), h/c (B, H) or None (zeros) -> (h1 (B, H), c1 or None)."""
 
@@ -100,6 +106,7 @@ def nn_matmul(
     trans_b: bool = False,
     out: _Array | None = None,
     beta: float = 0.0,
+    autocast: bool = False,
 ) -> _Array:
     """C = beta * out + op(a) @ op(b) on fastrnn's GEMM and threads (fastrnn.nn's products)."""
 

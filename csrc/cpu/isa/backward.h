@@ -192,18 +192,40 @@ void backward(const SeqArgs<T>& a) {
     if (a.dh0) memcpy(a.dh0 + b * H, dh + sb * H, sizeof(T) * H);
     if (a.dc0) memcpy(a.dc0 + b * H, dc + sb * H, sizeof(T) * H);
   }
-  // Large products over all steps.
+  // Large products over all steps. dW = dG^T X in T, or with AMX autocast as (X^T dG)^T: AMX
+  // reads A's rows with k contiguous, and X^T is the smaller operand to transpose.
   const int th = a.threads;
-  if (a.dx) gemm<T>(false, false, TB, q.I, GH, dgi, ldg, a.w_ih, q.I, T(0), a.dx, q.I, th);
-  if (a.dw_ih) gemm<T>(true, false, GH, q.I, TB, dgi, ldg, a.x, q.I, T(0), a.dw_ih, q.I, th);
+  auto weight_grad = [&](int64_t rows, int64_t cols, const T* g, const T* x, int64_t ldx, T* dw) {
+#if defined(FASTRNN_ISA_AMX)
+    if constexpr (sizeof(T) == 4) {
+      if (a.amx) {
+        amx_gemm(true, false, cols, rows, TB, x, ldx, g, ldg, T(0), dw, cols, th, true);
+        return;
+      }
+    }
+#endif
+    gemm<T>(true, false, rows, cols, TB, g, ldg, x, ldx, T(0), dw, cols, th);
+  };
+  if (a.dx) {
+    bool done = false;
+#if defined(FASTRNN_ISA_AMX)
+    if constexpr (sizeof(T) == 4) {
+      if (a.amx) {
+        amx_gemm(false, false, TB, q.I, GH, dgi, ldg, a.w_ih, q.I, T(0), a.dx, q.I, th);
+        done = true;
+      }
+    }
+#endif
+    if (!done) gemm<T>(false, false, TB, q.I, GH, dgi, ldg, a.w_ih, q.I, T(0), a.dx, q.I, th);
+  }
+  if (a.dw_ih) weight_grad(GH, q.I, dgi, a.x, q.I, a.dw_ih);
   if (a.dw_hh) {
     const int64_t ldk = q.cw * H;
     if constexpr (two_phase) {  // dW_hn = dn^T rh
-      gemm<T>(true, false, 2 * H, H, TB, dgi, ldg, a.cache, ldk, T(0), a.dw_hh, H, th);
-      gemm<T>(true, false, H, H, TB, dgi + 2 * H, ldg, a.cache + C::kRh * H, ldk, T(0),
-              a.dw_hh + 2 * H * H, H, th);
+      weight_grad(2 * H, H, dgi, a.cache, ldk, a.dw_hh);
+      weight_grad(H, H, dgi + 2 * H, a.cache + C::kRh * H, ldk, a.dw_hh + 2 * H * H);
     } else {
-      gemm<T>(true, false, GH, H, TB, dgh, ldg, a.cache, ldk, T(0), a.dw_hh, H, th);
+      weight_grad(GH, H, dgh, a.cache, ldk, a.dw_hh);
     }
   }
   auto colsum = [&](const T* g, T* out) {

@@ -21,6 +21,8 @@ struct FwdRow {
   T* c_n;
   T* rh;  // [H] r * h_prev, the input of the second product (reset-before GRU)
   T* z;   // [H] z between the two phases of a step (reset-before GRU)
+  uint16_t* hb;   // [H] h in bfloat16, the next product's A (AMX autocast), else null
+  uint16_t* rhb;  // [H] rh in bfloat16 (AMX autocast, reset-before GRU), else null
 };
 
 // The forward accessor of one vector chunk (see "Points" in cells/all.h): j the chunk's first
@@ -54,9 +56,19 @@ struct FwdIo {
     st(r.h + j, h, n);
     st(r.y + j, h, n);
     if (r.h_n) st(r.h_n + j, h, n);
+#if defined(FASTRNN_ISA_AMX)
+    if constexpr (sizeof(T) == 4)
+      if (r.hb) st_bf16(r.hb + j, h, n);
+#endif
   }
   FASTRNN_INLINE int phase() { return ph; }
-  FASTRNN_INLINE void set_rh(V v) { st(r.rh + j, v, n); }
+  FASTRNN_INLINE void set_rh(V v) {
+    st(r.rh + j, v, n);
+#if defined(FASTRNN_ISA_AMX)
+    if constexpr (sizeof(T) == 4)
+      if (r.rhb) st_bf16(r.rhb + j, v, n);
+#endif
+  }
   FASTRNN_INLINE void set_z(V v) { st(r.z + j, v, n); }
   FASTRNN_INLINE V z() { return ld(r.z + j, n); }
 };
@@ -80,13 +92,20 @@ int64_t chunk_steps(const Seq<T>& q) {
   return imax(1, imin(q.Tn, kChunkRows / q.B));
 }
 
+// AMX autocast: h, the next h and rh in bfloat16 as the products' A tiles read them: rows
+// padded to 32 (zero), row stride amx_ld(H) elements (zero past H).
+inline int64_t amx_ld(int64_t H) { return ceil_div(H, 32) * 32 + 32; }
+inline int64_t amx_rows(int64_t B) { return ceil_div(B, 32) * 32; }
+
 // Scratch: xp [R, G*H] and the gathered inputs [R, I] (R = rows of the largest chunk), then the
-// state: two h buffers and rh (padded rows: they are product operands), c and z.
+// state: two h buffers and rh (padded rows: they are product operands), c and z; with AMX
+// autocast, then the three bfloat16 buffers (64-byte aligned).
 template <typename T>
 size_t forward_work(const SeqArgs<T>& a) {
   Seq<T> q(a);
   const int64_t R = chunk_steps(q) * q.B;
-  return size_t(R * (q.GH + q.I) + q.B * (3 * padded_ld(q.H) + 2 * q.H));
+  const int64_t bf16 = a.amx ? 3 * amx_rows(q.B) * amx_ld(q.H) / 2 + 64 : 0;
+  return size_t(R * (q.GH + q.I) + q.B * (3 * padded_ld(q.H) + 2 * q.H) + bf16);
 }
 
 template <typename T>
@@ -96,6 +115,9 @@ struct FwdState {
   T* c;        // [B, H] LSTM cell state
   T* zb;       // [B, H] z between the two halves of a reset-before GRU step
   int64_t ldh;
+  uint16_t* hb[2] = {nullptr, nullptr};  // AMX autocast: hbuf in bfloat16 (see amx_ld)
+  uint16_t* rhb = nullptr;
+  int64_t ldhb = 0;
 };
 
 // Lays the state out in `work` and loads h0, c0 in sorted row order.
@@ -119,6 +141,22 @@ FwdState<T> init_state(const Seq<T>& q, T* work) {
     else
       memset(st.c + sb * H, 0, sizeof(T) * H);
   }
+#if defined(FASTRNN_ISA_AMX)
+  if constexpr (sizeof(T) == 4) {
+    if (a.amx) {
+      const uintptr_t end = reinterpret_cast<uintptr_t>(st.zb + B * H);
+      uint16_t* bf = reinterpret_cast<uint16_t*>((end + 63) / 64 * 64);
+      st.ldhb = amx_ld(H);
+      const int64_t size = amx_rows(B) * st.ldhb;
+      memset(bf, 0, sizeof(uint16_t) * 3 * size);
+      st.hb[0] = bf;
+      st.hb[1] = bf + size;
+      st.rhb = bf + 2 * size;
+      for (int64_t sb = 0; sb < B; ++sb)
+        amx_round_row(st.hbuf[0] + sb * ldh, H, st.hb[0] + sb * st.ldhb);
+    }
+  }
+#endif
   return st;
 }
 
@@ -157,6 +195,15 @@ void project_chunk(const Seq<T>& q, int64_t s0, int64_t s1, const int64_t* rowst
     for (int64_t c = 0; c < GH; ++c) xp[c] = input_bias(a, c, q.H, inner);
     for (int64_t r = 1; r < rows; ++r) memcpy(xp + r * GH, xp, sizeof(T) * GH);
   }
+#if defined(FASTRNN_ISA_AMX)
+  if constexpr (sizeof(T) == 4) {
+    if (a.amx) {
+      amx_gemm(false, true, rows, GH, I, src, I, a.w_ih, I, bias ? T(1) : T(0), xp, GH, a.threads,
+               false, a.packed.amx_ih);
+      return;
+    }
+  }
+#endif
   gemm<T>(false, true, rows, GH, I, src, I, a.w_ih, I, bias ? T(1) : T(0), xp, GH, a.threads,
           a.packed.gemm_ih);
 }
@@ -206,8 +253,9 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
   const int per = B <= 2 ? int(imax(1, 4 / gp)) : 1;
   const int nt = recurrence_threads(q, a.threads, ceil_div(q.nb, per), project_here);
 
-  // per thread: the products of one block for all rows, [B rounded up to MR][4 * NR]
-  const int64_t tile_rows = ceil_div(B, MR) * MR;
+  // per thread: the products of one block for all rows, [B rounded up to MR][4 * NR] (to 32
+  // with AMX: its tiles store 16 or 32 rows)
+  const int64_t tile_rows = imax(ceil_div(B, MR) * MR, a.amx ? amx_rows(B) : 0);
   Buffer<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
   T* tiles = tile_buf.data();
   Stages::parallel(ceil_div(q.nb, per), nt, (s1 - s0) * phases, [&](int64_t stage, int64_t item) {
@@ -227,9 +275,22 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
       const uint16_t* half = phase == 0 ? a.packed.bf16_hh : a.packed.bf16_hn;
       const int8_t* q8 = phase == 0 ? a.packed.i8_hh : a.packed.i8_hn;
       const float* scale = phase == 0 ? a.packed.i8_scale_hh : a.packed.i8_scale_hn;
-      block_product_panels(
-          n, H, [&](int64_t r) { return a_src + r * ldh; }, panels, a.packed, half, q8, scale,
-          jb0 * npan * pstride, pstride, int(npan * count), tile, 4 * NR);
+      bool done = false;
+#if defined(FASTRNN_ISA_AMX)
+      if constexpr (sizeof(T) == 4) {
+        if (a.amx) {
+          const int64_t KT = ceil_div(H, kAmxK), tiles_per_block = npan * NR / 16;
+          const uint16_t* b = phase == 0 ? a.packed.amx_hh : a.packed.amx_hn;
+          amx_tiles(n, KT, phase == 0 ? st.hb[s & 1] : st.rhb, st.ldhb,
+                    b + jb0 * tiles_per_block * KT * kAmxTile, tiles_per_block * count, tile, 4 * NR);
+          done = true;
+        }
+      }
+#endif
+      if (!done)
+        block_product_panels(
+            n, H, [&](int64_t r) { return a_src + r * ldh; }, panels, a.packed, half, q8, scale,
+            jb0 * npan * pstride, pstride, int(npan * count), tile, 4 * NR);
       for (int64_t jb = jb0; jb < jb0 + count; ++jb) {
         for (int64_t sb = 0; sb < n; ++sb) {
           const int64_t b = q.batch_of(sb), t = q.time_of(s, b);
@@ -244,7 +305,9 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
                         last && a.h_n ? a.h_n + b * H : nullptr,
                         last && a.c_n ? a.c_n + b * H : nullptr,
                         st.rh + sb * ldh,
-                        st.zb + sb * H};
+                        st.zb + sb * H,
+                        st.hb[0] ? st.hb[(s + 1) & 1] + sb * st.ldhb : nullptr,
+                        st.rhb ? st.rhb + sb * st.ldhb : nullptr};
           fwd_block<C>(q, row, phase, jb * NR);
         }
       }

@@ -1,11 +1,12 @@
 // kernels.cpp: whole-sequence forward and backward through time for every cell, and the single
-// streaming step. Compiled once per ISA (scalar, avx2, avx512) into namespace fastrnn::<isa>: the
+// streaming step. Compiled once per ISA (scalar, avx2, avx512, amx) into namespace fastrnn::<isa>: the
 // one translation unit per ISA, made of the parts it includes inside that namespace:
 //   vec.h, gemm.h     vectors, the matrix kernels and the large GEMM
 //   cell_math.h       the cells' math for Vec<T>, then the cells (cells/all.h) in <isa>::cells
 //   sequence.h        shapes, sorted rows, vector chunks      schedule.h   Stages and waits
 //   products.h        the recurrence's small products         packing.h    packed weights
 //   forward.h         forward pass and step, per cell         backward.h   backward pass, per cell
+//   amx.h             (amx only) bfloat16 products on AMX tiles, for the autocast mode
 // and, below, the entry points: one switch from the Cell to the drivers' cell type, per call.
 //
 // Forward, per sequence:   XP[T*B, G*H] = X W_ih^T + biases        (one GEMM for all steps)
@@ -42,6 +43,10 @@ namespace FASTRNN_ISA_NS {
 #include "cpu/isa/gemm.h"
 #include "cpu/isa/cell_math.h"
 // clang-format on
+
+#if defined(FASTRNN_ISA_AMX)
+#include "cpu/isa/amx.h"  // the autocast products on AMX tiles
+#endif
 
 namespace cells {
 #include "cells/all.h"
@@ -127,6 +132,13 @@ void gemm_entry(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, i
   gemm<T>(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, threads);
 }
 
+#if defined(FASTRNN_ISA_AMX)
+void gemm_bf16_entry(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                     const float* b, int64_t ldb, float beta, float* c, int64_t ldc, int threads) {
+  amx_gemm(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, threads);
+}
+#endif
+
 template <typename T, bool kBf16Dot = false>
 Kernels<T> make_kernels() {
   Kernels<T> k;
@@ -144,6 +156,16 @@ Kernels<T> make_kernels() {
     k.packed_bf16_size = nullptr;
     k.pack_bf16 = nullptr;
   }
+  k.packed_amx_size = nullptr;
+  k.pack_amx = nullptr;
+  k.gemm_bf16 = nullptr;
+#if defined(FASTRNN_ISA_AMX)
+  if constexpr (sizeof(T) == 4) {
+    k.packed_amx_size = &packed_amx_size<T>;
+    k.pack_amx = &pack_amx<T>;
+    k.gemm_bf16 = &gemm_bf16_entry;
+  }
+#endif
   k.forward_work = &forward_work_entry<T>;
   k.backward_work = &backward_work_entry<T>;
   k.forward = &forward_entry<T>;
@@ -160,11 +182,18 @@ Kernels<T> make_kernels() {
 #define FASTRNN_STR2(x) #x
 #define FASTRNN_STR(x) FASTRNN_STR2(x)
 
+#if defined(FASTRNN_ISA_AMX)
+// The avx512_bf16 table's kernels, plus the autocast products on AMX tiles.
+KernelTable table() {
+  return KernelTable{"amx_bf16", make_kernels<float, true>(), make_kernels<double>()};
+}
+#else
 KernelTable table() {
   return KernelTable{FASTRNN_STR(FASTRNN_ISA_NS), make_kernels<float>(), make_kernels<double>()};
 }
+#endif
 
-#if defined(FASTRNN_ISA_IS_avx512)
+#if defined(FASTRNN_ISA_IS_avx512) && !defined(FASTRNN_ISA_AMX)
 // The same kernels; the reduced-precision inference uses bfloat16 dot products (AVX512_BF16) at
 // one or two rows.
 KernelTable table_bf16() {

@@ -185,3 +185,57 @@ void pack_i8(Cell cell, int64_t I, int64_t H, const int8_t* q_ih, const int8_t* 
   v->i8_scale_hh = shh;
   v->i8_scale_hn = two_phase ? shn : nullptr;
 }
+
+#if defined(FASTRNN_ISA_AMX)
+// AMX autocast panels (see amx.h): [amx_ih | amx_hh | amx_hn] in bfloat16. amx_ih: W_ih^T as
+// packed B of the input projection. amx_hh (amx_hn): per block jb of NR units, the tiles of its
+// gates side by side as forward.h's tile expects them, gate p's units [jb*NR, jb*NR + NR) as
+// NR / 16 column tiles.
+struct AmxLayout {
+  int64_t ih, hh, hn, total;
+  AmxLayout(Cell cell, int64_t I, int64_t H) {
+    constexpr int NR = Tile<float>::NR;
+    const int64_t G = cells::num_gates(cell), nb = ceil_div(H, NR), KT = ceil_div(H, kAmxK);
+    const bool two_phase = cells::phases(cell) == 2;
+    ih = 0;
+    hh = ih + amx_b_size(I, G * H);
+    hn = hh + nb * (two_phase ? 2 : G) * (NR / 16) * KT * kAmxTile;
+    total = hn + (two_phase ? nb * (NR / 16) * KT * kAmxTile : 0);
+  }
+};
+
+template <typename T>
+size_t packed_amx_size(Cell cell, int64_t I, int64_t H) {
+  return size_t(AmxLayout(cell, I, H).total);
+}
+
+// gates [g0, g0+ng) of w_hh as amx_hh's blocks
+inline void pack_amx_blocks(const float* w, int64_t H, int g0, int ng, uint16_t* out) {
+  constexpr int NR = Tile<float>::NR;
+  const int64_t nb = ceil_div(H, NR), KT = ceil_div(H, kAmxK);
+  for (int64_t jb = 0; jb < nb; ++jb)
+    for (int p = 0; p < ng; ++p)
+      for (int half = 0; half < NR / 16; ++half) {
+        const int64_t u0 = jb * NR + half * 16, valid = imax(0, imin(16, H - u0));
+        const int64_t t = (jb * ng + p) * (NR / 16) + half;
+        amx_pack_b(w + ((g0 + p) * H + imin(u0, H - 1)) * H, H, true, H, valid, 0, 1,
+                   out + t * KT * kAmxTile);
+      }
+}
+
+template <typename T>
+void pack_amx(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, uint16_t* out,
+              Packed<T>* v) {
+  if constexpr (sizeof(T) == 4) {
+    AmxLayout l(cell, I, H);
+    const int G = cells::num_gates(cell);
+    const bool two_phase = cells::phases(cell) == 2;
+    amx_pack_b(w_ih, I, true, I, G * H, 0, ceil_div(G * H, 32) * 2, out + l.ih);
+    pack_amx_blocks(w_hh, H, 0, two_phase ? 2 : G, out + l.hh);
+    if (two_phase) pack_amx_blocks(w_hh, H, 2, 1, out + l.hn);
+    v->amx_ih = out + l.ih;
+    v->amx_hh = out + l.hh;
+    v->amx_hn = two_phase ? out + l.hn : nullptr;
+  }
+}
+#endif
