@@ -1,7 +1,7 @@
 """One build for any x86-64: no instruction beyond a CPU's ISA runs on it.
 
 Two checks. Statically, every function in the compiled module that uses AVX registers or
-instructions must belong to the namespace of an AVX ISA (fastrnn::avx2, fastrnn::avx512), whose
+instructions must belong to the namespace of an AVX ISA (fastrnn::avx2, avx512, amx), whose
 code runs only after the CPU check picks it (the build also checks the ISA objects themselves:
 cmake/check_isa_objects.cmake). Dynamically, the whole stack (import, backends(), forward,
 backward and a streaming step of every cell) runs under an emulated CPU without AVX (Nehalem:
@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROBE = os.path.join(HERE, "isa_probe.py")
 
 # mangled names in namespace fastrnn::avx2 / fastrnn::avx512, with guard/TLS/local-static prefixes
-AVX_NAMESPACE = re.compile(r"^_Z(GV|TH|TW)?Z?N[rVK]*[RO]?7fastrnn(4avx2|6avx512)")
+AVX_NAMESPACE = re.compile(r"^_Z(GV|TH|TW)?Z?N[rVK]*[RO]?7fastrnn(4avx2|6avx512|3amx)")
 # an AVX instruction: VEX/EVEX-only mnemonics (v...), mask-register ops (k...), or ymm/zmm/k regs
 AVX_INSN = re.compile(r"^\s*[0-9a-f]+:\s+(v|k)[a-z0-9]+\b|%[yz]mm\d|%k[0-7]\b")
 
@@ -55,7 +55,7 @@ def test_no_avx_code_outside_the_avx_namespaces():
             offenders.append(name)
     # the module must carry its symbol table, or this check would prove nothing
     assert sum(bool(AVX_NAMESPACE.match(n)) for n in names) > 50, "no symbols: module stripped?"
-    assert not offenders, f"AVX code outside fastrnn::avx2/avx512: {offenders[:10]}"
+    assert not offenders, f"AVX code outside fastrnn::avx2/avx512/amx: {offenders[:10]}"
 
 
 def _run_probe(out: str, env_extra: dict[str, str], qemu_cpu: str | None) -> dict:

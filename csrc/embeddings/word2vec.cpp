@@ -30,7 +30,7 @@ EmbeddingKernels embedding_kernels();
 EmbeddingKernels embedding_kernels() {
   // Only the active ISA's function is called: it was checked against this CPU by dispatch.cpp.
   const std::string isa = active_isa();
-  if (isa.rfind("avx512", 0) == 0) return avx512::embedding_kernels();
+  if (isa.rfind("avx512", 0) == 0 || isa == "amx_bf16") return avx512::embedding_kernels();
   if (isa == "avx2") return avx2::embedding_kernels();
   return scalar::embedding_kernels();
 }

@@ -16,7 +16,8 @@ from typing_extensions import TypeAlias
 _Array: TypeAlias = npt.NDArray[np.floating[Any]]
 
 class _Backends(TypedDict):
-    compiled: list[str]  # ISA paths in this build: "scalar", "avx2", "avx512", "avx512_bf16"
+    # ISA paths in this build: "scalar", "avx2", "avx512", "avx512_bf16", "amx_bf16"
+    compiled: list[str]
     supported: list[str]  # those this CPU (and OS) can run
     active: str  # the one in use
 

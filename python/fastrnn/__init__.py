@@ -35,6 +35,7 @@ from .functional import (
     rnn_forward,
 )
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from ._autocast import autocast, is_autocast_enabled  # noqa: E402  (bfloat16 products)
 from .quantization import quantize_dynamic  # noqa: E402  (int8 weights for inference)
 
 # isort: split
@@ -80,6 +81,8 @@ __all__ = [
     "LSTMCell",
     "RNNCell",
     "quantize_dynamic",
+    "autocast",
+    "is_autocast_enabled",
     "__version__",
     "backends",
     "get_num_threads",
@@ -112,7 +115,7 @@ def backends() -> dict[str, Any]:
     and the GPU path under "cuda": {"compiled", "available", "devices", "reason", "build"}.
 
     The active path is chosen at import from the CPU's features; the environment variable
-    FASTRNN_ISA=scalar|avx2|avx512|avx512_bf16 forces one. The GPU path (fastrnn._cuda, the optional module
+    FASTRNN_ISA=scalar|avx2|avx512|avx512_bf16|amx_bf16 forces one. The GPU path (fastrnn._cuda, the optional module
     fastrnn._C_cuda) runs CUDA-array inputs of layers made with device="cuda".
     """
     from . import _cuda

@@ -24,6 +24,7 @@ _ISA_NAMES = {
     "avx2": "AVX2+FMA",
     "avx512": "AVX-512",
     "avx512_bf16": "AVX-512 with bfloat16 dot products",
+    "amx_bf16": "AVX-512 with AMX bfloat16 tiles",
 }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _C, _checks
+from . import _autocast, _C, _checks
 from ._cells import CELLS
 
 __all__ = [
@@ -88,7 +88,8 @@ def _forward(
         c0 = _checks.step_state("c0", c0, B, hidden, dtype, True, _OWNER)
     lens = _checks.lengths_arg(lengths, B, T)
     weights = _C.Weights(cell, **arrays)
-    y, h_n, c_n, ctx = weights.forward(xs, h0, c0, lens, bool(reverse), bool(need_grad))
+    bf16 = _autocast.is_autocast_enabled()  # see fastrnn.autocast; float64 ignores it
+    y, h_n, c_n, ctx = weights.forward(xs, h0, c0, lens, bool(reverse), bool(need_grad), bf16)
     return y, h_n, c_n, (SequenceContext(weights, ctx, T, B) if need_grad else None)
 
 
@@ -133,7 +134,7 @@ def _cell(
             if c is None
             else _checks.step_state("c", c, B, hidden, dtype, batched, _OWNER)
         )
-    h1, c1 = _C.Weights(cell, **arrays).step(xb, h, c)
+    h1, c1 = _C.Weights(cell, **arrays).step(xb, h, c, _autocast.is_autocast_enabled())
     if not batched:
         return h1[0], None if c1 is None else c1[0]
     return h1, c1

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _C, _checks, _cuda, _lowp
+from . import _autocast, _C, _checks, _cuda, _lowp
 from ._layer_loop import layer_loop, layer_loop_backward
 from ._weights import cell_names, init_params, layer_names
 from .nn.module import (
@@ -356,7 +356,10 @@ class _RNNBase(_Precision, Module):
         # inference: there the step reads bfloat16 W_ih, while a sequence projects its input in
         # float32, and a stream must equal the whole sequence (int8 projects through the step's
         # products: bitwise the same).
-        one_step = T == 1 and not training and not self._bf16
+        # autocast: bfloat16 products (fastrnn.autocast / compute_dtype), float32 layers only; a
+        # sequence projects its input in bfloat16 then, so a step of it takes the sequence path
+        bf16 = dtype == np.float32 and _autocast.active(self)
+        one_step = T == 1 and not training and not self._bf16 and not bf16
 
         def direction(k: int, d: int, inp: np.ndarray, last: bool) -> tuple[np.ndarray, Any]:
             j = k * D + d
@@ -365,7 +368,9 @@ class _RNNBase(_Precision, Module):
                 hn, cn = weights[k][d].step(inp[0], h0_j, c0_j)
                 y, ctx = hn[None], None
             else:
-                y, hn, cn, ctx = weights[k][d].forward(inp, h0_j, c0_j, lens, d == 1, training)
+                y, hn, cn, ctx = weights[k][d].forward(
+                    inp, h0_j, c0_j, lens, d == 1, training, bf16
+                )
             h_n[j] = hn
             if c_n is not None:
                 c_n[j] = cn
@@ -884,9 +889,13 @@ class _CellBase(_Precision, Module):
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """One recorded step: (h1, c1) as the caller's layout; the tape gets what backward needs."""
         self._inference_only("__call__")
-        if w.bf16:  # outputs from the bfloat16 weights; backward recomputes with the full ones
+        if _autocast.active(self) and self._dtype == np.float32:  # bfloat16 products (AMX: and
+            # backward's; elsewhere training stays float32, see fastrnn.autocast)
+            _, h1, c1, ctx = w.forward(xb[None], h, c, None, False, True, True)
+            entry: tuple[Any, ...] = (w, ctx, batched)
+        elif w.bf16:  # outputs from the bfloat16 weights; backward recomputes with the full ones
             h1, c1 = w.step(xb, h, c)
-            entry: tuple[Any, ...] = (
+            entry = (
                 w,
                 None,
                 batched,
@@ -976,13 +985,14 @@ class _HiddenStateCell(_CellBase):
             # Fast path (this call is timed in microseconds): _C checks shapes and dtypes itself,
             # so a batched ndarray goes straight in; anything _C rejects is checked again below
             # for fastrnn's own message.
+            bf16 = _autocast.active(self)
             if type(x) is np.ndarray and x.ndim == 2:
                 try:
-                    return w.step(x, hx)[0]
+                    return w.step(x, hx, None, bf16)[0]
                 except (TypeError, ValueError):
                     pass
             xb, (h,), batched = self._checked(x, (("hx", hx),))
-            h1 = w.step(xb, h)[0]
+            h1 = w.step(xb, h, None, bf16)[0]
             return h1 if batched else h1[0]
         xb, (h,), batched = self._checked(x, (("hx", hx),))
         return self._train_step(w, xb, h, None, batched)[0]
@@ -1075,17 +1085,18 @@ class LSTMCell(_CellBase):
         """(h1, c1) (B, H) (or (H,)) from x (B, I) (or (I,)) and hx = (h, c) or None (zeros)."""
         w = self._weights()
         if not self.training:
+            bf16 = _autocast.active(self)
             if type(x) is np.ndarray and x.ndim == 2:  # fast path, as in _HiddenStateCell
                 try:
                     if hx is None:
-                        return w.step(x)  # type: ignore[no-any-return]
+                        return w.step(x, None, None, bf16)  # type: ignore[no-any-return]
                     if type(hx) is tuple and len(hx) == 2:
-                        return w.step(x, hx[0], hx[1])  # type: ignore[no-any-return]
+                        return w.step(x, hx[0], hx[1], bf16)  # type: ignore[no-any-return]
                 except (TypeError, ValueError):
                     pass
             h, c = _checks.lstm_state(hx)
             xb, (h, c), batched = self._checked(x, (("h", h), ("c", c)))
-            h1, c1 = w.step(xb, h, c)
+            h1, c1 = w.step(xb, h, c, bf16)
             return (h1, c1) if batched else (h1[0], c1[0])
         h, c = _checks.lstm_state(hx)
         xb, (h, c), batched = self._checked(x, (("h", h), ("c", c)))

@@ -140,17 +140,34 @@ inline void amx_pack_b(const float* b, int64_t ldb, bool trans, int64_t K, int64
 // rows > 16), tiles t < nt (even): A's rows at a (lda elements apart, readable up to that row
 // count), B's tiles at b (tile (t, kt) at (t * KT + kt) * 512), out's rows ldo floats apart.
 inline void amx_tiles(int64_t rows, int64_t KT, const uint16_t* a, int64_t lda, const uint16_t* b,
-                      int64_t nt, float* out, int64_t ldo) {
+                      int64_t nt, float* out, int64_t ldo, bool accumulate = false) {
   amx_configure();
   const int64_t sa = lda * 2, so = ldo * 4;
+  // the accumulators start from out (accumulate) or from zero
+  auto init = [&](float* o) {
+    if (accumulate) {
+      _tile_loadd(0, o, so);
+      _tile_loadd(1, o + 16, so);
+    } else {
+      _tile_zero(0);
+      _tile_zero(1);
+    }
+  };
+  auto init_low = [&](float* o) {
+    if (accumulate) {
+      _tile_loadd(2, o, so);
+      _tile_loadd(3, o + 16, so);
+    } else {
+      _tile_zero(2);
+      _tile_zero(3);
+    }
+  };
   if (rows <= 16) {  // one row tile: four column tiles at a time, A loaded once per depth
     int64_t t = 0;
     for (; t + 4 <= nt; t += 4) {
       const uint16_t* bt = b + t * KT * kAmxTile;
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
+      init(out + t * 16);
+      init_low(out + t * 16 + 32);
       for (int64_t kt = 0; kt < KT; ++kt) {
         _tile_loadd(4, a + kt * kAmxK, sa);
         _tile_loadd(5, bt + kt * kAmxTile, 64);
@@ -169,8 +186,7 @@ inline void amx_tiles(int64_t rows, int64_t KT, const uint16_t* a, int64_t lda, 
     }
     for (; t < nt; t += 2) {
       const uint16_t* bt = b + t * KT * kAmxTile;
-      _tile_zero(0);
-      _tile_zero(1);
+      init(out + t * 16);
       for (int64_t kt = 0; kt < KT; ++kt) {
         _tile_loadd(4, a + kt * kAmxK, sa);
         _tile_loadd(5, bt + kt * kAmxTile, 64);
@@ -189,10 +205,9 @@ inline void amx_tiles(int64_t rows, int64_t KT, const uint16_t* a, int64_t lda, 
     const uint16_t* a1 = a0 + 16 * lda;
     for (int64_t t = 0; t < nt; t += 2) {
       const uint16_t* bt = b + t * KT * kAmxTile;
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
+      float* o = out + r0 * ldo + t * 16;
+      init(o);
+      init_low(o + 16 * ldo);
       for (int64_t kt = 0; kt < KT; ++kt) {
         _tile_loadd(4, a0 + kt * kAmxK, sa);
         _tile_loadd(6, bt + kt * kAmxTile, 64);
@@ -203,7 +218,6 @@ inline void amx_tiles(int64_t rows, int64_t KT, const uint16_t* a, int64_t lda, 
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
       }
-      float* o = out + r0 * ldo + t * 16;
       _tile_stored(0, o, so);
       _tile_stored(1, o + 16, so);
       _tile_stored(2, o + 16 * ldo, so);
@@ -221,7 +235,9 @@ inline void amx_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const fl
   if (M <= 0 || N <= 0) return;
   const int64_t depth = amx_depth(K), KT = depth / kAmxK, Mp = ceil_div(M, 32) * 32;
   const int64_t NT = ceil_div(N, 32) * 2;  // column tiles, even
-  Buffer<uint16_t> apack(size_t(Mp * depth));
+  thread_local Buffer<uint16_t> apack_buf;  // reused: a fresh block of megabytes costs page faults
+  apack_buf.grow(size_t(Mp * depth));
+  uint16_t* apack = apack_buf.data();  // the calling thread's, shared with the team
   Buffer<uint16_t> bpack(bpre ? 0 : size_t(amx_b_size(K, N)));
   const uint16_t* bp = bpre ? bpre : bpack.data();
   const int64_t mblocks = Mp / 32, nblocks = ceil_div(NT, 4), tasks = mblocks * nblocks;
@@ -229,17 +245,23 @@ inline void amx_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const fl
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
-    amx_pack_a(A, lda, ta, M * tid / nth, M * (tid + 1) / nth, K, apack.data());
+    amx_pack_a(A, lda, ta, M * tid / nth, M * (tid + 1) / nth, K, apack);
     if (tid == nth - 1)  // the padding rows: finite (their sums are never stored)
-      memset(apack.data() + M * depth, 0, sizeof(uint16_t) * (Mp - M) * depth);
+      memset(apack + M * depth, 0, sizeof(uint16_t) * (Mp - M) * depth);
     if (!bpre) amx_pack_b(B, ldb, tb, K, N, NT * tid / nth, NT * (tid + 1) / nth, bpack.data());
 #pragma omp barrier
     alignas(64) float tile[32 * 64];
     for (int64_t task = tasks * tid / nth; task < tasks * (tid + 1) / nth; ++task) {
       const int64_t r0 = task / nblocks * 32, t0 = task % nblocks * 4;
-      const int64_t ntl = imin(4, NT - t0), rows = imin(32, M - r0), cols = imin(ntl * 16, N - t0 * 16);
-      amx_tiles(rows > 16 ? 32 : 16, KT, apack.data() + r0 * depth, depth, bp + t0 * KT * kAmxTile,
-                ntl, tile, 64);
+      const int64_t ntl = imin(4, NT - t0), rows = imin(32, M - r0);
+      const int64_t cols = imin(ntl * 16, N - t0 * 16);
+      const uint16_t* at = apack + r0 * depth;
+      const uint16_t* bt = bp + t0 * KT * kAmxTile;
+      if (!tc && rows == 32 && cols == ntl * 16 && (beta == 0.0f || beta == 1.0f)) {
+        amx_tiles(32, KT, at, depth, bt, ntl, C + r0 * ldc + t0 * 16, ldc, beta == 1.0f);
+        continue;
+      }
+      amx_tiles(rows > 16 ? 32 : 16, KT, at, depth, bt, ntl, tile, 64);
       for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < cols; ++j) {
           float* c = tc ? C + (t0 * 16 + j) * ldc + r0 + i : C + (r0 + i) * ldc + t0 * 16 + j;

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _C
+from .. import _autocast, _C
 from . import _checks
 from ._ops import mm, rows
 from .module import Module
@@ -65,6 +65,7 @@ class Linear(Module):
                 "bias", rng.uniform(-bound, bound, self.out_features).astype(self.dtype)
             )
         self._x: np.ndarray | None = None
+        self._x_autocast = False  # the last training forward's products were bfloat16
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={'bias' in self._parameters}"
@@ -73,10 +74,12 @@ class Linear(Module):
         """x (..., in_features) -> y (..., out_features)."""
         given = x
         x = _checks.features("x", x, self.in_features, self.dtype, "(..., F)")
-        y = mm(rows(x), self.weight, trans_b=True)  # (N, out)
+        bf16 = _autocast.active(self)
+        y = mm(rows(x), self.weight, trans_b=True, autocast=bf16)  # (N, out)
         if "bias" in self._parameters:
             y += self.bias
         self._x = _private(x, given) if self.training else None
+        self._x_autocast = bf16
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, dy: Any) -> np.ndarray:
@@ -87,10 +90,11 @@ class Linear(Module):
         shape = x.shape[:-1] + (self.out_features,)
         dy = _checks.same_shape("dy", dy, shape, self.dtype, "the shape of the last output")
         dy2 = rows(dy)  # y = x W^T + b
-        self._accumulate_mm("weight", dy2, rows(x), True, False)
+        bf16 = self._x_autocast  # as the forward did
+        self._accumulate_mm("weight", dy2, rows(x), True, False, bf16)
         if "bias" in self._parameters:
             self._accumulate("bias", dy2.sum(axis=0))
-        return mm(dy2, self.weight).reshape(x.shape)
+        return mm(dy2, self.weight, autocast=bf16).reshape(x.shape)
 
 
 class Embedding(Module):

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._autocast import compute_dtype_arg
 from . import _checks
 from ._io import load_npz, save_npz
 
@@ -253,20 +254,27 @@ class Module:
                     g.fill(0)
 
     def _accumulate_mm(
-        self, name: str, a: np.ndarray, b: np.ndarray, trans_a: bool, trans_b: bool
+        self,
+        name: str,
+        a: np.ndarray,
+        b: np.ndarray,
+        trans_a: bool,
+        trans_b: bool,
+        autocast: bool = False,
     ) -> None:
         """grads[name] += op(a) @ op(b), written in place when the gradient exists."""
         from ._ops import mm, mm_acc
 
         cur = self._grads.get(name)
         if cur is None:
-            self._grads[name] = mm(a, b, trans_a, trans_b).reshape(self._parameters[name].shape)
+            g = mm(a, b, trans_a, trans_b, autocast)
+            self._grads[name] = g.reshape(self._parameters[name].shape)
         elif not cur.flags.c_contiguous:
-            cur += mm(a, b, trans_a, trans_b).reshape(cur.shape)
+            cur += mm(a, b, trans_a, trans_b, autocast).reshape(cur.shape)
         else:
             m = a.shape[1] if trans_a else a.shape[0]
             n = b.shape[0] if trans_b else b.shape[1]
-            mm_acc(cur.reshape(m, n), a, b, trans_a, trans_b)  # a view: cur is C-contiguous
+            mm_acc(cur.reshape(m, n), a, b, trans_a, trans_b, autocast)  # cur is C-contiguous
 
     def _accumulate(self, name: str, g: np.ndarray) -> None:
         """grads[name] += g (the first gradient is stored as given, so pass a fresh array)."""
@@ -289,6 +297,19 @@ class Module:
     def eval(self) -> Module:
         """Inference mode: forwards keep nothing for backward; dropout is off."""
         return self.train(False)
+
+    @property
+    def compute_dtype(self) -> str | None:
+        """The precision of this module's matrix products (float32 modules): None (the default)
+        follows ``fastrnn.autocast``, "bfloat16" always computes them in bfloat16 (float32 sums,
+        states and outputs), "float32" never does. Setting it sets every submodule's too."""
+        return self.__dict__.get("_compute_dtype")
+
+    @compute_dtype.setter
+    def compute_dtype(self, value: Any) -> None:
+        setting = compute_dtype_arg(value)
+        for m in self.modules():
+            object.__setattr__(m, "_compute_dtype", setting)
 
     def _on_mode_change(self) -> None:
         """Hook for modules that keep per-forward caches (cleared when the mode changes)."""
