@@ -136,8 +136,8 @@ void quantize_rows(const std::vector<T>& w, int64_t rows, int64_t K, std::vector
 }  // namespace
 
 template <typename T>
-std::shared_ptr<const PackedWeights<T>> Layer<T>::packed(const Kernels<T>& k, bool bf16,
-                                                         bool i8, bool amx) const {
+std::shared_ptr<const PackedWeights<T>> Layer<T>::packed(const Kernels<T>& k, bool bf16, bool i8,
+                                                         bool amx) const {
   i8 = i8 && k.pack_i8;
   bf16 = bf16 && !i8 && k.pack_bf16;
   amx = amx && k.pack_amx;
@@ -161,8 +161,7 @@ std::shared_ptr<const PackedWeights<T>> Layer<T>::packed(const Kernels<T>& k, bo
   }
   if (amx) {
     p->panels_amx.assign(k.packed_amx_size(cell_, input_, hidden_), 0);
-    k.pack_amx(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), p->panels_amx.data(),
-               &p->views);
+    k.pack_amx(cell_, input_, hidden_, w_ih_.data(), w_hh_.data(), p->panels_amx.data(), &p->views);
   }
   if (i8) {
     const int64_t gh = num_gates(cell_) * hidden_;

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _autocast, _C, _checks
+from . import _C, _autocast, _checks
 from ._cells import CELLS
 
 __all__ = [

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _autocast, _C, _checks, _cuda, _lowp
+from . import _C, _autocast, _checks, _cuda, _lowp
 from ._layer_loop import layer_loop, layer_loop_backward
 from ._weights import cell_names, init_params, layer_names
 from .nn.module import (

@@ -15,7 +15,7 @@
 // [16t, 16t+16) and depth [32kt, 32kt+32) at (t * KT + kt) * 512, KT = ceil(K / 32).
 // Packed A: rows of ceil(K / 32) * 32 bfloat16, zero past K.
 
-constexpr int kAmxK = 32;         // depth of one tile product
+constexpr int kAmxK = 32;          // depth of one tile product
 constexpr int kAmxTile = 16 * 32;  // bfloat16 elements of an A or B tile
 
 inline int64_t amx_depth(int64_t K) { return ceil_div(K, kAmxK) * kAmxK; }
@@ -49,7 +49,8 @@ inline void amx_round_row(const float* x, int64_t n, uint16_t* out) {
                         (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i)));
   if (i < n) {
     const __mmask16 m = __mmask16((1u << (n - i)) - 1);
-    _mm256_mask_storeu_epi16(out + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + i)));
+    _mm256_mask_storeu_epi16(out + i, m,
+                             (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + i)));
   }
 }
 
@@ -82,8 +83,10 @@ inline void amx_pack_a(const float* a, int64_t lda, bool trans, int64_t m0, int6
     for (int64_t k0 = 0; k0 < depth; k0 += 16) {
       for (int kk = 0; kk < 16; ++kk) {
         const int64_t k = k0 + kk;
-        const __m512 v = k < K ? _mm512_maskz_loadu_ps(mask, a + k * lda + mb) : _mm512_setzero_ps();
-        _mm256_store_si256(reinterpret_cast<__m256i*>(run + kk * 16), (__m256i)_mm512_cvtneps_pbh(v));
+        const __m512 v =
+            k < K ? _mm512_maskz_loadu_ps(mask, a + k * lda + mb) : _mm512_setzero_ps();
+        _mm256_store_si256(reinterpret_cast<__m256i*>(run + kk * 16),
+                           (__m256i)_mm512_cvtneps_pbh(v));
       }
       for (int64_t i = 0; i < mm; ++i)
         for (int kk = 0; kk < 16; ++kk) out[(mb + i) * depth + k0 + kk] = run[kk * 16 + i];
@@ -108,8 +111,8 @@ inline void amx_pack_b(const float* b, int64_t ldb, bool trans, int64_t K, int64
       if (!trans) {
         for (int kp = 0; kp < 16; ++kp) {
           const int64_t k = kt * kAmxK + 2 * kp;
-          const __m512 even = k < K && nn ? _mm512_maskz_loadu_ps(mask, b + k * ldb + n0)
-                                          : _mm512_setzero_ps();
+          const __m512 even =
+              k < K && nn ? _mm512_maskz_loadu_ps(mask, b + k * ldb + n0) : _mm512_setzero_ps();
           const __m512 odd = k + 1 < K && nn ? _mm512_maskz_loadu_ps(mask, b + (k + 1) * ldb + n0)
                                              : _mm512_setzero_ps();
           const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(odd, even);
@@ -229,12 +232,12 @@ inline void amx_tiles(int64_t rows, int64_t KT, const uint16_t* a, int64_t lda, 
 // C[M, N] = beta * C + op(A) op(B) with bfloat16 operands and float32 sums; with `tc` the result
 // goes to C transposed (C[n * ldc + m]). op(B) may come pre-packed (`bpre`, amx_pack_b's layout
 // of the whole [K, N]). Threads split the packing, then the (32-row, 64-column) blocks of C.
-inline void amx_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A,
-                     int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                     int threads, bool tc = false, const uint16_t* bpre = nullptr) {
+inline void amx_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
+                     bool tc = false, const uint16_t* bpre = nullptr) {
   if (M <= 0 || N <= 0) return;
   const int64_t depth = amx_depth(K), KT = depth / kAmxK, Mp = ceil_div(M, 32) * 32;
-  const int64_t NT = ceil_div(N, 32) * 2;  // column tiles, even
+  const int64_t NT = ceil_div(N, 32) * 2;   // column tiles, even
   thread_local Buffer<uint16_t> apack_buf;  // reused: a fresh block of megabytes costs page faults
   apack_buf.grow(size_t(Mp * depth));
   uint16_t* apack = apack_buf.data();  // the calling thread's, shared with the team

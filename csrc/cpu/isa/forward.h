@@ -19,8 +19,8 @@ struct FwdRow {
   T* cache;         // [cw*H] or null
   T* h_n;           // [H] when this is the row's last step, else null
   T* c_n;
-  T* rh;  // [H] r * h_prev, the input of the second product (reset-before GRU)
-  T* z;   // [H] z between the two phases of a step (reset-before GRU)
+  T* rh;          // [H] r * h_prev, the input of the second product (reset-before GRU)
+  T* z;           // [H] z between the two phases of a step (reset-before GRU)
   uint16_t* hb;   // [H] h in bfloat16, the next product's A (AMX autocast), else null
   uint16_t* rhb;  // [H] rh in bfloat16 (AMX autocast, reset-before GRU), else null
 };
@@ -282,7 +282,8 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
           const int64_t KT = ceil_div(H, kAmxK), tiles_per_block = npan * NR / 16;
           const uint16_t* b = phase == 0 ? a.packed.amx_hh : a.packed.amx_hn;
           amx_tiles(n, KT, phase == 0 ? st.hb[s & 1] : st.rhb, st.ldhb,
-                    b + jb0 * tiles_per_block * KT * kAmxTile, tiles_per_block * count, tile, 4 * NR);
+                    b + jb0 * tiles_per_block * KT * kAmxTile, tiles_per_block * count, tile,
+                    4 * NR);
           done = true;
         }
       }

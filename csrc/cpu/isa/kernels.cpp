@@ -1,6 +1,6 @@
 // kernels.cpp: whole-sequence forward and backward through time for every cell, and the single
-// streaming step. Compiled once per ISA (scalar, avx2, avx512, amx) into namespace fastrnn::<isa>: the
-// one translation unit per ISA, made of the parts it includes inside that namespace:
+// streaming step. Compiled once per ISA (scalar, avx2, avx512, amx) into namespace fastrnn::<isa>:
+// the one translation unit per ISA, made of the parts it includes inside that namespace:
 //   vec.h, gemm.h     vectors, the matrix kernels and the large GEMM
 //   cell_math.h       the cells' math for Vec<T>, then the cells (cells/all.h) in <isa>::cells
 //   sequence.h        shapes, sorted rows, vector chunks      schedule.h   Stages and waits

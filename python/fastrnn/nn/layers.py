@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _autocast, _C
+from .. import _C, _autocast
 from . import _checks
 from ._ops import mm, rows
 from .module import Module
