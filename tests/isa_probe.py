@@ -50,7 +50,9 @@ def run(out: dict[str, np.ndarray]) -> None:
             *dstate, grads = bwd(ctx, *grads_in)
             step = cell(x[0], *states, *w, *b, **kw)
             step = step if isinstance(step, tuple) else (step,)
-            arrays = [*outs, *dstate, *step] + [grads[k] for k in sorted(grads)]
+            with fastrnn.autocast("bfloat16"):  # bfloat16 products (float32 only; AMX or not)
+                autocast = fwd(x, *states, *w, *b, lengths=lengths, **kw)[0]
+            arrays = [*outs, *dstate, *step, autocast] + [grads[k] for k in sorted(grads)]
             for i, a in enumerate(arrays):
                 out[f"{key}/{i}"] = a
 

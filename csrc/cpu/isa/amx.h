@@ -142,13 +142,19 @@ inline void amx_pack_b(const float* b, int64_t ldb, bool trans, int64_t K, int64
 // out[r][16 t + c] = sum_k A[r][k] B[k][16 t + c] for rows r < rows rounded up to 16 (32 when
 // rows > 16), tiles t < nt (even): A's rows at a (lda elements apart, readable up to that row
 // count), B's tiles at b (tile (t, kt) at (t * KT + kt) * 512), out's rows ldo floats apart.
+//
+// The accumulators start from zero, or from out (accumulate), or with every row equal to
+// bias[16 t + c] (a tile load with row stride 0).
 inline void amx_tiles(int64_t rows, int64_t KT, const uint16_t* a, int64_t lda, const uint16_t* b,
-                      int64_t nt, float* out, int64_t ldo, bool accumulate = false) {
+                      int64_t nt, float* out, int64_t ldo, bool accumulate = false,
+                      const float* bias = nullptr) {
   amx_configure();
   const int64_t sa = lda * 2, so = ldo * 4;
-  // the accumulators start from out (accumulate) or from zero
-  auto init = [&](float* o) {
-    if (accumulate) {
+  auto init = [&](float* o) {  // tiles 0 and 1 at column o - out
+    if (bias) {
+      _tile_loadd(0, bias + (o - out) % ldo, 0);
+      _tile_loadd(1, bias + (o - out) % ldo + 16, 0);
+    } else if (accumulate) {
       _tile_loadd(0, o, so);
       _tile_loadd(1, o + 16, so);
     } else {
@@ -156,8 +162,11 @@ inline void amx_tiles(int64_t rows, int64_t KT, const uint16_t* a, int64_t lda, 
       _tile_zero(1);
     }
   };
-  auto init_low = [&](float* o) {
-    if (accumulate) {
+  auto init_low = [&](float* o) {  // tiles 2 and 3
+    if (bias) {
+      _tile_loadd(2, bias + (o - out) % ldo, 0);
+      _tile_loadd(3, bias + (o - out) % ldo + 16, 0);
+    } else if (accumulate) {
       _tile_loadd(2, o, so);
       _tile_loadd(3, o + 16, so);
     } else {
@@ -229,12 +238,14 @@ inline void amx_tiles(int64_t rows, int64_t KT, const uint16_t* a, int64_t lda, 
   }
 }
 
-// C[M, N] = beta * C + op(A) op(B) with bfloat16 operands and float32 sums; with `tc` the result
-// goes to C transposed (C[n * ldc + m]). op(B) may come pre-packed (`bpre`, amx_pack_b's layout
-// of the whole [K, N]). Threads split the packing, then the (32-row, 64-column) blocks of C.
+// C[M, N] = beta * C + op(A) op(B) (+ bias[n] on every row) with bfloat16 operands and float32
+// sums; with `tc` the result goes to C transposed (C[n * ldc + m]). op(B) may come pre-packed
+// (`bpre`, amx_pack_b's layout of the whole [K, N]). Threads split the packing, then the
+// (32-row, 64-column) blocks of C, column blocks outermost.
 inline void amx_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                      const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
-                     bool tc = false, const uint16_t* bpre = nullptr) {
+                     bool tc = false, const uint16_t* bpre = nullptr,
+                     const float* bias = nullptr) {
   if (M <= 0 || N <= 0) return;
   const int64_t depth = amx_depth(K), KT = depth / kAmxK, Mp = ceil_div(M, 32) * 32;
   const int64_t NT = ceil_div(N, 32) * 2;   // column tiles, even
@@ -255,20 +266,23 @@ inline void amx_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const fl
 #pragma omp barrier
     alignas(64) float tile[32 * 64];
     for (int64_t task = tasks * tid / nth; task < tasks * (tid + 1) / nth; ++task) {
-      const int64_t r0 = task / nblocks * 32, t0 = task % nblocks * 4;
+      // column blocks outer: a block of B (64 columns) stays in L1/L2 while the rows pass
+      const int64_t t0 = task / mblocks * 4, r0 = task % mblocks * 32;
       const int64_t ntl = imin(4, NT - t0), rows = imin(32, M - r0);
       const int64_t cols = imin(ntl * 16, N - t0 * 16);
       const uint16_t* at = apack + r0 * depth;
       const uint16_t* bt = bp + t0 * KT * kAmxTile;
       if (!tc && rows == 32 && cols == ntl * 16 && (beta == 0.0f || beta == 1.0f)) {
-        amx_tiles(32, KT, at, depth, bt, ntl, C + r0 * ldc + t0 * 16, ldc, beta == 1.0f);
+        float* c = C + r0 * ldc + t0 * 16;
+        amx_tiles(32, KT, at, depth, bt, ntl, c, ldc, beta == 1.0f, bias ? bias + t0 * 16 : nullptr);
         continue;
       }
       amx_tiles(rows > 16 ? 32 : 16, KT, at, depth, bt, ntl, tile, 64);
       for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < cols; ++j) {
           float* c = tc ? C + (t0 * 16 + j) * ldc + r0 + i : C + (r0 + i) * ldc + t0 * 16 + j;
-          *c = beta == 0.0f ? tile[i * 64 + j] : beta * *c + tile[i * 64 + j];
+          const float v = tile[i * 64 + j] + (bias ? bias[t0 * 16 + j] : 0.0f);
+          *c = beta == 0.0f ? v : beta * *c + v;
         }
     }
   }

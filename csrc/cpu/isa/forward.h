@@ -190,20 +190,23 @@ void project_chunk(const Seq<T>& q, int64_t s0, int64_t s1, const int64_t* rowst
     return;
   }
   const bool bias = a.b_ih || a.b_hh;
-  if (bias) {
-    const int inner = cells::inner_bias_gate(a.cell);
-    for (int64_t c = 0; c < GH; ++c) xp[c] = input_bias(a, c, q.H, inner);
-    for (int64_t r = 1; r < rows; ++r) memcpy(xp + r * GH, xp, sizeof(T) * GH);
-  }
+  const int inner = cells::inner_bias_gate(a.cell);
 #if defined(FASTRNN_ISA_AMX)
   if constexpr (sizeof(T) == 4) {
-    if (a.amx) {
-      amx_gemm(false, true, rows, GH, I, src, I, a.w_ih, I, bias ? T(1) : T(0), xp, GH, a.threads,
-               false, a.packed.amx_ih);
+    if (a.amx) {  // the bias row is the tiles' initial value (no pass over xp to fill it)
+      thread_local Buffer<T> bias_row;
+      bias_row.grow(size_t(imax(1, GH)));
+      for (int64_t c = 0; c < GH; ++c) bias_row.data()[c] = input_bias(a, c, q.H, inner);
+      amx_gemm(false, true, rows, GH, I, src, I, a.w_ih, I, T(0), xp, GH, a.threads, false,
+               a.packed.amx_ih, bias ? bias_row.data() : nullptr);
       return;
     }
   }
 #endif
+  if (bias) {
+    for (int64_t c = 0; c < GH; ++c) xp[c] = input_bias(a, c, q.H, inner);
+    for (int64_t r = 1; r < rows; ++r) memcpy(xp + r * GH, xp, sizeof(T) * GH);
+  }
   gemm<T>(false, true, rows, GH, I, src, I, a.w_ih, I, bias ? T(1) : T(0), xp, GH, a.threads,
           a.packed.gemm_ih);
 }
