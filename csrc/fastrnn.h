@@ -115,6 +115,7 @@ struct Packed {
   const uint16_t* amx_ih = nullptr;
   const uint16_t* amx_hh = nullptr;
   const uint16_t* amx_hn = nullptr;
+  const uint16_t* amx_bwd_hh = nullptr;  // W_hh's first-phase rows as backward's per-step B
 };
 
 // Everything one sequence kernel call sees, in the order of every call in the library (see

@@ -195,7 +195,7 @@ SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k, bool bf16, bool i8, bool use
   hold = packed(k, bf16, i8, amx);
   a.packed = hold->views;
   a.amx = amx && hold->amx;
-  if (!a.amx) a.packed.amx_ih = a.packed.amx_hh = a.packed.amx_hn = nullptr;
+  if (!a.amx) a.packed.amx_ih = a.packed.amx_hh = a.packed.amx_hn = a.packed.amx_bwd_hh = nullptr;
   if (!use_reduced) {
     a.packed.bf16_ih = a.packed.bf16_hh = a.packed.bf16_hn = nullptr;
     a.packed.i8_ih = a.packed.i8_hh = a.packed.i8_hn = nullptr;
@@ -264,8 +264,8 @@ void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const
     throw std::invalid_argument("backward: the context comes from a different layer");
   const Kernels<T>& k = kernels_for<T>();
   std::shared_ptr<const PackedWeights<T>> hold;
-  SeqArgs<T> a = base_args(k, bf16_.load(), i8_.load(), false, hold);
-  a.amx = ctx.amx && k.gemm_bf16;  // the products over all steps, as the forward's were
+  // AMX autocast as the forward was (a table without AMX, after set_isa, runs float32)
+  SeqArgs<T> a = base_args(k, bf16_.load(), i8_.load(), false, hold, ctx.amx && k.pack_amx);
   a.steps = ctx.steps;
   a.batch = ctx.batch;
   a.reverse = ctx.reverse;

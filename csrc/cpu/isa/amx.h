@@ -244,8 +244,7 @@ inline void amx_tiles(int64_t rows, int64_t KT, const uint16_t* a, int64_t lda, 
 // (32-row, 64-column) blocks of C, column blocks outermost.
 inline void amx_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                      const float* B, int64_t ldb, float beta, float* C, int64_t ldc, int threads,
-                     bool tc = false, const uint16_t* bpre = nullptr,
-                     const float* bias = nullptr) {
+                     bool tc = false, const uint16_t* bpre = nullptr, const float* bias = nullptr) {
   if (M <= 0 || N <= 0) return;
   const int64_t depth = amx_depth(K), KT = depth / kAmxK, Mp = ceil_div(M, 32) * 32;
   const int64_t NT = ceil_div(N, 32) * 2;   // column tiles, even
@@ -274,7 +273,8 @@ inline void amx_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const fl
       const uint16_t* bt = bp + t0 * KT * kAmxTile;
       if (!tc && rows == 32 && cols == ntl * 16 && (beta == 0.0f || beta == 1.0f)) {
         float* c = C + r0 * ldc + t0 * 16;
-        amx_tiles(32, KT, at, depth, bt, ntl, c, ldc, beta == 1.0f, bias ? bias + t0 * 16 : nullptr);
+        amx_tiles(32, KT, at, depth, bt, ntl, c, ldc, beta == 1.0f,
+                  bias ? bias + t0 * 16 : nullptr);
         continue;
       }
       amx_tiles(rows > 16 ? 32 : 16, KT, at, depth, bt, ntl, tile, 64);

@@ -18,6 +18,8 @@ struct BwdRow {
   T* carry;        // [H] sorted row: out, the part of dh_{s-1} that bypasses W_hh
   T* dgi;          // [G*H] at (t, b)
   T* dgh;          // [G*H] at (t, b), may alias dgi
+  uint16_t* gbi;   // AMX autocast: dgi's (or with gbh, dgh's) bfloat16 copy, else null
+  uint16_t* gbh;
 };
 
 template <typename T>
@@ -41,8 +43,20 @@ struct BwdIo {
   FASTRNN_INLINE V k(int col) { return ld(r.cache + col * q.H + j, n); }
   FASTRNN_INLINE V dc() { return ld(r.dc + j, n); }
   FASTRNN_INLINE void set_dc(V v) { st(r.dc + j, v, n); }
-  FASTRNN_INLINE void dgi(int g, V v) { st(r.dgi + g * q.H + j, v, n); }
-  FASTRNN_INLINE void dgh(int g, V v) { st(r.dgh + g * q.H + j, v, n); }
+  FASTRNN_INLINE void dgi(int g, V v) {
+    st(r.dgi + g * q.H + j, v, n);
+#if defined(FASTRNN_ISA_AMX)
+    if constexpr (sizeof(T) == 4)
+      if (r.gbi) st_bf16(r.gbi + g * q.H + j, v, n);
+#endif
+  }
+  FASTRNN_INLINE void dgh(int g, V v) {
+    st(r.dgh + g * q.H + j, v, n);
+#if defined(FASTRNN_ISA_AMX)
+    if constexpr (sizeof(T) == 4)
+      if (r.gbh) st_bf16(r.gbh + g * q.H + j, v, n);
+#endif
+  }
   FASTRNN_INLINE V carry() { return ld(r.carry + j, n); }
   FASTRNN_INLINE void set_carry(V v) { st(r.carry + j, v, n); }
   FASTRNN_INLINE V drh() { return ld(tile + jt, n); }
@@ -112,7 +126,25 @@ void backward(const SeqArgs<T>& a) {
   const int per = B <= 2 ? 4 : 1;  // blocks per work item (see recurrence_forward)
   const int nt = recurrence_threads(q, a.threads, ceil_div(q.nb, per));
   const int64_t K1 = GH - (C::kPhases - 1) * H;  // depth of dh = dG W_hh (first phase's gates)
-  const int64_t tile_rows = ceil_div(B, MR) * MR;
+  const int64_t tile_rows = imax(ceil_div(B, MR) * MR, a.amx ? ceil_div(B, 32) * 32 : 0);
+  // AMX autocast (one-phase cells): the step's product dh = dG W_hh on tiles, from a bfloat16
+  // copy of dG_s that the pointwise writes in sorted row order, one buffer per step parity (a
+  // stage reads step s's while it writes step s-1's)
+  uint16_t* gb[2] = {nullptr, nullptr};
+  int64_t ldgb = 0;
+#if defined(FASTRNN_ISA_AMX)
+  Buffer<uint16_t> gb_buf;
+  if constexpr (sizeof(T) == 4 && C::kPhases == 1) {
+    if (a.amx && a.packed.amx_bwd_hh) {
+      ldgb = amx_depth(K1) + 32;
+      const int64_t size = ceil_div(B, 32) * 32 * ldgb;
+      gb_buf.grow(size_t(2 * size));
+      memset(gb_buf.data(), 0, sizeof(uint16_t) * 2 * size);
+      gb[0] = gb_buf.data();
+      gb[1] = gb[0] + size;
+    }
+  }
+#endif
   Buffer<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
   T* tiles = tile_buf.data();  // per thread: a work item's products, all rows
 
@@ -125,7 +157,9 @@ void backward(const SeqArgs<T>& a) {
                        dc + sb * H,
                        carry + sb * H,
                        dgi + at * ldg,
-                       dgh + at * ldg};
+                       dgh + at * ldg,
+                       gb[0] && !C::kSeparateHidden ? gb[s & 1] + sb * ldgb : nullptr,
+                       gb[0] && C::kSeparateHidden ? gb[s & 1] + sb * ldgb : nullptr};
     };
     auto pointwise = [&](int64_t s, int64_t jb) {
       const int64_t n = q.active(s), j0 = jb * NR;
@@ -141,13 +175,24 @@ void backward(const SeqArgs<T>& a) {
       T* tile = tiles + omp_get_thread_num() * tile_rows * 4 * NR;
       const int64_t n = q.active(s);
       const T* src = (col == 0 && !two_phase) ? dgh : dgi;
-      block_product<T>(
-          n, K,
-          [&](int64_t sb) {
-            const int64_t b = q.batch_of(sb);
-            return src + (q.time_of(s, b) * B + b) * ldg + col;
-          },
-          panels + jb0 * K * NR, K * NR, int(count), tile, 4 * NR);
+      if (gb[0] && col == 0) {
+#if defined(FASTRNN_ISA_AMX)
+        if constexpr (sizeof(T) == 4) {
+          const int64_t KT = ceil_div(K, kAmxK), tiles_per_block = NR / 16;
+          amx_tiles(n, KT, gb[s & 1], ldgb,
+                    a.packed.amx_bwd_hh + jb0 * tiles_per_block * KT * kAmxTile,
+                    tiles_per_block * count, tile, 4 * NR);
+        }
+#endif
+      } else {
+        block_product<T>(
+            n, K,
+            [&](int64_t sb) {
+              const int64_t b = q.batch_of(sb);
+              return src + (q.time_of(s, b) * B + b) * ldg + col;
+            },
+            panels + jb0 * K * NR, K * NR, int(count), tile, 4 * NR);
+      }
       for (int64_t jb = jb0; jb < jb0 + count; ++jb)
         for (int64_t sb = 0; sb < n; ++sb) epilogue(sb, jb, tile + sb * 4 * NR + (jb - jb0) * NR);
     };

@@ -191,8 +191,10 @@ void pack_i8(Cell cell, int64_t I, int64_t H, const int8_t* q_ih, const int8_t* 
 // packed B of the input projection. amx_hh (amx_hn): per block jb of NR units, the tiles of its
 // gates side by side as forward.h's tile expects them, gate p's units [jb*NR, jb*NR + NR) as
 // NR / 16 column tiles.
+// amx_bwd_hh: per block jb, W_hh[k][jb*NR + j] for the first phase's rows k (all G*H for a
+// one-phase cell) as backward's per-step product dh = dG W_hh reads it.
 struct AmxLayout {
-  int64_t ih, hh, hn, total;
+  int64_t ih, hh, hn, bwd_hh, total;
   AmxLayout(Cell cell, int64_t I, int64_t H) {
     constexpr int NR = Tile<float>::NR;
     const int64_t G = cells::num_gates(cell), nb = ceil_div(H, NR), KT = ceil_div(H, kAmxK);
@@ -200,7 +202,8 @@ struct AmxLayout {
     ih = 0;
     hh = ih + amx_b_size(I, G * H);
     hn = hh + nb * (two_phase ? 2 : G) * (NR / 16) * KT * kAmxTile;
-    total = hn + (two_phase ? nb * (NR / 16) * KT * kAmxTile : 0);
+    bwd_hh = hn + (two_phase ? nb * (NR / 16) * KT * kAmxTile : 0);
+    total = bwd_hh + nb * (NR / 16) * ceil_div(G * H, kAmxK) * kAmxTile;
   }
 };
 
@@ -233,6 +236,14 @@ void pack_amx(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, uin
     amx_pack_b(w_ih, I, true, I, G * H, 0, ceil_div(G * H, 32) * 2, out + l.ih);
     pack_amx_blocks(w_hh, H, 0, two_phase ? 2 : G, out + l.hh);
     if (two_phase) pack_amx_blocks(w_hh, H, 2, 1, out + l.hn);
+    if (!two_phase) {
+      constexpr int NR = Tile<float>::NR;
+      const int64_t K = G * H, KT = ceil_div(K, kAmxK);
+      for (int64_t jb = 0; jb < ceil_div(H, NR); ++jb)
+        amx_pack_b(w_hh + jb * NR, H, false, K, imin(NR, H - jb * NR), 0, NR / 16,
+                   out + l.bwd_hh + jb * (NR / 16) * KT * kAmxTile);
+    }
+    v->amx_bwd_hh = two_phase ? nullptr : out + l.bwd_hh;
     v->amx_ih = out + l.ih;
     v->amx_hh = out + l.hh;
     v->amx_hn = two_phase ? out + l.hn : nullptr;
