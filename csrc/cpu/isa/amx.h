@@ -99,40 +99,48 @@ inline void amx_pack_a(const float* a, int64_t lda, bool trans, int64_t m0, int6
 inline void amx_pack_b(const float* b, int64_t ldb, bool trans, int64_t K, int64_t N, int64_t t0,
                        int64_t t1, uint16_t* out) {
   const int64_t KT = ceil_div(K, kAmxK);
-  // interleaves two rows of 16 bfloat16 (k even, k odd) into 16 pairs
-  const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
-                                         8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  if (!trans) {
+    // row pairs (k, k+1) outermost: B's rows are read in order, each tile row written once
+    // interleaves two rows of 16 bfloat16 (k even, k odd) into 16 pairs
+    const __m512i pairs =
+        _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                         21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (int64_t k = 0; k < KT * kAmxK; k += 2) {
+      const int64_t kt = k / kAmxK, kp = k % kAmxK / 2;
+      const float* even_row = k < K ? b + k * ldb : nullptr;
+      const float* odd_row = k + 1 < K ? b + (k + 1) * ldb : nullptr;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t n0 = t * 16, nn = imax(0, imin(16, N - n0));
+        const __mmask16 mask = __mmask16((1u << nn) - 1);
+        const __m512 even =
+            even_row ? _mm512_maskz_loadu_ps(mask, even_row + imin(n0, N)) : _mm512_setzero_ps();
+        const __m512 odd =
+            odd_row ? _mm512_maskz_loadu_ps(mask, odd_row + imin(n0, N)) : _mm512_setzero_ps();
+        const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(odd, even);
+        _mm512_store_si512(out + (t * KT + kt) * kAmxTile + kp * 32,
+                           _mm512_permutexvar_epi16(pairs, both));
+      }
+    }
+    return;
+  }
   alignas(64) float col[kAmxK];
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t n0 = t * 16, nn = imax(0, imin(16, N - n0));
-    const __mmask16 mask = __mmask16((1u << nn) - 1);
     for (int64_t kt = 0; kt < KT; ++kt) {
       uint16_t* tile = out + (t * KT + kt) * kAmxTile;
-      if (!trans) {
-        for (int kp = 0; kp < 16; ++kp) {
-          const int64_t k = kt * kAmxK + 2 * kp;
-          const __m512 even =
-              k < K && nn ? _mm512_maskz_loadu_ps(mask, b + k * ldb + n0) : _mm512_setzero_ps();
-          const __m512 odd = k + 1 < K && nn ? _mm512_maskz_loadu_ps(mask, b + (k + 1) * ldb + n0)
-                                             : _mm512_setzero_ps();
-          const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(odd, even);
-          _mm512_store_si512(tile + kp * 32, _mm512_permutexvar_epi16(pairs, both));
+      for (int n = 0; n < 16; ++n) {
+        const int64_t k0 = kt * kAmxK, kk = imax(0, imin(kAmxK, K - k0));
+        uint16_t run[kAmxK];
+        if (n < nn) {
+          memcpy(col, b + (n0 + n) * ldb + k0, sizeof(float) * kk);
+          for (int64_t k = kk; k < kAmxK; ++k) col[k] = 0.0f;
+        } else {
+          memset(col, 0, sizeof(col));
         }
-      } else {
-        for (int n = 0; n < 16; ++n) {
-          const int64_t k0 = kt * kAmxK, kk = imax(0, imin(kAmxK, K - k0));
-          uint16_t run[kAmxK];
-          if (n < nn) {
-            memcpy(col, b + (n0 + n) * ldb + k0, sizeof(float) * kk);
-            for (int64_t k = kk; k < kAmxK; ++k) col[k] = 0.0f;
-          } else {
-            memset(col, 0, sizeof(col));
-          }
-          amx_round_row(col, kAmxK, run);
-          for (int kp = 0; kp < 16; ++kp) {
-            tile[kp * 32 + 2 * n] = run[2 * kp];
-            tile[kp * 32 + 2 * n + 1] = run[2 * kp + 1];
-          }
+        amx_round_row(col, kAmxK, run);
+        for (int kp = 0; kp < 16; ++kp) {
+          tile[kp * 32 + 2 * n] = run[2 * kp];
+          tile[kp * 32 + 2 * n + 1] = run[2 * kp + 1];
         }
       }
     }

@@ -240,11 +240,29 @@ void backward(const SeqArgs<T>& a) {
   // Large products over all steps. dW = dG^T X in T, or with AMX autocast as (X^T dG)^T: AMX
   // reads A's rows with k contiguous, and X^T is the smaller operand to transpose.
   const int th = a.threads;
+#if defined(FASTRNN_ISA_AMX)
+  // dG (input side) as the weight gradients' packed B, once for both when the sides are one
+  Buffer<uint16_t> dg_tiles;
+  if constexpr (sizeof(T) == 4) {
+    if (a.amx && a.dw_ih && a.dw_hh && !C::kSeparateHidden && !two_phase) {
+      const int64_t nt_all = ceil_div(GH, 32) * 2;
+      dg_tiles.grow(size_t(amx_b_size(TB, GH)));
+      const int ntp = int(imax(1, imin(th, nt_all)));
+#pragma omp parallel num_threads(ntp) if (ntp > 1)
+      {
+        const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
+        amx_pack_b(dgi, ldg, false, TB, GH, nt_all * tid / nth, nt_all * (tid + 1) / nth,
+                   dg_tiles.data());
+      }
+    }
+  }
+#endif
   auto weight_grad = [&](int64_t rows, int64_t cols, const T* g, const T* x, int64_t ldx, T* dw) {
 #if defined(FASTRNN_ISA_AMX)
     if constexpr (sizeof(T) == 4) {
       if (a.amx) {
-        amx_gemm(true, false, cols, rows, TB, x, ldx, g, ldg, T(0), dw, cols, th, true);
+        const uint16_t* pre = g == dgi && dg_tiles.data() ? dg_tiles.data() : nullptr;
+        amx_gemm(true, false, cols, rows, TB, x, ldx, g, ldg, T(0), dw, cols, th, true, pre);
         return;
       }
     }
