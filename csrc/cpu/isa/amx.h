@@ -255,12 +255,15 @@ inline void amx_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const fl
                      bool tc = false, const uint16_t* bpre = nullptr, const float* bias = nullptr) {
   if (M <= 0 || N <= 0) return;
   const int64_t depth = amx_depth(K), KT = depth / kAmxK, Mp = ceil_div(M, 32) * 32;
-  const int64_t NT = ceil_div(N, 32) * 2;   // column tiles, even
-  thread_local Buffer<uint16_t> apack_buf;  // reused: a fresh block of megabytes costs page faults
+  const int64_t NT = ceil_div(N, 32) * 2;  // column tiles, even
+  // the calling thread's packing buffers, kept: a fresh block of megabytes costs page faults
+  thread_local Buffer<uint16_t> apack_buf;
   apack_buf.grow(size_t(Mp * depth));
   uint16_t* apack = apack_buf.data();  // the calling thread's, shared with the team
-  Buffer<uint16_t> bpack(bpre ? 0 : size_t(amx_b_size(K, N)));
-  const uint16_t* bp = bpre ? bpre : bpack.data();
+  thread_local Buffer<uint16_t> bpack_buf;
+  if (!bpre) bpack_buf.grow(size_t(amx_b_size(K, N)));
+  uint16_t* bpack = bpack_buf.data();
+  const uint16_t* bp = bpre ? bpre : bpack;
   const int64_t mblocks = Mp / 32, nblocks = ceil_div(NT, 4), tasks = mblocks * nblocks;
   const int nt = int(imax(1, imin(threads, tasks)));
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -269,7 +272,7 @@ inline void amx_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const fl
     amx_pack_a(A, lda, ta, M * tid / nth, M * (tid + 1) / nth, K, apack);
     if (tid == nth - 1)  // the padding rows: finite (their sums are never stored)
       memset(apack + M * depth, 0, sizeof(uint16_t) * (Mp - M) * depth);
-    if (!bpre) amx_pack_b(B, ldb, tb, K, N, NT * tid / nth, NT * (tid + 1) / nth, bpack.data());
+    if (!bpre) amx_pack_b(B, ldb, tb, K, N, NT * tid / nth, NT * (tid + 1) / nth, bpack);
 #pragma omp barrier
     alignas(64) float tile[32 * 64];
     for (int64_t task = tasks * tid / nth; task < tasks * (tid + 1) / nth; ++task) {

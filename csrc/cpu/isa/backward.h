@@ -242,18 +242,21 @@ void backward(const SeqArgs<T>& a) {
   const int th = a.threads;
 #if defined(FASTRNN_ISA_AMX)
   // dG (input side) as the weight gradients' packed B, once for both when the sides are one
-  Buffer<uint16_t> dg_tiles;
+  thread_local Buffer<uint16_t> dg_tiles;  // kept: a fresh block of megabytes costs page faults
+  const uint16_t* dg_pre = nullptr;
   if constexpr (sizeof(T) == 4) {
     if (a.amx && a.dw_ih && a.dw_hh && !C::kSeparateHidden && !two_phase) {
       const int64_t nt_all = ceil_div(GH, 32) * 2;
       dg_tiles.grow(size_t(amx_b_size(TB, GH)));
+      uint16_t* tiles_out = dg_tiles.data();  // this thread's, shared with the team
       const int ntp = int(imax(1, imin(th, nt_all)));
 #pragma omp parallel num_threads(ntp) if (ntp > 1)
       {
         const int tid = omp_get_thread_num(), nth = omp_get_num_threads();
         amx_pack_b(dgi, ldg, false, TB, GH, nt_all * tid / nth, nt_all * (tid + 1) / nth,
-                   dg_tiles.data());
+                   tiles_out);
       }
+      dg_pre = tiles_out;
     }
   }
 #endif
@@ -261,7 +264,7 @@ void backward(const SeqArgs<T>& a) {
 #if defined(FASTRNN_ISA_AMX)
     if constexpr (sizeof(T) == 4) {
       if (a.amx) {
-        const uint16_t* pre = g == dgi && dg_tiles.data() ? dg_tiles.data() : nullptr;
+        const uint16_t* pre = g == dgi ? dg_pre : nullptr;
         amx_gemm(true, false, cols, rows, TB, x, ldx, g, ldg, T(0), dw, cols, th, true, pre);
         return;
       }
