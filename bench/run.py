@@ -21,7 +21,10 @@ FLOPs: forward 2*G*H*(I+H)*B*T; forward+backward counted as 3x that. Modes: `fwd
 `bf16` (fastrnn's bfloat16 inference mode against the others' float32 forward; its error against
 fastrnn float32 is reported), `int8` (fastrnn's int8 weights, `fastrnn.quantize_dynamic`, against
 the others' float32 forward and torch's int8; fastrnn's own bfloat16 mode is timed on the same
-model and reported in the note as int8's speedup over it). For B=1 forwards the suite also measures the weight-streaming floor:
+model and reported in the note as int8's speedup over it), `autocast` and `autocast_train`
+(fastrnn under `fastrnn.autocast("bfloat16")`: bfloat16 products on AMX tiles, float32 state, error
+against float64 reported; its GFLOP/s are a % of the machine's bfloat16 GEMM rate, the best of
+torch's and fastrnn's at 2048^3). For B=1 forwards the suite also measures the weight-streaming floor:
 T times the time to read the layer's W_hh once with vector loads on the same threads, and reports
 fastrnn's time as a multiple of it. Machine details (CPU, caches, library versions) head the
 results; with matplotlib installed, results/speedup.png plots fastrnn's speedup vs batch size.
@@ -49,6 +52,8 @@ from pathlib import Path
 import numpy as np
 
 GATES = {"rnn_tanh": 1, "gru": 3, "lstm": 4}
+FWD_MODES = ("fwd", "bf16", "int8", "autocast")  # one forward call, inference
+TRAIN_MODES = ("train", "autocast_train")  # forward + backward
 HERE = Path(__file__).resolve().parent
 
 
@@ -73,7 +78,7 @@ def flops(case: dict) -> float:
     f = 2.0 * G * H * (I + H) * B * T * case.get("layers", 1) * case.get("dirs", 1)
     if case.get("dirs", 1) == 2 and case.get("layers", 1) > 1:  # upper layers see 2H inputs
         f += 2.0 * G * H * H * B * T * (case["layers"] - 1) * 2
-    return 3 * f if case["mode"] == "train" else f
+    return 3 * f if case["mode"] in TRAIN_MODES else f
 
 
 def machine_details() -> dict:
@@ -134,16 +139,20 @@ def run_fastrnn(case, x, repeat):
         bidirectional=case.get("dirs", 1) == 2,
         seed=0,
     )
-    if case["mode"] in ("fwd", "bf16", "int8"):
+    if case["mode"] in FWD_MODES:
         m.eval()
         extra = {}
-        if case["mode"] in ("bf16", "int8"):
+        if case["mode"] in ("bf16", "int8", "autocast"):
             ref = cls(
                 case["H"], case["H"], num_layers=case.get("layers", 1),
                 bidirectional=case.get("dirs", 1) == 2, dtype="float64",
             ).eval()  # fmt: skip
             ref.load_state_dict(m.state_dict())
             want = ref(x.astype(np.float64))[0]
+            if case["mode"] == "autocast":  # bfloat16 products, float32 state (AMX tiles)
+                with fastrnn.autocast("bfloat16"):
+                    extra["rel_err"] = _rel_err(m(x)[0], want)
+                    return median_time(lambda: m(x), repeat), extra
             m.inference_dtype = "bfloat16"
             if case["mode"] == "int8":  # fastrnn's own bfloat16 mode, the peer to beat
                 extra["rel_err_bf16"] = _rel_err(m(x)[0], want)
@@ -164,10 +173,11 @@ def run_fastrnn(case, x, repeat):
                 lambda: _C._stream_read(w_hh, threads), repeat
             )
         return t, extra
-    if case["mode"] == "train":
+    if case["mode"] in TRAIN_MODES:
         m.train()
         out = m(x)[0]
         d = np.ones_like(out)
+        m.compute_dtype = "bfloat16" if case["mode"] == "autocast_train" else None
 
         def step():
             m(x)
@@ -194,10 +204,10 @@ def run_torch(case, x, repeat):
 
     m = torch_module(case, torch)
     xt = torch.from_numpy(x)
-    if case["mode"] in ("fwd", "bf16", "int8"):
+    if case["mode"] in FWD_MODES:
         with torch.inference_mode():
             return median_time(lambda: m(xt), repeat)
-    if case["mode"] == "train":
+    if case["mode"] in TRAIN_MODES:
         xg = xt.clone().requires_grad_()
 
         def step():
@@ -234,7 +244,7 @@ def run_torch_reduced(case, x, repeat, kind):
         ref = m.double()(xt.double())[0].numpy()
         m.float()
     if kind == "int8":
-        if case["mode"] not in ("fwd", "bf16", "int8") or case["B"] > 8:
+        if case["mode"] not in FWD_MODES or case["B"] > 8:
             return None
         # quantize_dynamic swaps submodules only: the layer goes in a container
         q = torch.ao.quantization.quantize_dynamic(
@@ -244,11 +254,11 @@ def run_torch_reduced(case, x, repeat, kind):
             err = _rel_err(q(xt)[0], ref)
             return median_time(lambda: q(xt), repeat), {"rel_err": err}
     autocast = torch.autocast("cpu", dtype=torch.bfloat16)
-    if case["mode"] in ("fwd", "bf16", "int8"):
+    if case["mode"] in FWD_MODES:
         with torch.inference_mode(), autocast:
             err = _rel_err(m(xt)[0].float(), ref)
             return median_time(lambda: m(xt), repeat), {"rel_err": err}
-    if case["mode"] == "train":
+    if case["mode"] in TRAIN_MODES:
         xg = xt.clone().requires_grad_()
 
         def step():
@@ -261,7 +271,7 @@ def run_torch_reduced(case, x, repeat, kind):
 
 
 def run_onnxruntime(case, x, repeat, threads):
-    if case["mode"] not in ("fwd", "bf16", "int8"):
+    if case["mode"] not in FWD_MODES:
         return None
     import tempfile
 
@@ -279,11 +289,7 @@ def run_onnxruntime(case, x, repeat, threads):
 
 
 def run_numpy(case, x, repeat):
-    if (
-        case["mode"] not in ("fwd", "bf16", "int8")
-        or case.get("layers", 1) > 1
-        or case.get("dirs", 1) > 1
-    ):
+    if case["mode"] not in FWD_MODES or case.get("layers", 1) > 1 or case.get("dirs", 1) > 1:
         return None
     G, H = GATES[case["cell"]], case["H"]
     rng = np.random.default_rng(0)
@@ -365,6 +371,10 @@ def peak_worker(threads: int) -> None:
 
         _C.set_num_threads(threads)
         out["fastrnn"] = 2 * n**3 / median_time(lambda: _C.nn_matmul(a, a), 5) / 1e9
+        if "amx_bf16" in _C.backends()["supported"]:  # the AMX tiles' rate (autocast's GEMM)
+            out["fastrnn_bf16"] = (
+                2 * n**3 / median_time(lambda: _C.nn_matmul(a, a, autocast=True), 5) / 1e9
+            )
     except ImportError:
         pass
     try:
@@ -412,6 +422,7 @@ def measure_peak(threads: int) -> dict:
     }
     peak["peak"] = max(v for v in peak.values() if v)
     peak["bf16_gemm_torch"] = default.get("torch_bf16")  # not part of the float32 peak
+    peak["bf16_gemm_fastrnn"] = default.get("fastrnn_bf16")
     return peak
 
 
@@ -451,6 +462,21 @@ def plot_speedup(rows: list, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+# issue #12's autocast targets: forward at B=64 (H=512, 1024), B=16 and B=1 (H=256..1024),
+# training at B=64
+AUTOCAST_CASES = [
+    ("lstm", 512, 64, "autocast"),
+    ("lstm", 1024, 64, "autocast"),
+    ("lstm", 512, 16, "autocast"),
+    ("gru", 512, 64, "autocast"),
+    ("lstm", 256, 1, "autocast"),
+    ("lstm", 512, 1, "autocast"),
+    ("lstm", 1024, 1, "autocast"),
+    ("lstm", 512, 64, "autocast_train"),
+    ("gru", 512, 64, "autocast_train"),
+]
+
+
 def build_cases(args) -> list:
     cases = []
     cells = args.cells.split(",")
@@ -484,6 +510,10 @@ def build_cases(args) -> list:
             cases.append(
                 dict(cell="lstm", H=256, B=16, T=100, mode="fwd", layers=2, dirs=2, threads=threads)
             )
+            if threads == 2:
+                for cell, H, B, mode in AUTOCAST_CASES:
+                    if cell in cells:
+                        cases.append(dict(cell=cell, H=H, B=B, T=100, mode=mode, threads=2))
         return cases
     threads = args.threads or 2
     hidden = [int(h) for h in args.hidden.split(",")] if args.hidden else None
@@ -506,6 +536,9 @@ def build_cases(args) -> list:
         cases.append(dict(cell="lstm", H=128, B=1, T=100, mode="stream_bf16", threads=threads))
         cases.append(dict(cell="lstm", H=512, B=1, T=100, mode="fwd", threads=threads))
         cases.append(dict(cell="lstm", H=512, B=1, T=100, mode="bf16", threads=threads))
+    for cell, H, B, mode in AUTOCAST_CASES:  # bfloat16 products against torch's autocast
+        if cell in cells and (not hidden or H in hidden) and (not batch or B in batch):
+            cases.append(dict(cell=cell, H=H, B=B, T=100, mode=mode, threads=threads))
     if batch is None or 1 in batch:  # int8 weights (B=1, weights beyond L2)
         for cell in ("lstm", "gru"):
             for H in (512, 1024):
@@ -628,8 +661,16 @@ def main() -> None:
         if ft and not stream:
             gf = flops(c) / ft / 1e9
             row["gflops"] = gf
-            row["pct_peak"] = 100 * gf / peaks[c["threads"]]["peak"]
-            cells_ += [f"{gf:.0f}", f"{row['pct_peak']:.0f}%"]
+            p = peaks[c["threads"]]
+            if c["mode"].startswith("autocast"):  # against the machine's bfloat16 GEMM rate
+                bf = max(
+                    v for v in (p.get("bf16_gemm_torch"), p.get("bf16_gemm_fastrnn"), 1.0) if v
+                )
+                row["pct_peak_bf16"] = 100 * gf / bf
+                cells_ += [f"{gf:.0f}", f"{row['pct_peak_bf16']:.0f}% bf16"]
+            else:
+                row["pct_peak"] = 100 * gf / p["peak"]
+                cells_ += [f"{gf:.0f}", f"{row['pct_peak']:.0f}%"]
         else:
             cells_ += ["-", "-"]
         for lib in libs:
