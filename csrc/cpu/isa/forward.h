@@ -278,7 +278,25 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
       const uint16_t* half = phase == 0 ? a.packed.bf16_hh : a.packed.bf16_hn;
       const int8_t* q8 = phase == 0 ? a.packed.i8_hh : a.packed.i8_hn;
       const float* scale = phase == 0 ? a.packed.i8_scale_hh : a.packed.i8_scale_hn;
-      bool done = false;
+      // the pointwise of row sb of block jb, from the block's product in `tile`
+      auto point = [&](int64_t jb, int64_t sb) {
+        const int64_t b = q.batch_of(sb), t = q.time_of(s, b);
+        const bool last = s == q.len_of(b) - 1;
+        FwdRow<T> row{xp + (rowstart[s - s0] + sb) * q.GH,
+                      tile + sb * 4 * NR + (jb - jb0) * npan * NR,
+                      hp + sb * ldh,
+                      hn + sb * ldh,
+                      st.c + sb * H,
+                      a.y + (t * B + b) * H,
+                      a.cache ? a.cache + (t * B + b) * q.cw * H : nullptr,
+                      last && a.h_n ? a.h_n + b * H : nullptr,
+                      last && a.c_n ? a.c_n + b * H : nullptr,
+                      st.rh + sb * ldh,
+                      st.zb + sb * H,
+                      st.hb[0] ? st.hb[(s + 1) & 1] + sb * st.ldhb : nullptr,
+                      st.rhb ? st.rhb + sb * st.ldhb : nullptr};
+        fwd_block<C>(q, row, phase, jb * NR);
+      };
 #if defined(FASTRNN_ISA_AMX)
       if constexpr (sizeof(T) == 4) {
         if (a.amx) {
@@ -287,34 +305,17 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
           amx_tiles(n, KT, phase == 0 ? st.hb[s & 1] : st.rhb, st.ldhb,
                     b + jb0 * tiles_per_block * KT * kAmxTile, tiles_per_block * count, tile,
                     4 * NR);
-          done = true;
+          for (int64_t jb = jb0; jb < jb0 + count; ++jb)
+            for (int64_t sb = 0; sb < n; ++sb) point(jb, sb);
+          return;
         }
       }
 #endif
-      if (!done)
-        block_product_panels(
-            n, H, [&](int64_t r) { return a_src + r * ldh; }, panels, a.packed, half, q8, scale,
-            jb0 * npan * pstride, pstride, int(npan * count), tile, 4 * NR);
-      for (int64_t jb = jb0; jb < jb0 + count; ++jb) {
-        for (int64_t sb = 0; sb < n; ++sb) {
-          const int64_t b = q.batch_of(sb), t = q.time_of(s, b);
-          const bool last = s == q.len_of(b) - 1;
-          FwdRow<T> row{xp + (rowstart[s - s0] + sb) * q.GH,
-                        tile + sb * 4 * NR + (jb - jb0) * npan * NR,
-                        hp + sb * ldh,
-                        hn + sb * ldh,
-                        st.c + sb * H,
-                        a.y + (t * B + b) * H,
-                        a.cache ? a.cache + (t * B + b) * q.cw * H : nullptr,
-                        last && a.h_n ? a.h_n + b * H : nullptr,
-                        last && a.c_n ? a.c_n + b * H : nullptr,
-                        st.rh + sb * ldh,
-                        st.zb + sb * H,
-                        st.hb[0] ? st.hb[(s + 1) & 1] + sb * st.ldhb : nullptr,
-                        st.rhb ? st.rhb + sb * st.ldhb : nullptr};
-          fwd_block<C>(q, row, phase, jb * NR);
-        }
-      }
+      block_product_panels(
+          n, H, [&](int64_t r) { return a_src + r * ldh; }, panels, a.packed, half, q8, scale,
+          jb0 * npan * pstride, pstride, int(npan * count), tile, 4 * NR);
+      for (int64_t jb = jb0; jb < jb0 + count; ++jb)
+        for (int64_t sb = 0; sb < n; ++sb) point(jb, sb);
     }
   });
 }
