@@ -246,6 +246,19 @@ inline void amx_tiles(int64_t rows, int64_t KT, const uint16_t* a, int64_t lda, 
   }
 }
 
+// n elements of scratch for one call: the calling thread's kept buffer number Slot (a fresh block
+// of megabytes costs a page fault per 4 KiB, a few percent of a training step), or, above
+// kAmxKeptBytes, `own` (freed by the caller), so that no thread keeps more than a few of those.
+constexpr size_t kAmxKeptBytes = size_t(32) << 20;
+
+template <int Slot>
+inline uint16_t* amx_scratch(size_t n, Buffer<uint16_t>& own) {
+  thread_local Buffer<uint16_t> kept;
+  Buffer<uint16_t>& buf = n * sizeof(uint16_t) <= kAmxKeptBytes ? kept : own;
+  buf.grow(n);
+  return buf.data();
+}
+
 // C[M, N] = beta * C + op(A) op(B) (+ bias[n] on every row) with bfloat16 operands and float32
 // sums; with `tc` the result goes to C transposed (C[n * ldc + m]). op(B) may come pre-packed
 // (`bpre`, amx_pack_b's layout of the whole [K, N]). Threads split the packing, then the
@@ -256,13 +269,9 @@ inline void amx_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const fl
   if (M <= 0 || N <= 0) return;
   const int64_t depth = amx_depth(K), KT = depth / kAmxK, Mp = ceil_div(M, 32) * 32;
   const int64_t NT = ceil_div(N, 32) * 2;  // column tiles, even
-  // the calling thread's packing buffers, kept: a fresh block of megabytes costs page faults
-  thread_local Buffer<uint16_t> apack_buf;
-  apack_buf.grow(size_t(Mp * depth));
-  uint16_t* apack = apack_buf.data();  // the calling thread's, shared with the team
-  thread_local Buffer<uint16_t> bpack_buf;
-  if (!bpre) bpack_buf.grow(size_t(amx_b_size(K, N)));
-  uint16_t* bpack = bpack_buf.data();
+  Buffer<uint16_t> own_a, own_b;
+  uint16_t* apack = amx_scratch<0>(size_t(Mp * depth), own_a);  // shared with the team below
+  uint16_t* bpack = bpre ? nullptr : amx_scratch<1>(size_t(amx_b_size(K, N)), own_b);
   const uint16_t* bp = bpre ? bpre : bpack;
   const int64_t mblocks = Mp / 32, nblocks = ceil_div(NT, 4), tasks = mblocks * nblocks;
   const int nt = int(imax(1, imin(threads, tasks)));

@@ -242,13 +242,12 @@ void backward(const SeqArgs<T>& a) {
   const int th = a.threads;
 #if defined(FASTRNN_ISA_AMX)
   // dG (input side) as the weight gradients' packed B, once for both when the sides are one
-  thread_local Buffer<uint16_t> dg_tiles;  // kept: a fresh block of megabytes costs page faults
+  Buffer<uint16_t> dg_own;
   const uint16_t* dg_pre = nullptr;
   if constexpr (sizeof(T) == 4) {
     if (a.amx && a.dw_ih && a.dw_hh && !C::kSeparateHidden && !two_phase) {
       const int64_t nt_all = ceil_div(GH, 32) * 2;
-      dg_tiles.grow(size_t(amx_b_size(TB, GH)));
-      uint16_t* tiles_out = dg_tiles.data();  // this thread's, shared with the team
+      uint16_t* tiles_out = amx_scratch<2>(size_t(amx_b_size(TB, GH)), dg_own);
       const int ntp = int(imax(1, imin(th, nt_all)));
 #pragma omp parallel num_threads(ntp) if (ntp > 1)
       {
