@@ -358,3 +358,37 @@ def test_autocast_refuses_other_dtypes(dtype):
 def test_torch_bfloat16_dtype_is_accepted():
     torch = pytest.importorskip("torch")
     assert fastrnn.autocast(torch.bfloat16).dtype == "bfloat16"
+
+
+def test_threads_and_a_forked_child_get_the_same_bits():
+    """Tile configuration and packing scratch are per thread; AMX permission survives fork."""
+    import os
+
+    rng = np.random.default_rng(5)
+    m = fastrnn.GRU(24, 40, num_layers=2).eval()
+    x = rng.standard_normal((9, 20, 24)).astype(np.float32)
+    with fastrnn.autocast():
+        want = m(x)[0]
+    got: list = [None] * 4
+
+    def run(i):
+        with fastrnn.autocast():
+            for _ in range(3):
+                got[i] = m(x)[0]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(g, want) for g in got)
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if it reproduces the parent's bits
+        ok = False
+        try:
+            with fastrnn.autocast():
+                ok = np.array_equal(m(x)[0], want)
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
