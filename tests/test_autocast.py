@@ -392,3 +392,22 @@ def test_threads_and_a_forked_child_get_the_same_bits():
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+@needs_amx
+def test_amx_cell_steps_are_the_sequence_bits_at_any_batch():
+    rng = np.random.default_rng(6)
+    cell = fastrnn.LSTMCell(20, 36).eval()
+    layer = fastrnn.LSTM(20, 36).eval()
+    sd = cell.state_dict()
+    layer.load_state_dict({f"{k}_l0": v for k, v in sd.items()})
+    x = rng.standard_normal((6, 40, 20)).astype(np.float32)
+    with fastrnn.autocast():
+        want, _ = layer(x)
+        h = c = np.zeros((40, 36), np.float32)
+        for t in range(6):
+            h, c = cell(x[t], (h, c))
+            assert np.array_equal(h, want[t])
+        # a row alone gives its bits in the batch
+        h1, _ = cell(x[0, 7:8], None)
+    assert np.array_equal(h1[0], want[0, 7])

@@ -113,7 +113,8 @@ class Layer {
   // Every gradient output is written in full (fastrnn.h's rule); dc0/dpeep may be null.
   void backward(const Context<T>& ctx, const T* dy, const T* dh_n, const T* dc_n, T* dx, T* dh0,
                 T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dpeep) const;
-  // autocast: the step reads the bfloat16 weight panels (as set_bf16 does).
+  // autocast: with AMX, the sequence forward's path for one step; else the step reads the
+  // bfloat16 weight panels (as set_bf16 does).
   void step(int64_t batch, const T* x, const T* h, const T* c, bool autocast, T* h1, T* c1) const;
 
  private:
