@@ -26,8 +26,9 @@ from fastrnn import _C
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROBE = os.path.join(HERE, "isa_probe.py")
 
-# mangled names in namespace fastrnn::avx2 / fastrnn::avx512, with guard/TLS/local-static prefixes
-AVX_NAMESPACE = re.compile(r"^_Z(GV|TH|TW)?Z?N[rVK]*[RO]?7fastrnn(4avx2|6avx512|3amx)")
+# mangled names in namespace fastrnn::avx2 / avx512 / amx, with guard/TLS/local-entity prefixes
+# (a lambda inside a lambda is _ZZZN...)
+AVX_NAMESPACE = re.compile(r"^_Z(GV|TH|TW)?Z*N[rVK]*[RO]?7fastrnn(4avx2|6avx512|3amx)")
 # an AVX instruction: VEX/EVEX-only mnemonics (v...), mask-register ops (k...), or ymm/zmm/k regs
 AVX_INSN = re.compile(r"^\s*[0-9a-f]+:\s+(v|k)[a-z0-9]+\b|%[yz]mm\d|%k[0-7]\b")
 
