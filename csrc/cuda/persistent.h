@@ -81,7 +81,7 @@ FASTRNN_HD constexpr int max_phase_gates() {
 //   part [upp * ngmax * B, KS + 1]  the threads' partial sums (padded: conflict-free reads)
 template <class C, typename T>
 struct PersistFwd {
-  static constexpr int G = C::kGates, phases = C::kPhases, ngmax = max_phase_gates<C>();
+  static constexpr int G = C::kGates, ngmax = max_phase_gates<C>();
   FwdStep<C, T> step;       // pointers and sizes of the pointwise; per-step fields set here
   T* hb[2];                 // [B, H] sorted rows: h_s lives in hb[(s + 1) & 1]
   T* hh;                    // [B, ngmax * H] the product of phase 0, w_hh's row order
