@@ -380,7 +380,7 @@ class _RNNBase(_Precision, Module):
             return out * mask, mask
 
         inp, ctxs, masks = layer_loop(
-            L, D, xs, lens, direction,
+            L, D, xs, None if one_step else lens, direction,  # one step: every length is 1
             lambda ys, last: ys[0] if D == 1 else np.concatenate(ys, axis=2),
             dropout if training and self.dropout > 0 else None,
         )  # fmt: skip
