@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/lengths.h"
 #include "bindings/shape_str.h"
 #include "cell_names.h"
 #include "cuda/dlpack.h"

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bindings/arrays.h"
+#include "bindings/lengths.h"
 #include "bindings/shape_str.h"
 #include "cpu/dispatch.h"
 #include "cpu/layer.h"
@@ -183,19 +184,23 @@ class PyWeights {
     if (!lstm && !c0_obj.is_none())
       throw std::invalid_argument("c0: only the LSTM has a cell state");
     auto c0 = lstm ? optional<T>(c0_obj, "c0", {B, H}) : py::array_t<T>();
-    py::array_t<int64_t> len;
-    if (!len_obj.is_none()) len = checked<int64_t>(len_obj, "lengths", {B});
-    auto y = present(len) ? zeros<T>({Tn, B, H}) : empty<T>({Tn, B, H});
+    // lengths: the forward's plan (made once for every layer and direction), or an array
+    std::shared_ptr<const fastrnn::LengthsPlan> plan = fastrnn::given_plan(len_obj, B, Tn);
+    if (!plan && !len_obj.is_none()) {
+      auto len = checked<int64_t>(len_obj, "lengths", {B});
+      plan = std::make_shared<const fastrnn::LengthsPlan>(fastrnn::lengths_plan(len.data(), B, Tn));
+    }
+    auto y = plan ? zeros<T>({Tn, B, H}) : empty<T>({Tn, B, H});
     auto h_n = empty<T>({B, H});  // every sequence has a last step
     py::array_t<T> c_n = lstm ? empty<T>({B, H}) : py::array_t<T>();
     std::unique_ptr<fastrnn::Context<T>> ctx;
     {
       const T *xp = x.data(), *h0p = data_or_null(h0), *c0p = data_or_null(c0);
-      const int64_t* lp = data_or_null(len);
       T *yp = y.mutable_data(), *hp = h_n.mutable_data();
       T* cp = lstm ? c_n.mutable_data() : nullptr;
       py::gil_scoped_release nogil;
-      ctx = layer.forward(Tn, B, xp, h0p, c0p, lp, reverse, training, autocast, yp, hp, cp);
+      ctx = layer.forward(Tn, B, xp, h0p, c0p, std::move(plan), reverse, training, autocast, yp, hp,
+                          cp);
     }
     py::object c_out = lstm ? py::object(c_n) : py::none();
     py::object ctx_out = py::none();
@@ -330,6 +335,7 @@ PYBIND11_MODULE(_C, m) {
   });
 
   py::class_<SavedForBackward>(m, "Context", "What a training forward saved for its backward.");
+  fastrnn::register_lengths_plan(m);  // bindings/lengths.h
 
   py::class_<PyWeights>(m, "Weights")
       .def(py::init<const std::string&, const py::array&, const py::array&, const py::object&,

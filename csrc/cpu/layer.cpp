@@ -1,5 +1,5 @@
-// layer.cpp: baseline-compiled glue between the layer objects and the ISA kernels: sorting the
-// batch by length, scratch allocation, packed-weight caching. The arithmetic is all in isa/.
+// layer.cpp: baseline-compiled glue between the layer objects and the ISA kernels: the lengths
+// plan handed to them, scratch allocation, packed-weight caching. The arithmetic is all in isa/.
 #include "cpu/layer.h"
 
 #include <algorithm>
@@ -9,7 +9,6 @@
 #include <stdexcept>
 
 #include "cpu/dispatch.h"
-#include "lengths_plan.h"
 
 namespace fastrnn {
 
@@ -79,6 +78,14 @@ std::vector<T> copy_of(const T* p, int64_t n) {
 template <typename T>
 const T* ptr_or_null(const std::vector<T>& v) {
   return v.empty() ? nullptr : v.data();
+}
+// The kernels' view of a plan: null pointers when every sequence runs all steps.
+template <typename T>
+void set_plan(SeqArgs<T>& a, const LengthsPlan* p) {
+  const bool full = !p || !p->lengths();
+  a.len = full ? nullptr : p->lengths();
+  a.order = full ? nullptr : p->order.data();
+  a.active = full ? nullptr : p->active.data();
 }
 }  // namespace
 
@@ -206,9 +213,10 @@ SeqArgs<T> Layer<T>::base_args(const Kernels<T>& k, bool bf16, bool i8, bool use
 
 template <typename T>
 std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, const T* x, const T* h0,
-                                              const T* c0, const int64_t* len, bool reverse,
-                                              bool training, bool autocast, T* y, T* h_n,
-                                              T* c_n) const {
+                                              const T* c0, std::shared_ptr<const LengthsPlan> plan,
+                                              bool reverse, bool training, bool autocast, T* y,
+                                              T* h_n, T* c_n) const {
+  if (plan) check_plan(*plan, batch, steps);
   const Kernels<T>& k = kernels_for<T>();
   auto ctx = std::make_unique<Context<T>>();
   ctx->cell = cell_;
@@ -217,13 +225,7 @@ std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, cons
   ctx->input = input_;
   ctx->hidden = hidden_;
   ctx->reverse = reverse;
-  ctx->has_len = len != nullptr;
-  if (len) {
-    LengthsPlan plan = lengths_plan(len, batch, steps);
-    ctx->len.assign(len, len + batch);
-    ctx->order = std::move(plan.order);
-    ctx->active = std::move(plan.active);
-  }
+  ctx->plan = std::move(plan);
   std::shared_ptr<const PackedWeights<T>> hold;
   const bool i8 = i8_.load();
   // Autocast runs on AMX tiles where the ISA has them (int8 inference takes precedence); elsewhere
@@ -238,9 +240,7 @@ std::unique_ptr<Context<T>> Layer<T>::forward(int64_t steps, int64_t batch, cons
   a.x = x;
   a.h0 = h0;
   a.c0 = has_cell_state(cell_) ? c0 : nullptr;
-  a.len = ptr_or_null(ctx->len);
-  a.order = ptr_or_null(ctx->order);
-  a.active = ptr_or_null(ctx->active);
+  set_plan(a, ctx->plan.get());
   a.y = y;
   a.h_n = h_n;
   a.c_n = has_cell_state(cell_) ? c_n : nullptr;
@@ -270,9 +270,7 @@ void Layer<T>::backward(const Context<T>& ctx, const T* dy, const T* dh_n, const
   a.batch = ctx.batch;
   a.reverse = ctx.reverse;
   a.x = ctx.x.get();
-  a.len = ptr_or_null(ctx.len);
-  a.order = ptr_or_null(ctx.order);
-  a.active = ptr_or_null(ctx.active);
+  set_plan(a, ctx.plan.get());
   a.cache = ctx.cache.get();
   a.dy = dy;
   a.dh_n = dh_n;

@@ -13,6 +13,7 @@
 #include "cell_names.h"
 #include "cells/cells.h"
 #include "fastrnn.h"
+#include "lengths_plan.h"
 
 namespace fastrnn {
 
@@ -55,11 +56,10 @@ struct Context {
   Cell cell;
   int64_t steps, batch, input, hidden;
   bool reverse;
-  Scratch<T> x;      // [T, B, I] copy of the input (for dW_ih)
-  Scratch<T> cache;  // [T, B, cache_width * H], zero at padded steps
-  std::vector<int64_t> len, order, active;
-  bool has_len;
-  bool amx = false;  // the forward ran in autocast bfloat16 on AMX: so does backward's products
+  Scratch<T> x;                             // [T, B, I] copy of the input (for dW_ih)
+  Scratch<T> cache;                         // [T, B, cache_width * H], zero at padded steps
+  std::shared_ptr<const LengthsPlan> plan;  // the forward's, or null: every sequence runs all T
+  bool amx = false;  // the forward ran in autocast bfloat16 on AMX: so do backward's products
   size_t bytes_per_step() const { return sizeof(T) * batch * hidden * cache_width(cell); }
 };
 
@@ -102,14 +102,16 @@ class Layer {
   bool i8() const { return i8_.load(); }
 
   // y [T, B, H] and h_n [B, H] (c_n for LSTM) are written as fastrnn.h's rule says: in full,
-  // except y at padded steps, which a caller that passes lengths zero-fills.
+  // except y at padded steps, which a caller that passes lengths zero-fills. plan: made for
+  // (batch, steps), or null when every sequence runs all steps.
   // autocast: products may take bfloat16 operands (float32 sums, gates and state): on AMX tiles
   // where the ISA has them (training too; backward then follows), else inference reads the
   // bfloat16 weight panels and training stays float32.
   // Returns the context when training, else null.
   std::unique_ptr<Context<T>> forward(int64_t steps, int64_t batch, const T* x, const T* h0,
-                                      const T* c0, const int64_t* len, bool reverse, bool training,
-                                      bool autocast, T* y, T* h_n, T* c_n) const;
+                                      const T* c0, std::shared_ptr<const LengthsPlan> plan,
+                                      bool reverse, bool training, bool autocast, T* y, T* h_n,
+                                      T* c_n) const;
   // Every gradient output is written in full (fastrnn.h's rule); dc0/dpeep may be null.
   void backward(const Context<T>& ctx, const T* dy, const T* dh_n, const T* dc_n, T* dx, T* dh0,
                 T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dpeep) const;

@@ -12,8 +12,10 @@
 //            pre-activations into the step's product buffer (hh, as the standard path's matrix
 //            product does) and runs FwdStep (pointwise.h) on them: the same gate math, outputs
 //            and training cache as the standard path, so either backward can follow it.
-// then a grid barrier. The reset-before GRU takes two phases per step (r, z from h_{s-1}; then n
-// from r * h_{s-1}), with a grid barrier after each.
+// then a grid barrier. A two-phase cell (C::kPhases = 2, the reset-before GRU) takes two phases
+// per step (its first G-1 gates, r and z, from h_{s-1}; then its last, n, from r * h_{s-1}), with
+// a grid barrier after each. Both kernels are templates over the cell type C (cells/*.h): the
+// gate counts, phases and the carry are compile-time constants.
 // Backward (PersistBwd): a block keeps the columns of W_hh of its units; per step BwdStep for its
 // units, a grid barrier, then its units' part of dh_{s-1} = dG_s W_hh (see PersistBwd).
 //
@@ -60,13 +62,27 @@ FASTRNN_HD inline T load_from_other_blocks(const T* p) {
 #endif
 }
 
+// The gates of phase `phase` of cell C's step, [*g0, *g0 + the count returned): a one-phase cell
+// takes all G in phase 0; a two-phase cell its first G-1 in phase 0, its last in phase 1.
+template <class C>
+FASTRNN_HD constexpr int phase_gates(int phase, int* g0) {
+  *g0 = phase == 0 ? 0 : C::kGates - 1;
+  return C::kPhases == 1 ? C::kGates : (phase == 0 ? C::kGates - 1 : 1);
+}
+// The most gates in one phase's product.
+template <class C>
+FASTRNN_HD constexpr int max_phase_gates() {
+  return C::kPhases == 1 ? C::kGates : C::kGates - 1;
+}
+
 // Everything the kernel sees. Shared memory of a block, in elements of T:
 //   ws   [G * U, H]            W_hh rows of the block's units, row (g * U + ul) = W_hh[g*H + j0+ul]
 //   hs   [B, H]                this phase's right operand: h_{s-1} (or r * h_{s-1}), rows < n_s
 //   part [upp * ngmax * B, KS + 1]  the threads' partial sums (padded: conflict-free reads)
-template <typename T>
+template <class C, typename T>
 struct PersistFwd {
-  FwdStep<T> step;          // pointers and sizes of the pointwise; per-step fields set here
+  static constexpr int G = C::kGates, ngmax = max_phase_gates<C>();
+  FwdStep<C, T> step;       // pointers and sizes of the pointwise; per-step fields set here
   T* hb[2];                 // [B, H] sorted rows: h_s lives in hb[(s + 1) & 1]
   T* hh;                    // [B, ngmax * H] the product of phase 0, w_hh's row order
   T* hn;                    // [B, H] reset-before GRU: the product of phase 1
@@ -75,7 +91,6 @@ struct PersistFwd {
   const int64_t* rowstart;  // [steps] packed row of (s, 0)
   int64_t steps;            // steps with at least one row running
   int64_t H, B;
-  int G, ngmax, phases;    // ngmax: most gates in one phase's product
   int units, upp, passes;  // units per block, units per pass (upp * KS threads), passes
   int ctas, threads;
   int64_t smem_elems;
@@ -100,20 +115,14 @@ struct PersistFwd {
     for (int64_t e = tid; e < n; e += threads) hs[e] = load_from_other_blocks(src + e);
   }
 
-  // Gates [g0, g0 + ng) of this phase: W_hh's (r, z) then n for the reset-before GRU, all else.
-  FASTRNN_HD void phase_gates(int phase, int* g0, int* ng) const {
-    *g0 = phase == 0 ? 0 : 2;
-    *ng = phases == 1 ? G : (phase == 0 ? 2 : 1);
-  }
-
   // Thread (ulp, q) of pass `pass`: sum over k = q, q + KS, ... of W[g, unit] h[sb] for the
   // phase's gates and every running row.
   FASTRNN_HD void dots(int cta, int64_t s, int phase, int pass, int tid, T* smem) const {
     const int ulp = tid / kPersistSplit, q = tid - ulp * kPersistSplit;
     const int ul = pass * upp + ulp;
     if (ul >= units || int64_t(cta) * units + ul >= H) return;
-    int g0, ng;
-    phase_gates(phase, &g0, &ng);
+    int g0;
+    const int ng = phase_gates<C>(phase, &g0);
     const int n = int(active[s]);
     const T* ws = smem;
     const T* hs = smem + int64_t(G) * units * H;
@@ -152,9 +161,9 @@ struct PersistFwd {
     const int ulp = int(item / B);
     const int64_t r = item - int64_t(ulp) * B, j = int64_t(cta) * units + pass * upp + ulp;
     if (r >= n || pass * upp + ulp >= units || j >= H) return;
-    int g0, ng;
-    phase_gates(phase, &g0, &ng);
-    FwdStep<T> f = step;
+    int g0;
+    const int ng = phase_gates<C>(phase, &g0);
+    FwdStep<C, T> f = step;
     f.h = hb[(s + 1) & 1];
     f.h_prev = hb[s & 1];
     f.row0 = rowstart[s];
@@ -185,9 +194,12 @@ struct PersistFwd {
 // No barrier after the product: the next step's pointwise reads only the block's own units.
 // Shared memory: wt [U, G*H] (wt[ul * G*H + m] = W_hh[m, j0 + ul]), stage [B, H],
 // part [upp * B, KS + 1].
-template <typename T>
+template <class C, typename T>
 struct PersistBwd {
-  BwdStep<T> step;          // pointers and sizes of the pointwise; row0 and phase set here
+  static constexpr int G = C::kGates;
+  static constexpr bool two_phase = C::kPhases == 2;
+  static constexpr bool carry = C::kCarry;  // the product adds to dh (which holds the direct part)
+  BwdStep<C, T> step;       // pointers and sizes of the pointwise; row0 and phase set here
   T* dh;                    // [B, H] sorted rows
   T* drh;                   // [B, H] reset-before GRU: da_n W_hn
   const T* dg;              // [R, G*H] packed rows: the hidden side's gate gradients
@@ -196,8 +208,6 @@ struct PersistBwd {
   const int64_t* rowstart;  // [steps]
   int64_t steps;
   int64_t H, B;
-  int G;
-  bool two_phase, carry;  // carry: the product adds to dh (which holds the direct part)
   int units, upp, passes, ctas, threads;
   int64_t smem_elems;
 
@@ -218,17 +228,17 @@ struct PersistBwd {
     for (int64_t it = tid; it < int64_t(units) * B; it += threads) {
       const int64_t ul = it / B, r = it - ul * B, j = int64_t(cta) * units + ul;
       if (r >= n || j >= H) continue;
-      BwdStep<T> k = step;
+      BwdStep<C, T> k = step;
       k.row0 = rowstart[s];
       k.phase = 0;
       k(r * H + j);
     }
   }
 
-  // Gates of a product: drh = da_n W_hn (n only), dh (all gates; r, z for the reset-before GRU).
-  FASTRNN_HD void product_gates(bool to_drh, int* g0, int* ng) const {
-    *g0 = to_drh ? 2 : 0;
-    *ng = to_drh ? 1 : (two_phase ? 2 : G);
+  // Gates of a product: drh = da_n W_hn (a two-phase cell's last gate), dh (the first phase's
+  // gates: all but a two-phase cell's last).
+  FASTRNN_HD static int product_gates(bool to_drh, int* g0) {
+    return phase_gates<C>(to_drh ? 1 : 0, g0);
   }
 
   // stage <- dG_s[:, g*H : (g+1)*H], running rows
@@ -287,7 +297,7 @@ struct PersistBwd {
       return;
     }
     drh[u] = sum;
-    BwdStep<T> k = step;
+    BwdStep<C, T> k = step;
     k.row0 = rowstart[s];
     k.phase = 1;
     k(u);
@@ -297,13 +307,13 @@ struct PersistBwd {
 // The host build's launch: every block's shared memory lives for the whole run; each grid
 // barrier is the end of a loop over all blocks, each block barrier the end of a loop over its
 // threads.
-template <typename T>
-void run_persistent_on_host(const PersistFwd<T>& p) {
+template <class C, typename T>
+void run_persistent_on_host(const PersistFwd<C, T>& p) {
   std::vector<std::vector<T>> smem(p.ctas, std::vector<T>(size_t(p.smem_elems)));
   for (int b = 0; b < p.ctas; ++b)
     for (int t = 0; t < p.threads; ++t) p.load_weights(b, t, smem[b].data());
   for (int64_t s = 0; s < p.steps; ++s)
-    for (int phase = 0; phase < p.phases; ++phase) {
+    for (int phase = 0; phase < C::kPhases; ++phase) {
       for (int b = 0; b < p.ctas; ++b) {
         T* sm = smem[b].data();
         for (int t = 0; t < p.threads; ++t) p.stage(s, phase, t, sm);
@@ -316,11 +326,11 @@ void run_persistent_on_host(const PersistFwd<T>& p) {
     }
 }
 
-template <typename T>
-void persistent_product_on_host(const PersistBwd<T>& p, std::vector<std::vector<T>>& smem,
+template <class C, typename T>
+void persistent_product_on_host(const PersistBwd<C, T>& p, std::vector<std::vector<T>>& smem,
                                 int64_t s, bool to_drh) {
-  int g0, ng;
-  p.product_gates(to_drh, &g0, &ng);
+  int g0;
+  const int ng = p.product_gates(to_drh, &g0);
   for (int b = 0; b < p.ctas; ++b) {
     T* sm = smem[b].data();
     for (int pass = 0; pass < p.passes; ++pass) {
@@ -333,8 +343,8 @@ void persistent_product_on_host(const PersistBwd<T>& p, std::vector<std::vector<
   }
 }
 
-template <typename T>
-void run_persistent_on_host(const PersistBwd<T>& p) {
+template <class C, typename T>
+void run_persistent_on_host(const PersistBwd<C, T>& p) {
   std::vector<std::vector<T>> smem(p.ctas, std::vector<T>(size_t(p.smem_elems)));
   for (int b = 0; b < p.ctas; ++b)
     for (int t = 0; t < p.threads; ++t) p.load_weights(b, t, smem[b].data());
@@ -342,7 +352,7 @@ void run_persistent_on_host(const PersistBwd<T>& p) {
     for (int b = 0; b < p.ctas; ++b)
       for (int t = 0; t < p.threads; ++t) p.pointwise(b, s, t);
     // grid barrier
-    if (p.two_phase) {
+    if constexpr (PersistBwd<C, T>::two_phase) {
       persistent_product_on_host(p, smem, s, true);
       // grid barrier
     }
@@ -351,15 +361,16 @@ void run_persistent_on_host(const PersistBwd<T>& p) {
 }
 
 #if defined(__CUDACC__)
-template <typename T>
-__global__ void __launch_bounds__(kPersistMaxThreads) persistent_forward_kernel(PersistFwd<T> p) {
+template <class C, typename T>
+__global__ void __launch_bounds__(kPersistMaxThreads)
+    persistent_forward_kernel(PersistFwd<C, T> p) {
   extern __shared__ __align__(16) unsigned char persist_smem[];
   T* smem = reinterpret_cast<T*>(persist_smem);
   cooperative_groups::grid_group grid = cooperative_groups::this_grid();
   const int cta = blockIdx.x, tid = threadIdx.x;
   p.load_weights(cta, tid, smem);  // the first stage's barrier orders it before the dots
   for (int64_t s = 0; s < p.steps; ++s)
-    for (int phase = 0; phase < p.phases; ++phase) {
+    for (int phase = 0; phase < C::kPhases; ++phase) {
       p.stage(s, phase, tid, smem);
       __syncthreads();
       for (int pass = 0; pass < p.passes; ++pass) {
@@ -372,11 +383,11 @@ __global__ void __launch_bounds__(kPersistMaxThreads) persistent_forward_kernel(
     }
 }
 
-template <typename T>
-__device__ void persistent_product(const PersistBwd<T>& p, int cta, int64_t s, bool to_drh, int tid,
-                                   T* smem) {
-  int g0, ng;
-  p.product_gates(to_drh, &g0, &ng);
+template <class C, typename T>
+__device__ void persistent_product(const PersistBwd<C, T>& p, int cta, int64_t s, bool to_drh,
+                                   int tid, T* smem) {
+  int g0;
+  const int ng = p.product_gates(to_drh, &g0);
   for (int pass = 0; pass < p.passes; ++pass) {
     for (int g = g0; g < g0 + ng; ++g) {
       p.stage(s, g, tid, smem);
@@ -389,8 +400,9 @@ __device__ void persistent_product(const PersistBwd<T>& p, int cta, int64_t s, b
   }
 }
 
-template <typename T>
-__global__ void __launch_bounds__(kPersistMaxThreads) persistent_backward_kernel(PersistBwd<T> p) {
+template <class C, typename T>
+__global__ void __launch_bounds__(kPersistMaxThreads)
+    persistent_backward_kernel(PersistBwd<C, T> p) {
   extern __shared__ __align__(16) unsigned char persist_smem[];
   T* smem = reinterpret_cast<T*>(persist_smem);
   cooperative_groups::grid_group grid = cooperative_groups::this_grid();
@@ -399,7 +411,7 @@ __global__ void __launch_bounds__(kPersistMaxThreads) persistent_backward_kernel
   for (int64_t s = p.steps - 1; s >= 0; --s) {
     p.pointwise(cta, s, tid);
     grid.sync();  // dG_s complete for every unit
-    if (p.two_phase) {
+    if constexpr (PersistBwd<C, T>::two_phase) {
       persistent_product(p, cta, s, true, tid, smem);
       grid.sync();  // da_r complete
     }
@@ -410,12 +422,12 @@ __global__ void __launch_bounds__(kPersistMaxThreads) persistent_backward_kernel
 // Allows the kernel the device's whole opt-in shared memory (`allow`: the same value on every
 // call, so threads planning different layers at once cannot lower it under each other's launch)
 // and says how many blocks of the plan fit on one multiprocessor.
-template <typename T>
+template <class C, typename T>
 cudaError_t persistent_blocks_per_sm(const gpu::PersistentPlan& plan, bool backward, int64_t allow,
                                      int* blocks) {
   *blocks = 0;
-  const void* kernel = backward ? reinterpret_cast<const void*>(persistent_backward_kernel<T>)
-                                : reinterpret_cast<const void*>(persistent_forward_kernel<T>);
+  const void* kernel = backward ? reinterpret_cast<const void*>(persistent_backward_kernel<C, T>)
+                                : reinterpret_cast<const void*>(persistent_forward_kernel<C, T>);
   cudaError_t e =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(allow));
   if (e != cudaSuccess) return e;
@@ -423,22 +435,22 @@ cudaError_t persistent_blocks_per_sm(const gpu::PersistentPlan& plan, bool backw
                                                        size_t(plan.shared_bytes));
 }
 
-template <typename T>
-cudaError_t persistent_launch(const PersistFwd<T>& p, cudaStream_t stream) {
-  PersistFwd<T> arg = p;
+template <class C, typename T>
+cudaError_t persistent_launch(const PersistFwd<C, T>& p, cudaStream_t stream) {
+  PersistFwd<C, T> arg = p;
   void* args[] = {&arg};
-  return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(persistent_forward_kernel<T>),
+  return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(persistent_forward_kernel<C, T>),
                                      dim3(unsigned(p.ctas)), dim3(unsigned(p.threads)), args,
                                      size_t(p.smem_elems) * sizeof(T), stream);
 }
 
-template <typename T>
-cudaError_t persistent_launch(const PersistBwd<T>& p, cudaStream_t stream) {
-  PersistBwd<T> arg = p;
+template <class C, typename T>
+cudaError_t persistent_launch(const PersistBwd<C, T>& p, cudaStream_t stream) {
+  PersistBwd<C, T> arg = p;
   void* args[] = {&arg};
-  return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(persistent_backward_kernel<T>),
-                                     dim3(unsigned(p.ctas)), dim3(unsigned(p.threads)), args,
-                                     size_t(p.smem_elems) * sizeof(T), stream);
+  return cudaLaunchCooperativeKernel(
+      reinterpret_cast<const void*>(persistent_backward_kernel<C, T>), dim3(unsigned(p.ctas)),
+      dim3(unsigned(p.threads)), args, size_t(p.smem_elems) * sizeof(T), stream);
 }
 #endif
 
@@ -446,13 +458,14 @@ cudaError_t persistent_launch(const PersistBwd<T>& p, cudaStream_t stream) {
 
 namespace gpu {
 
-// The launch shape for a layer on a device; `fits` false with the reason when it cannot run.
-inline PersistentPlan plan_persistent(Cell cell, int64_t H, int64_t B, int itemsize,
-                                      const PersistentDevice& d, bool backward = false) {
-  PersistentPlan p;
-  const int64_t G = num_gates(cell);
-  const int64_t ngmax = cells::phases(cell) == 2 ? G - 1 : G;
+// The launch shape for a layer of cell C on a device; `fits` false with the reason when it cannot
+// run.
+template <class C>
+PersistentPlan plan_persistent(int64_t H, int64_t B, int itemsize, const PersistentDevice& d,
+                               bool backward = false) {
   using namespace gpu_kernels;
+  PersistentPlan p;
+  constexpr int64_t G = C::kGates, ngmax = max_phase_gates<C>();
   if (B > kPersistMaxRows) {
     p.reason = "B=" + std::to_string(B) + " rows; the persistent kernel takes at most " +
                std::to_string(kPersistMaxRows);
@@ -493,11 +506,11 @@ inline PersistentPlan plan_persistent(Cell cell, int64_t H, int64_t B, int items
   return p;
 }
 
-// Picks the path for a forward (or backward) recurrence: mode 1 (forced on) throws with the
-// reason when the persistent kernel cannot run; mode 0 never runs it; mode -1 (auto) runs it
-// wherever it fits. The backward inherits the mode of its forward.
-template <typename T, class Exec>
-PersistentPlan choose_persistent(const Exec& ex, Cell cell, int64_t H, int64_t B, int mode,
+// Picks the path for a forward (or backward) recurrence of cell C: mode 1 (forced on) throws
+// with the reason when the persistent kernel cannot run; mode 0 never runs it; mode -1 (auto)
+// runs it wherever it fits. The backward inherits the mode of its forward.
+template <class C, typename T, class Exec>
+PersistentPlan choose_persistent(const Exec& ex, int64_t H, int64_t B, int mode,
                                  bool backward = false) {
   PersistentPlan p;
   if (mode == 0) {
@@ -505,9 +518,9 @@ PersistentPlan choose_persistent(const Exec& ex, Cell cell, int64_t H, int64_t B
     return p;
   }
   const PersistentDevice d = ex.persistent_device();
-  p = plan_persistent(cell, H, B, int(sizeof(T)), d, backward);
+  p = plan_persistent<C>(H, B, int(sizeof(T)), d, backward);
   if (p.fits) {
-    const int per_sm = ex.template persistent_blocks_per_sm<T>(p, backward);
+    const int per_sm = ex.template persistent_blocks_per_sm<C, T>(p, backward);
     if (int64_t(per_sm) * d.multiprocessors < p.ctas) {
       p.fits = false;
       p.reason = std::to_string(p.ctas) + " blocks of " + std::to_string(p.threads) +
@@ -527,9 +540,9 @@ PersistentPlan choose_persistent(const Exec& ex, Cell cell, int64_t H, int64_t B
 // The forward recurrence of sequence_forward as one persistent launch. `f` is the standard
 // path's FwdStep with its per-layer fields set; hb, hh, hn are its state and product buffers
 // (hb[0] holding h0 in sorted rows); step_sizes is device scratch of 2 * T + 1 int64.
-template <class Exec, typename T>
+template <class C, class Exec, typename T>
 void persistent_forward(const Exec& ex, const PersistentPlan& plan,
-                        const gpu_kernels::FwdStep<T>& f, T* const hb[2], T* hh, T* hn,
+                        const gpu_kernels::FwdStep<C, T>& f, T* const hb[2], T* hh, T* hn,
                         const T* w_hh, const std::vector<int64_t>& active,
                         const std::vector<int64_t>& rowstart, int64_t B, int64_t* step_sizes) {
   const int64_t Tn = int64_t(active.size());
@@ -537,7 +550,7 @@ void persistent_forward(const Exec& ex, const PersistentPlan& plan,
   std::copy(active.begin(), active.end(), m.begin());  // m[Tn] = 0: no rows after the last step
   std::copy(rowstart.begin(), rowstart.begin() + Tn, m.begin() + Tn + 1);
   ex.upload(step_sizes, m.data(), sizeof(int64_t) * m.size());
-  gpu_kernels::PersistFwd<T> p;
+  gpu_kernels::PersistFwd<C, T> p;
   p.step = f;
   p.hb[0] = hb[0];
   p.hb[1] = hb[1];
@@ -550,32 +563,29 @@ void persistent_forward(const Exec& ex, const PersistentPlan& plan,
   while (p.steps < Tn && active[size_t(p.steps)] > 0) ++p.steps;
   p.H = f.H;
   p.B = B;
-  p.G = num_gates(f.cell);
-  p.phases = cells::phases(f.cell);
-  p.ngmax = p.phases == 2 ? 2 : p.G;
   p.units = plan.units;
   p.upp = plan.threads / gpu_kernels::kPersistSplit;
   p.passes = plan.passes;
   p.ctas = plan.ctas;
   p.threads = plan.threads;
   p.smem_elems = plan.shared_bytes / int64_t(sizeof(T));
-  ex.template persistent_run<T>(p);
+  ex.persistent_run(p);
 }
 
 // The backward recurrence of sequence_backward as one persistent launch. `k` is the standard
 // path's BwdStep with its per-layer fields set; dh holds dh_n in sorted rows; dg is the hidden
-// side's gate gradients (dgh); carry: dh (+)= dG W_hh adds (GRU cells).
-template <class Exec, typename T>
+// side's gate gradients (dgh). Whether dh (+)= dG W_hh adds is the cell's C::kCarry.
+template <class C, class Exec, typename T>
 void persistent_backward(const Exec& ex, const PersistentPlan& plan,
-                         const gpu_kernels::BwdStep<T>& k, T* dh, T* drh, const T* dg,
-                         const T* w_hh, bool carry, const std::vector<int64_t>& active,
+                         const gpu_kernels::BwdStep<C, T>& k, T* dh, T* drh, const T* dg,
+                         const T* w_hh, const std::vector<int64_t>& active,
                          const std::vector<int64_t>& rowstart, int64_t B, int64_t* step_sizes) {
   const int64_t Tn = int64_t(active.size());
   std::vector<int64_t> m(size_t(2 * Tn + 1), 0);
   std::copy(active.begin(), active.end(), m.begin());
   std::copy(rowstart.begin(), rowstart.begin() + Tn, m.begin() + Tn + 1);
   ex.upload(step_sizes, m.data(), sizeof(int64_t) * m.size());
-  gpu_kernels::PersistBwd<T> p;
+  gpu_kernels::PersistBwd<C, T> p;
   p.step = k;
   p.dh = dh;
   p.drh = drh;
@@ -587,16 +597,13 @@ void persistent_backward(const Exec& ex, const PersistentPlan& plan,
   while (p.steps < Tn && active[size_t(p.steps)] > 0) ++p.steps;
   p.H = k.H;
   p.B = B;
-  p.G = num_gates(k.cell);
-  p.two_phase = cells::phases(k.cell) == 2;
-  p.carry = carry;
   p.units = plan.units;
   p.upp = plan.threads / gpu_kernels::kPersistSplit;
   p.passes = plan.passes;
   p.ctas = plan.ctas;
   p.threads = plan.threads;
   p.smem_elems = plan.shared_bytes / int64_t(sizeof(T));
-  ex.template persistent_run<T>(p);
+  ex.persistent_run(p);
 }
 
 }  // namespace gpu

@@ -26,9 +26,10 @@ namespace fastrnn {
 namespace gpu_kernels {
 
 // ------------------------------------------------------------------------------------------------
-// Forward pointwise of one step: gates, state update, output, cache. One thread per (sb, j),
-// sb < n running rows, j < H. phase 1 is the second half of a reset-before GRU step.
-template <typename T, typename S = T>
+// Forward pointwise of one step of cell C (cells/*.h): gates, state update, output, cache. One
+// thread per (sb, j), sb < n running rows, j < H. phase 1 is the second phase of a two-phase cell
+// (C::kPhases = 2, the reset-before GRU).
+template <class C, typename T, typename S = T>
 struct FwdStep {
   // outputs
   S* y;      // y[t * y_st + b * y_sb + j]
@@ -51,9 +52,9 @@ struct FwdStep {
   int64_t y_st, y_sb;
   int64_t row0;    // packed row of (s, 0)
   int64_t n_next;  // rows still running at step s+1: rows sb >= n_next end at s
-  int64_t H, GH, ldhh, cw;
-  Cell cell;
+  int64_t H, GH, ldhh;
   int phase;
+  static constexpr int64_t cw = C::kCacheWidth;
 
   FASTRNN_HD void operator()(int64_t idx) const {
     const int64_t sb = idx / H, j = idx - sb * H, P = row0 + sb;
@@ -67,7 +68,7 @@ struct FwdStep {
           j,
           row_b[P],
           sb >= n_next};
-    cells::with_cell(cell, [&](auto c) { decltype(c)::forward_point(io); });
+    C::forward_point(io);
   }
 
   // The forward accessor of one element (see "Points" in cells/all.h).
@@ -111,8 +112,8 @@ struct FwdStep {
 // Backward pointwise of one step: gate gradients from the cache. One thread per (sb, j), sb < n.
 // dh holds dL/dh_s from later steps (without dy, which is added here); on return it holds the
 // part of dL/dh_{s-1} that bypasses W_hh (GRU) and the recurrent product then adds dG W_hh to it
-// (or, RNN and LSTM, overwrites it). phase 1 is the second half of a reset-before GRU step.
-template <typename T, typename S = T>
+// (or, RNN and LSTM, overwrites it). phase 1 is the second phase of a two-phase cell.
+template <class C, typename T, typename S = T>
 struct BwdStep {
   T* dgi;          // [R, G*H] packed rows: pre-activation gradients, input side
   T* dgh;          // [R, G*H] packed rows: hidden side (differs for PyTorch's GRU only)
@@ -125,14 +126,14 @@ struct BwdStep {
   const int64_t* row_b;
   const S* peep;  // [3*H] or null
   int64_t dy_st, dy_sb;
-  int64_t row0, H, GH, cw;
-  Cell cell;
+  int64_t row0, H, GH;
   int phase;
+  static constexpr int64_t cw = C::kCacheWidth;
 
   FASTRNN_HD void operator()(int64_t idx) const {
     const int64_t sb = idx / H, j = idx - sb * H, P = row0 + sb;
     Io io{*this, cache + P * cw * H, dgi + P * GH, dgh + P * GH, sb * H + j, j, P};
-    cells::with_cell(cell, [&](auto c) { decltype(c)::backward_point(io); });
+    C::backward_point(io);
   }
 
   // The backward accessor of one element (see "Points" in cells/all.h). The peephole gradients

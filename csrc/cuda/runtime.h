@@ -20,6 +20,7 @@
 
 #include "cuda/half.h"
 #include "fastrnn.h"
+#include "lengths_plan.h"
 
 namespace fastrnn {
 namespace gpu {
@@ -126,10 +127,13 @@ struct Context {
   std::shared_ptr<void> impl;
 };
 
-// lengths: host array [B] in [1, T], or null. Returns a Context with impl set when training.
+// plan: the forward's lengths plan, made for (io.batch, io.steps) (one per forward of a
+// multi-layer RNN, shared by its layers and directions), or null when every sequence runs all
+// steps; a training forward keeps it for the backward. Returns a Context with impl set when
+// training.
 template <typename T>
-Context forward(int device, const Weights<T>& w, const ForwardIO<T>& io, const int64_t* lengths,
-                bool reverse, bool training);
+Context forward(int device, const Weights<T>& w, const ForwardIO<T>& io,
+                std::shared_ptr<const LengthsPlan> plan, bool reverse, bool training);
 template <typename T>
 void backward(int device, const Weights<T>& w, const Context& ctx, const BackwardIO<T>& io);
 

@@ -179,20 +179,20 @@ struct DeviceExec {
     check(cudaGetLastError(), "matrix product launch");
   }
   PersistentDevice persistent_device() const { return persistent_device_of(device); }
-  template <typename T>
+  template <class C, typename T>
   int persistent_blocks_per_sm(const PersistentPlan& plan, bool backward) const {
     int n = 0;
-    check(gpu_kernels::persistent_blocks_per_sm<T>(plan, backward,
-                                                   persistent_device().shared_per_block, &n),
+    check(gpu_kernels::persistent_blocks_per_sm<C, T>(plan, backward,
+                                                      persistent_device().shared_per_block, &n),
           "persistent kernel occupancy");
     return n;
   }
-  template <typename T>
-  void persistent_run(const gpu_kernels::PersistFwd<T>& p) const {
+  template <class C, typename T>
+  void persistent_run(const gpu_kernels::PersistFwd<C, T>& p) const {
     check(gpu_kernels::persistent_launch(p, kStream), "persistent kernel launch");
   }
-  template <typename T>
-  void persistent_run(const gpu_kernels::PersistBwd<T>& p) const {
+  template <class C, typename T>
+  void persistent_run(const gpu_kernels::PersistBwd<C, T>& p) const {
     check(gpu_kernels::persistent_launch(p, kStream), "persistent kernel launch (backward)");
   }
 };
@@ -237,8 +237,11 @@ bool emulated() { return false; }
 PersistentPlan persistent_plan(int device, Cell cell, int64_t hidden, int64_t batch, int itemsize) {
   DeviceGuard g(device);
   const DeviceExec ex{device};
-  return itemsize == 4 ? choose_persistent<float>(ex, cell, hidden, batch, -1)
-                       : choose_persistent<double>(ex, cell, hidden, batch, -1);
+  return cells::with_cell(cell, [&](auto c) {
+    using C = decltype(c);
+    return itemsize == 4 ? choose_persistent<C, float>(ex, hidden, batch, -1)
+                         : choose_persistent<C, double>(ex, hidden, batch, -1);
+  });
 }
 int dlpack_device_type() { return 2; }  // kDLCUDA
 
@@ -295,10 +298,10 @@ void synchronize(int device) {
 }
 
 template <typename T>
-Context forward(int device, const Weights<T>& w, const ForwardIO<T>& io, const int64_t* lengths,
-                bool reverse, bool training) {
+Context forward(int device, const Weights<T>& w, const ForwardIO<T>& io,
+                std::shared_ptr<const LengthsPlan> plan, bool reverse, bool training) {
   DeviceGuard g(device);
-  Context c = run_forward(DeviceExec{device}, device, w, io, lengths, reverse, training);
+  Context c = run_forward(DeviceExec{device}, device, w, io, std::move(plan), reverse, training);
   check(cudaStreamSynchronize(kStream), "forward");
   return c;
 }

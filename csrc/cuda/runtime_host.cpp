@@ -60,16 +60,16 @@ struct HostExec {
   }
   // The persistent kernel: blocks and threads as loops, barriers as loop boundaries.
   PersistentDevice persistent_device() const { return emulated_device(); }
-  template <typename T>
+  template <class C, typename T>
   int persistent_blocks_per_sm(const PersistentPlan&, bool) const {
     return 1;
   }
-  template <typename T>
-  void persistent_run(const gpu_kernels::PersistFwd<T>& p) const {
+  template <class C, typename T>
+  void persistent_run(const gpu_kernels::PersistFwd<C, T>& p) const {
     gpu_kernels::run_persistent_on_host(p);
   }
-  template <typename T>
-  void persistent_run(const gpu_kernels::PersistBwd<T>& p) const {
+  template <class C, typename T>
+  void persistent_run(const gpu_kernels::PersistBwd<C, T>& p) const {
     gpu_kernels::run_persistent_on_host(p);
   }
 };
@@ -99,8 +99,11 @@ void set_emulated_device(const PersistentDevice& d) {
 }
 
 PersistentPlan persistent_plan(int, Cell cell, int64_t hidden, int64_t batch, int itemsize) {
-  return itemsize == 4 ? choose_persistent<float>(HostExec{}, cell, hidden, batch, -1)
-                       : choose_persistent<double>(HostExec{}, cell, hidden, batch, -1);
+  return cells::with_cell(cell, [&](auto c) {
+    using C = decltype(c);
+    return itemsize == 4 ? choose_persistent<C, float>(HostExec{}, hidden, batch, -1)
+                         : choose_persistent<C, double>(HostExec{}, hidden, batch, -1);
+  });
 }
 
 int dlpack_device_type() { return 1; }  // kDLCPU
@@ -118,9 +121,9 @@ void wait_for_stream(int, int64_t) {}
 void synchronize(int) {}
 
 template <typename T>
-Context forward(int device, const Weights<T>& w, const ForwardIO<T>& io, const int64_t* lengths,
-                bool reverse, bool training) {
-  return run_forward(HostExec{}, device, w, io, lengths, reverse, training);
+Context forward(int device, const Weights<T>& w, const ForwardIO<T>& io,
+                std::shared_ptr<const LengthsPlan> plan, bool reverse, bool training) {
+  return run_forward(HostExec{}, device, w, io, std::move(plan), reverse, training);
 }
 
 template <typename T>

@@ -6,7 +6,8 @@
 //            XP[R, G*H] = Xg W_ih^T + biases                                (one product)
 //            per step s: HH[n, G*H] = h_{s-1} W_hh^T (n = sequences still running)
 //                        FwdStep: gates, h_s, c_s, y, h_n at each row's last step, cache
-//            (reset-before GRU: HH for r, z; FwdStep half 1; HN = (r h) W_hn^T; FwdStep half 2)
+//            (a two-phase cell, the reset-before GRU: HH for r, z; FwdStep phase 0;
+//             HN = (r h) W_hn^T; FwdStep phase 1)
 //            or, B <= 8 where it fits, all steps in one persistent launch (persistent.h)
 // Backward:  per step s from the last: BwdStep (gate gradients dG into packed rows, dc_{s-1},
 //            the direct part of dh_{s-1}), then dh_{s-1} (+)= dG_s W_hh      (one product)
@@ -14,9 +15,16 @@
 //            after the loop: dXg = dG W_ih (scattered into dx), dW_ih = dG^T Xg,
 //            dW_hh = dG^T H_prev, db = column sums of dG, dpeep = column dots with c
 //
+// The drivers are templates over the cell type C (cells/*.h; run_forward and run_backward pick it
+// with cells::with_cell once per call), so gate counts, the cache width, the phases and the bias
+// rule are compile-time constants here and in every kernel launched (FwdStep<C>, BwdStep<C>,
+// the persistent kernels).
+//
 // Lengths: the batch is sorted by decreasing length on the host (stable), so the rows running at
 // step s are sorted rows [0, n_s) and every product covers exactly those; padded steps have no
-// packed rows and are never computed. All sums run in a fixed order: results are deterministic.
+// packed rows and are never computed. The sorting is the forward's LengthsPlan
+// (lengths_plan.h), made once for all layers and directions and kept by a training forward for
+// its backward. All sums run in a fixed order: results are deterministic.
 //
 // Storage and compute (cuda/half.h): T below is the storage type of the caller's arrays and the
 // weights, A = accum_t<T> the type everything inside runs in. For float and double A is T. For
@@ -90,14 +98,14 @@ class Buf {
 template <class Exec, typename T>
 struct SeqContext {
   using A = accum_t<T>;
-  std::vector<int64_t> active;      // [T] sequences running at step s
-  std::vector<int64_t> rowstart;    // [T + 1] packed row of (s, 0)
-  Buf<Exec, int64_t> order;         // [B] sorted row -> batch row
-  Buf<Exec, int64_t> row_t, row_b;  // [R] time and batch index of each packed row
-  Buf<Exec, A> xg;                  // [R, I] the input in packed rows
-  Buf<Exec, A> cache;               // [R, cw * H]
-  int64_t rows = 0;                 // R
-  int persistent = -1;              // the forward's ForwardIO::persistent, for the backward
+  std::shared_ptr<const LengthsPlan> plan;  // plan->active[s]: sequences running at step s
+  std::vector<int64_t> rowstart;            // [T + 1] packed row of (s, 0)
+  Buf<Exec, int64_t> order;                 // [B] sorted row -> batch row
+  Buf<Exec, int64_t> row_t, row_b;          // [R] time and batch index of each packed row
+  Buf<Exec, A> xg;                          // [R, I] the input in packed rows
+  Buf<Exec, A> cache;                       // [R, cw * H]
+  int64_t rows = 0;                         // R
+  int persistent = -1;                      // the forward's ForwardIO::persistent, for the backward
 };
 
 template <class Exec, typename T, typename TB>
@@ -133,11 +141,11 @@ gpu_kernels::GemmArgs<T, TB> gemm_args(T* c, int64_t ldc, const T* a, int64_t ld
 
 // The persistent kernel keeps float32 or float64 weights on chip; 16-bit storage runs the
 // standard path (asking for the persistent kernel there is an error, as where it does not fit).
-template <typename T, class Exec>
-PersistentPlan choose_persistent_for(const Exec& ex, Cell cell, int64_t H, int64_t B, int mode,
+template <class C, typename T, class Exec>
+PersistentPlan choose_persistent_for(const Exec& ex, int64_t H, int64_t B, int mode,
                                      bool backward = false) {
   if constexpr (std::is_same<T, accum_t<T>>::value) {
-    return choose_persistent<T>(ex, cell, H, B, mode, backward);
+    return choose_persistent<C, T>(ex, H, B, mode, backward);
   } else {
     if (mode == 1)
       throw std::invalid_argument(
@@ -149,34 +157,41 @@ PersistentPlan choose_persistent_for(const Exec& ex, Cell cell, int64_t H, int64
   }
 }
 
-template <class Exec, typename T>
+// plan: the forward's LengthsPlan, made for (io.batch, io.steps); null when every sequence runs
+// all steps.
+template <class C, class Exec, typename T>
 std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weights<T>& w,
                                                       const ForwardIO<T>& io,
-                                                      const int64_t* lengths, bool reverse,
-                                                      bool training) {
+                                                      std::shared_ptr<const LengthsPlan> plan,
+                                                      bool reverse, bool training) {
   using namespace gpu_kernels;
   using A = accum_t<T>;
-  const Cell cell = w.cell;
-  const int64_t Tn = io.steps, B = io.batch, I = w.input, H = w.hidden;
-  const int64_t G = num_gates(cell), GH = G * H, cw = cache_width(cell);
-  const bool two_phase = cells::phases(cell) == 2, lstm = cells::has_cell_state(cell);
+  constexpr bool two_phase = C::kPhases == 2, lstm = C::kCellState;
+  constexpr int64_t G = C::kGates, cw = C::kCacheWidth;
+  constexpr int64_t G0 = G - (C::kPhases - 1);  // gates of the first phase's product
+  const int64_t Tn = io.steps, B = io.batch, I = w.input, H = w.hidden, GH = G * H;
   if (Tn < 1 || B < 1) throw std::invalid_argument("x: T and B must be >= 1");
-  const PersistentPlan persist = choose_persistent_for<T>(ex, cell, H, B, io.persistent);
+  if (plan)
+    check_plan(*plan, B, Tn);
+  else
+    plan = std::make_shared<const LengthsPlan>(lengths_plan(nullptr, B, Tn));
+  const PersistentPlan persist = choose_persistent_for<C, T>(ex, H, B, io.persistent);
 
-  // Sorting and the packed-row maps, on the host.
+  // The packed-row maps, on the host.
   auto ctx = std::make_shared<SeqContext<Exec, T>>();
-  LengthsPlan plan = lengths_plan(lengths, B, Tn);
-  const std::vector<int64_t>& order = plan.order;
+  ctx->plan = plan;
+  const std::vector<int64_t>& order = plan->order;
+  const std::vector<int64_t>& active = plan->active;
+  const int64_t* lengths = plan->lengths();
   auto len_of = [&](int64_t b) { return lengths ? lengths[b] : Tn; };
-  ctx->active = std::move(plan.active);
   ctx->rowstart.assign(Tn + 1, 0);
-  for (int64_t s = 0; s < Tn; ++s) ctx->rowstart[s + 1] = ctx->rowstart[s] + ctx->active[s];
+  for (int64_t s = 0; s < Tn; ++s) ctx->rowstart[s + 1] = ctx->rowstart[s] + active[s];
   const int64_t R = ctx->rowstart[Tn];
   ctx->rows = R;
   ctx->persistent = io.persistent;
   std::vector<int64_t> row_t(R), row_b(R);
   for (int64_t s = 0; s < Tn; ++s)
-    for (int64_t sb = 0; sb < ctx->active[s]; ++sb) {
+    for (int64_t sb = 0; sb < active[s]; ++sb) {
       const int64_t b = order[sb], P = ctx->rowstart[s] + sb;
       row_t[P] = reverse ? len_of(b) - 1 - s : s;
       row_b[P] = b;
@@ -202,13 +217,14 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   Buf<Exec, A> hbuf0(ex, size_t(B * H)), hbuf1(ex, size_t(B * H));
   Buf<Exec, A> c(ex, lstm ? size_t(B * H) : 0);
   Buf<Exec, A> rh(ex, two_phase ? size_t(B * H) : 0), z(ex, two_phase ? size_t(B * H) : 0);
-  const int64_t ldhh = two_phase ? 2 * H : GH;
+  const int64_t ldhh = G0 * H;
   Buf<Exec, A> hh(ex, size_t(B * ldhh)), hn(ex, two_phase ? size_t(B * H) : 0);
   ex.for_each(PermuteRows<A, T>{hbuf0.get(), io.h0, ctx->order.get(), H, true}, B * H);
-  if (lstm) ex.for_each(PermuteRows<A, T>{c.get(), io.c0, ctx->order.get(), H, true}, B * H);
+  if constexpr (lstm)
+    ex.for_each(PermuteRows<A, T>{c.get(), io.c0, ctx->order.get(), H, true}, B * H);
   if (training) ctx->cache = Buf<Exec, A>(ex, size_t(R * cw * H));
 
-  FwdStep<A, T> f;
+  FwdStep<C, A, T> f;
   f.y = io.y;
   f.h_n = io.h_n;
   f.c_n = lstm ? io.c_n : nullptr;
@@ -219,40 +235,38 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   f.xp = xp.get();
   f.row_t = ctx->row_t.get();
   f.row_b = ctx->row_b.get();
-  f.b_hn = cells::inner_bias_gate(cell) >= 0 ? w.b_hn : nullptr;
-  f.peep = lstm ? w.peep : nullptr;
+  f.b_hn = C::kInnerBiasGate >= 0 ? w.b_hn : nullptr;
+  f.peep = C::kPeephole ? w.peep : nullptr;
   f.y_st = io.y_st;
   f.y_sb = io.y_sb;
   f.H = H;
   f.GH = GH;
-  f.cw = cw;
-  f.cell = cell;
   A* hb[2] = {hbuf0.get(), hbuf1.get()};
   if constexpr (std::is_same<T, A>::value) {
     if (persist.fits) {  // all steps in one launch
       Buf<Exec, int64_t> step_sizes(ex, size_t(2 * Tn + 1));
-      persistent_forward(ex, persist, f, hb, hh.get(), hn.get(), w.w_hh, ctx->active, ctx->rowstart,
-                         B, step_sizes.get());
+      persistent_forward(ex, persist, f, hb, hh.get(), hn.get(), w.w_hh, active, ctx->rowstart, B,
+                         step_sizes.get());
       return ctx;
     }
   }
   for (int64_t s = 0; s < Tn; ++s) {
-    const int64_t n = ctx->active[s];
+    const int64_t n = active[s];
     if (n == 0) continue;
     const A* hp = hb[s & 1];
     f.h = hb[(s + 1) & 1];
     f.h_prev = hp;
     f.row0 = ctx->rowstart[s];
-    f.n_next = s + 1 < Tn ? ctx->active[s + 1] : 0;
-    // HH = h_{s-1} W_hh^T (the (r, z) rows only for the reset-before GRU)
+    f.n_next = s + 1 < Tn ? active[s + 1] : 0;
+    // HH = h_{s-1} W_hh^T (the first phase's gates: r, z for the reset-before GRU)
     run_gemm(ex, gemm_args<A>(hh.get(), ldhh, hp, H, false, w.w_hh, H, true, n, ldhh, H));
     f.hh = hh.get();
     f.ldhh = ldhh;
     f.phase = 0;
     ex.for_each(f, n * H);
-    if (two_phase) {  // HN = (r h_{s-1}) W_hn^T
-      run_gemm(ex,
-               gemm_args<A>(hn.get(), H, rh.get(), H, false, w.w_hh + 2 * H * H, H, true, n, H, H));
+    if constexpr (two_phase) {  // HN = (r h_{s-1}) W_hn^T, the last gate
+      run_gemm(
+          ex, gemm_args<A>(hn.get(), H, rh.get(), H, false, w.w_hh + G0 * H * H, H, true, n, H, H));
       f.hh = hn.get();
       f.ldhh = H;
       f.phase = 1;
@@ -262,25 +276,29 @@ std::shared_ptr<SeqContext<Exec, T>> sequence_forward(const Exec& ex, const Weig
   return ctx;
 }
 
-template <class Exec, typename T>
+template <class C, class Exec, typename T>
 void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
                        const SeqContext<Exec, T>& ctx, const BackwardIO<T>& io) {
   using namespace gpu_kernels;
   using A = accum_t<T>;
-  const Cell cell = w.cell;
+  constexpr bool two_phase = C::kPhases == 2, lstm = C::kCellState;
+  constexpr bool gru = C::kSeparateHidden;  // dG's hidden side differs (dgh)
+  constexpr bool carry = C::kCarry;         // dh already holds the direct part
+  constexpr int64_t G = C::kGates, cw = C::kCacheWidth;
+  constexpr int64_t G0 = G - (C::kPhases - 1);  // gates of the first phase's product
   const int64_t Tn = meta.steps, B = meta.batch, I = w.input, H = w.hidden;
-  const int64_t G = num_gates(cell), GH = G * H, cw = cache_width(cell), R = ctx.rows;
-  const bool two_phase = cells::phases(cell) == 2, lstm = cells::has_cell_state(cell);
-  const bool gru = cells::separate_hidden(cell);  // dG's hidden side differs (dgh)
+  const int64_t GH = G * H, R = ctx.rows;
+  const std::vector<int64_t>& active = ctx.plan->active;
 
   Buf<Exec, A> dgi(ex, size_t(R * GH)), dgh_own(ex, gru ? size_t(R * GH) : 0);
   A* dgh = gru ? dgh_own.get() : dgi.get();
   Buf<Exec, A> dh(ex, size_t(B * H)), dc(ex, lstm ? size_t(B * H) : 0);
   Buf<Exec, A> drh(ex, two_phase ? size_t(B * H) : 0);
   ex.for_each(PermuteRows<A, T>{dh.get(), io.dh_n, ctx.order.get(), H, true}, B * H);
-  if (lstm) ex.for_each(PermuteRows<A, T>{dc.get(), io.dc_n, ctx.order.get(), H, true}, B * H);
+  if constexpr (lstm)
+    ex.for_each(PermuteRows<A, T>{dc.get(), io.dc_n, ctx.order.get(), H, true}, B * H);
 
-  BwdStep<A, T> k;
+  BwdStep<C, A, T> k;
   k.dgi = dgi.get();
   k.dgh = dgh;
   k.dh = dh.get();
@@ -290,33 +308,30 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
   k.drh = drh.get();
   k.row_t = ctx.row_t.get();
   k.row_b = ctx.row_b.get();
-  k.peep = lstm ? w.peep : nullptr;
+  k.peep = C::kPeephole ? w.peep : nullptr;
   k.dy_st = io.dy_st;
   k.dy_sb = io.dy_sb;
   k.H = H;
   k.GH = GH;
-  k.cw = cw;
-  k.cell = cell;
-  const int64_t K = two_phase ? 2 * H : GH;  // depth of dh = dG W_hh
-  const bool carry = cells::carries(cell);   // dh already holds the direct part
-  const PersistentPlan persist = choose_persistent_for<T>(ex, cell, H, B, ctx.persistent, true);
+  const int64_t K = G0 * H;  // depth of dh = dG W_hh
+  const PersistentPlan persist = choose_persistent_for<C, T>(ex, H, B, ctx.persistent, true);
   if constexpr (std::is_same<T, A>::value) {
     if (persist.fits) {  // all steps in one launch
       Buf<Exec, int64_t> step_sizes(ex, size_t(2 * Tn + 1));
-      persistent_backward(ex, persist, k, dh.get(), drh.get(), dgh, w.w_hh, carry, ctx.active,
-                          ctx.rowstart, B, step_sizes.get());
+      persistent_backward(ex, persist, k, dh.get(), drh.get(), dgh, w.w_hh, active, ctx.rowstart, B,
+                          step_sizes.get());
     }
   }
   for (int64_t s = persist.fits ? -1 : Tn - 1; s >= 0; --s) {  // the per-step path
-    const int64_t n = ctx.active[s];
+    const int64_t n = active[s];
     if (n == 0) continue;
     const int64_t row0 = ctx.rowstart[s];
     k.row0 = row0;
     k.phase = 0;
     ex.for_each(k, n * H);
-    if (two_phase) {  // drh = da_n W_hn, then r's gradient
-      run_gemm(ex, gemm_args<A>(drh.get(), H, dgi.get() + row0 * GH + 2 * H, GH, false,
-                                w.w_hh + 2 * H * H, H, false, n, H, H));
+    if constexpr (two_phase) {  // drh = da_n W_hn (the last gate), then r's gradient
+      run_gemm(ex, gemm_args<A>(drh.get(), H, dgi.get() + row0 * GH + G0 * H, GH, false,
+                                w.w_hh + G0 * H * H, H, false, n, H, H));
       k.phase = 1;
       ex.for_each(k, n * H);
     }
@@ -349,12 +364,13 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
   }
   if (io.dw_hh) {
     A* dw_hh = sum_into(io.dw_hh);
-    const A* h_prev = ctx.cache.get();  // cache column 0
-    if (two_phase) {
-      run_gemm(ex, gemm_args<A>(dw_hh, H, dgi.get(), GH, true, h_prev, cw * H, false, 2 * H, H, R));
-      // W_hn's input is rh (cache column 4)
-      run_gemm(ex, gemm_args<A>(dw_hh + 2 * H * H, H, dgi.get() + 2 * H, GH, true, h_prev + 4 * H,
-                                cw * H, false, H, H, R));
+    const A* h_prev = ctx.cache.get() + C::kHPrev * H;
+    if constexpr (two_phase) {
+      run_gemm(ex,
+               gemm_args<A>(dw_hh, H, dgi.get(), GH, true, h_prev, cw * H, false, G0 * H, H, R));
+      // W_hn's input is r * h_prev (the cache's column kRh)
+      run_gemm(ex, gemm_args<A>(dw_hh + G0 * H * H, H, dgi.get() + G0 * H, GH, true,
+                                ctx.cache.get() + C::kRh * H, cw * H, false, H, H, R));
     } else {
       run_gemm(ex, gemm_args<A>(dw_hh, H, dgh, GH, true, h_prev, cw * H, false, GH, H, R));
     }
@@ -362,21 +378,24 @@ void sequence_backward(const Exec& ex, const Weights<T>& w, const Context& meta,
   }
   if (io.db_ih) ex.for_each(ColumnDot<A, T>{io.db_ih, dgi.get(), nullptr, R, GH, 0}, GH);
   if (io.db_hh) ex.for_each(ColumnDot<A, T>{io.db_hh, dgh, nullptr, R, GH, 0}, GH);
-  if (lstm && io.dpeep) {  // i and f see c_prev, o sees c (cells/lstm.h)
-    using L = cells::Lstm;
-    const A* c_prev = ctx.cache.get() + L::kCPrev * H;
-    const A* c = ctx.cache.get() + L::kC * H;
-    ex.for_each(ColumnDot<A, T>{io.dpeep, dgi.get(), c_prev, R, GH, cw * H}, H);
-    ex.for_each(ColumnDot<A, T>{io.dpeep + H, dgi.get() + H, c_prev, R, GH, cw * H}, H);
-    ex.for_each(ColumnDot<A, T>{io.dpeep + 2 * H, dgi.get() + 3 * H, c, R, GH, cw * H}, H);
+  if constexpr (C::kPeephole) {
+    if (io.dpeep) {  // i and f see c_prev, o sees c (cells/lstm.h)
+      const A* c_prev = ctx.cache.get() + C::kCPrev * H;
+      const A* c = ctx.cache.get() + C::kC * H;
+      ex.for_each(ColumnDot<A, T>{io.dpeep, dgi.get(), c_prev, R, GH, cw * H}, H);
+      ex.for_each(ColumnDot<A, T>{io.dpeep + H, dgi.get() + H, c_prev, R, GH, cw * H}, H);
+      ex.for_each(ColumnDot<A, T>{io.dpeep + 2 * H, dgi.get() + 3 * H, c, R, GH, cw * H}, H);
+    }
   }
 }
 
-// The entry points of runtime.h, for one executor.
+// The entry points of runtime.h, for one executor: the one switch to the cell type, per call.
 template <class Exec, typename T>
 Context run_forward(const Exec& ex, int device, const Weights<T>& w, const ForwardIO<T>& io,
-                    const int64_t* lengths, bool reverse, bool training) {
-  auto seq = sequence_forward(ex, w, io, lengths, reverse, training);
+                    std::shared_ptr<const LengthsPlan> plan, bool reverse, bool training) {
+  auto seq = cells::with_cell(w.cell, [&](auto c) {
+    return sequence_forward<decltype(c)>(ex, w, io, std::move(plan), reverse, training);
+  });
   Context c;
   c.cell = w.cell;
   c.steps = io.steps;
@@ -398,7 +417,8 @@ void run_backward(const Exec& ex, const Weights<T>& w, const Context& c, const B
   if (c.cell != w.cell || c.input != w.input || c.hidden != w.hidden)
     throw std::invalid_argument("ctx: it comes from a different layer");
   const auto& seq = *static_cast<const SeqContext<Exec, T>*>(c.impl.get());
-  sequence_backward(ex, w, c, seq, io);
+  cells::with_cell(w.cell,
+                   [&](auto cell) { sequence_backward<decltype(cell)>(ex, w, c, seq, io); });
 }
 
 }  // namespace gpu

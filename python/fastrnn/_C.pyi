@@ -31,6 +31,23 @@ class _Grads(TypedDict):
 class Context:
     """What a training forward saved for its backward (opaque)."""
 
+class LengthsPlan:
+    """The batch of a forward with lengths, checked once and sorted by decreasing length (stable):
+    the layer loop makes one per forward and passes it as `lengths` to every layer and direction
+    (CPU and GPU Weights.forward). lengths: integers (B,) each in [1, steps]."""
+
+    def __init__(self, lengths: npt.NDArray[np.integer[Any]], steps: int) -> None: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def steps(self) -> int: ...
+    @property
+    def lengths(self) -> npt.NDArray[np.int64]: ...  # (B,) as given
+    @property
+    def order(self) -> npt.NDArray[np.int64]: ...  # (B,) batch row of each sorted row
+    @property
+    def active(self) -> npt.NDArray[np.int64]: ...  # (T,) sequences running at each step
+
 class Weights:
     """Copied, pre-packed weights of one layer and direction: w_ih (G*H, I), w_hh (G*H, H),
     b_ih / b_hh (G*H,), peephole (3*H,) in order (i, f, o), LSTM only."""
@@ -65,13 +82,14 @@ class Weights:
         x: _Array,
         h0: _Array | None = None,
         c0: _Array | None = None,
-        lengths: npt.NDArray[np.int64] | None = None,
+        lengths: npt.NDArray[np.int64] | LengthsPlan | None = None,
         reverse: bool = False,
         training: bool = False,
         autocast: bool = False,
     ) -> tuple[_Array, _Array, _Array | None, Context | None]:
-        """x (T, B, I), h0/c0 (B, H), lengths int64 (B,) in [1, T] ->
-        (y (T, B, H), h_n (B, H), c_n (B, H) or None, ctx or None); y is 0 at t >= lengths[b].
+        """x (T, B, I), h0/c0 (B, H), lengths int64 (B,) in [1, T] or their LengthsPlan (made for
+        T and B) -> (y (T, B, H), h_n (B, H), c_n (B, H) or None, ctx or None); y is 0 at
+        t >= lengths[b].
         autocast: bfloat16 products with float32 sums and state (see fastrnn.autocast)."""
     def backward(
         self,

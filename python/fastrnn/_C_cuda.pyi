@@ -85,7 +85,7 @@ class Weights:
         x: Any,
         h0: Any,
         c0: Any,
-        lengths: npt.NDArray[np.int64] | None,
+        lengths: npt.NDArray[np.int64] | Any | None,  # or fastrnn._C.LengthsPlan for (T, B)
         reverse: bool,
         training: bool,
         y: Any,

@@ -289,7 +289,7 @@ def layer_forward(module: Any, x: Any, h0: Any, c0: Any, lengths: Any) -> tuple[
     c_n = b.empty((L * D, B, H), dtype, dev) if module._is_lstm else None
     layer_out: list[Any] = []  # the layer being run: its directions write halves of it
 
-    def direction(k: int, d: int, inp: Any, last: bool) -> tuple[Any, Any]:
+    def direction(k: int, d: int, inp: Any, last: bool, plan: Any) -> tuple[Any, Any]:
         if d == 0:
             layer_out[:] = [
                 _tb_view(out_user, module.batch_first, batched)
@@ -301,7 +301,7 @@ def layer_forward(module: Any, x: Any, h0: Any, c0: Any, lengths: Any) -> tuple[
             inp,
             None if h0a is None else h0a[j],
             None if c0a is None else c0a[j],
-            lens,
+            plan,
             d == 1,
             training,
             _half(layer_out[0], d, H),
@@ -315,7 +315,7 @@ def layer_forward(module: Any, x: Any, h0: Any, c0: Any, lengths: Any) -> tuple[
         return b.dropout(y, module.dropout, seed), seed
 
     _, ctxs, seeds = layer_loop(
-        L, D, xv, direction, lambda ys, last: layer_out[0],
+        L, D, xv, lens, direction, lambda ys, last: layer_out[0],
         dropout if training and module.dropout > 0 else None,
     )  # fmt: skip
     if training:

@@ -361,7 +361,9 @@ class _RNNBase(_Precision, Module):
         bf16 = dtype == np.float32 and _autocast.active(self)
         one_step = T == 1 and not training and not self._bf16 and not bf16
 
-        def direction(k: int, d: int, inp: np.ndarray, last: bool) -> tuple[np.ndarray, Any]:
+        def direction(
+            k: int, d: int, inp: np.ndarray, last: bool, plan: Any
+        ) -> tuple[np.ndarray, Any]:
             j = k * D + d
             h0_j, c0_j = None if h0 is None else h0[j], None if c0 is None else c0[j]
             if one_step:
@@ -369,7 +371,7 @@ class _RNNBase(_Precision, Module):
                 y, ctx = hn[None], None
             else:
                 y, hn, cn, ctx = weights[k][d].forward(
-                    inp, h0_j, c0_j, lens, d == 1, training, bf16
+                    inp, h0_j, c0_j, plan, d == 1, training, bf16
                 )
             h_n[j] = hn
             if c_n is not None:
@@ -383,7 +385,7 @@ class _RNNBase(_Precision, Module):
             return out * mask, mask
 
         inp, ctxs, masks = layer_loop(
-            L, D, xs, direction,
+            L, D, xs, None if one_step else lens, direction,  # one step: every length is 1
             lambda ys, last: ys[0] if D == 1 else np.concatenate(ys, axis=2),
             dropout if training and self.dropout > 0 else None,
         )  # fmt: skip

@@ -101,15 +101,16 @@ class Weights {
       if (c_n.is_none()) throw std::invalid_argument("c_n: the LSTM needs a c_n output");
       cna = std::make_unique<DeviceArray>(device_arg(c_n, "c_n", ex, {B, H}, true, true));
     }
-    std::vector<int64_t> len;
-    if (!lengths.is_none()) {
+    // lengths: the forward's plan (made once for every layer and direction), or an array
+    std::shared_ptr<const fastrnn::LengthsPlan> plan = fastrnn::given_plan(lengths, B, Tn);
+    if (!plan && !lengths.is_none()) {
       auto l = py::array_t < int64_t, py::array::c_style | py::array::forcecast > ::ensure(lengths);
       if (!l || l.ndim() != 1 || l.shape(0) != B)
         throw std::invalid_argument("lengths: expected " + std::to_string(B) + " integers");
-      len.assign(l.data(), l.data() + B);
+      plan = std::make_shared<const fastrnn::LengthsPlan>(fastrnn::lengths_plan(l.data(), B, Tn));
     }
     const gpu::Context ctx = dispatch_float(dtype_, [&](auto tag) {
-      return run_forward<decltype(tag)>(xa, h0a.get(), c0a.get(), len, reverse, training, ya, hna,
+      return run_forward<decltype(tag)>(xa, h0a.get(), c0a.get(), plan, reverse, training, ya, hna,
                                         cna.get(), mode);
     });
     if (!training) return py::none();
@@ -268,9 +269,9 @@ class Weights {
 
   template <typename T>
   gpu::Context run_forward(const DeviceArray& x, const DeviceArray* h0, const DeviceArray* c0,
-                           const std::vector<int64_t>& len, bool reverse, bool training,
-                           const DeviceArray& y, const DeviceArray& h_n, const DeviceArray* c_n,
-                           int persistent) {
+                           const std::shared_ptr<const fastrnn::LengthsPlan>& plan, bool reverse,
+                           bool training, const DeviceArray& y, const DeviceArray& h_n,
+                           const DeviceArray* c_n, int persistent) {
     gpu::ForwardIO<T> io;
     io.persistent = persistent;
     io.x = x.data<T>();
@@ -286,9 +287,8 @@ class Weights {
     io.steps = x.shape[0];
     io.batch = x.shape[1];
     const gpu::Weights<T> w = weights<T>();
-    const int64_t* lp = len.empty() ? nullptr : len.data();
     py::gil_scoped_release nogil;
-    return gpu::forward<T>(device_, w, io, lp, reverse, training);
+    return gpu::forward<T>(device_, w, io, plan, reverse, training);
   }
 
   template <typename T>
