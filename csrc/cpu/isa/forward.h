@@ -177,12 +177,18 @@ void project_block(const Seq<T>& q, const T* src, int64_t rows, T* xp, int64_t j
         m, q.I, [&](int64_t r) { return src + (r0 + r) * q.I; }, a.packed.fwd_ih, a.packed,
         a.packed.bf16_ih, a.packed.i8_ih, a.packed.i8_scale_ih, jb * G * pstride, pstride, int(G),
         tile, 4 * NR);
-    for (int64_t i = 0; i < m; ++i)
-      for (int g = 0; g < G; ++g)
-        for (int j = 0; j < NR && jb * NR + j < H; ++j) {
-          const int64_t col = g * H + jb * NR + j;
-          xp[(r0 + i) * q.GH + col] = tile[i * 4 * NR + g * NR + j] + input_bias(a, col, H, inner);
-        }
+    // xp = tile + input_bias, a vector at a time (the bias rule holds per gate)
+    for (int g = 0; g < G; ++g) {
+      const T* b_hh =
+          a.b_hh && cells::folds_hidden_bias(inner, g * H, H) ? a.b_hh + g * H : nullptr;
+      const T* b_ih = a.b_ih ? a.b_ih + g * H : nullptr;
+      for_chunks<T>(jb * NR, H, [&](int64_t j, int jt, int n) {
+        Vec<T> bias = b_ih ? ld(b_ih + j, n) : Vec<T>::zero();
+        if (b_hh) bias = bias + ld(b_hh + j, n);
+        for (int64_t i = 0; i < m; ++i)
+          st(xp + (r0 + i) * q.GH + g * H + j, ld(tile + i * 4 * NR + g * NR + jt, n) + bias, n);
+      });
+    }
   }
 }
 
