@@ -213,8 +213,12 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
   const int nt = recurrence_threads(q, a.threads, ceil_div(q.nb, per), project_here);
 
   // per thread: the products of one block for all rows, [B rounded up to MR][4 * NR]
+  // (a streaming step keeps its buffer: an allocation per step shows at small H)
   const int64_t tile_rows = ceil_div(B, MR) * MR;
-  Buffer<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
+  thread_local Buffer<T> step_tiles;
+  Buffer<T> sequence_tiles;
+  Buffer<T>& tile_buf = project_here ? step_tiles : sequence_tiles;
+  tile_buf.grow(size_t(nt * tile_rows * 4 * NR));
   T* tiles = tile_buf.data();
   Stages::parallel(ceil_div(q.nb, per), nt, (s1 - s0) * phases, [&](int64_t stage, int64_t item) {
     T* tile = tiles + omp_get_thread_num() * tile_rows * 4 * NR;
