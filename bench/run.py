@@ -5,6 +5,7 @@ Usage:
     python bench/run.py --full          # the whole grid: cells x H x B x modes, 1 and 2 threads
     python bench/run.py --threads 1     # every case on one thread
     python bench/run.py --libs fastrnn,torch --cells lstm --hidden 512 --batch 64
+    python bench/run.py --full --cells lstm --libs fastrnn,torch --modes stream,stream_layer
 
 Prints a markdown table and writes bench/results/results.json and results.md. Every time is the
 median of --repeat calls after a warm-up (with --runs N: the median over N runs of the whole
@@ -17,7 +18,10 @@ fastrnn is faster). The committed results: `python bench/run.py --full --repeat 
 
 FLOPs: forward 2*G*H*(I+H)*B*T; forward+backward counted as 3x that. Modes: `fwd` (inference),
 `train` (forward + backward), `stream` (B=1, one Python call per step; microseconds per step;
-`stream_bf16`: fastrnn's cell in its bfloat16 inference mode against the others' float32 cells),
+`stream_bf16`: fastrnn's cell in its bfloat16 inference mode against the others' float32 cells;
+`stream_layer`: the layer called with T=1 per step, the state passed back, as real-time loops call
+nn.LSTM, with fastrnn's cell time and the ratio layer/cell in the note, and the floor of reading
+W_ih and W_hh once per step),
 `bf16` (fastrnn's bfloat16 inference mode against the others' float32 forward; its error against
 fastrnn float32 is reported), `int8` (fastrnn's int8 weights, `fastrnn.quantize_dynamic`, against
 the others' float32 forward and torch's int8; fastrnn's own bfloat16 mode is timed on the same
@@ -71,6 +75,17 @@ def median_time(f, repeat: int, min_time: float = 0.05) -> float:
             f()
         samples.append((time.perf_counter() - t) / inner)
     return float(np.median(samples))
+
+
+def aligned_ones(nbytes: int) -> np.ndarray:
+    """float32 ones of `nbytes` bytes starting on a cache line: what the weight-streaming floor
+    reads. NumPy's large arrays start 16 bytes past a page, and every unaligned 64-byte load
+    then touches two cache lines: that halves the rate read from L2 on this CPU (measured:
+    92 against 176 GB/s at 512 KiB), while the packed weights the kernels read are aligned."""
+    n = nbytes // 4
+    buf = np.ones(n + 16, np.float32)
+    start = (-buf.ctypes.data % 64) // 4
+    return buf[start : start + n]
 
 
 def flops(case: dict) -> float:
@@ -163,11 +178,12 @@ def run_fastrnn(case, x, repeat):
         if case["B"] == 1 and case.get("layers", 1) == 1 and case.get("dirs", 1) == 1:
             from fastrnn import _C
 
-            w_hh = m.state_dict()["weight_hh_l0"]
+            nbytes = m.state_dict()["weight_hh_l0"].nbytes
             if case["mode"] == "bf16":
-                w_hh = np.empty(w_hh.size // 2, np.float32)  # the same bytes as bfloat16
+                nbytes //= 2  # the same bytes as bfloat16
             if case["mode"] == "int8":
-                w_hh = np.empty(w_hh.size // 4, np.float32)  # the same bytes as int8
+                nbytes //= 4  # the same bytes as int8
+            w_hh = aligned_ones(nbytes)
             threads = fastrnn.get_num_threads()
             extra["floor_s"] = case["T"] * median_time(
                 lambda: _C._stream_read(w_hh, threads), repeat
@@ -196,7 +212,23 @@ def run_fastrnn(case, x, repeat):
         for t in range(x.shape[0]):
             s = cell(x[t], s)
 
-    return median_time(loop, repeat) / x.shape[0]
+    cell_s = median_time(loop, repeat) / x.shape[0]
+    if case["mode"] != "stream_layer":
+        return cell_s
+    # The layer fed one step at a time (x[t : t + 1], the state passed back), as real-time loops
+    # call nn.LSTM; next to the cell, and to the floor: reading W_ih and W_hh once per step.
+    m.eval()
+    from fastrnn import _C
+
+    def layer_loop():
+        s = None
+        for t in range(x.shape[0]):
+            s = m(x[t : t + 1], s)[1]
+
+    w = aligned_ones(sum(v.nbytes for v in m.state_dict().values() if v.ndim == 2))
+    threads = fastrnn.get_num_threads()
+    extra = {"cell_s": cell_s, "floor_s": median_time(lambda: _C._stream_read(w, threads), repeat)}
+    return median_time(layer_loop, repeat) / x.shape[0], extra
 
 
 def run_torch(case, x, repeat):
@@ -215,6 +247,15 @@ def run_torch(case, x, repeat):
             out.backward(torch.ones_like(out))
 
         return median_time(step, repeat)
+    if case["mode"] == "stream_layer":
+
+        def layer_loop():
+            s = None
+            with torch.inference_mode():
+                for t in range(xt.shape[0]):
+                    s = m(xt[t : t + 1], s)[1]
+
+        return median_time(layer_loop, repeat) / x.shape[0]
     cell_cls = {"rnn_tanh": torch.nn.RNNCell, "gru": torch.nn.GRUCell, "lstm": torch.nn.LSTMCell}
     cell = cell_cls[case["cell"]](case["H"], case["H"])
     h = torch.zeros(1, case["H"])
@@ -491,6 +532,10 @@ def build_cases(args) -> list:
                             cases.append(
                                 dict(cell=cell, H=H, B=B, T=100, mode=mode, threads=threads)
                             )
+                    if cell == "lstm" and H in (128, 512):
+                        cases.append(
+                            dict(cell=cell, H=H, B=1, T=100, mode="stream_layer", threads=threads)
+                        )
                     if threads == 2:
                         cases.append(
                             dict(cell=cell, H=H, B=1, T=100, mode="stream", threads=threads)
@@ -534,6 +579,7 @@ def build_cases(args) -> list:
     if "lstm" in cells:
         cases.append(dict(cell="lstm", H=128, B=1, T=100, mode="stream", threads=threads))
         cases.append(dict(cell="lstm", H=128, B=1, T=100, mode="stream_bf16", threads=threads))
+        cases.append(dict(cell="lstm", H=128, B=1, T=100, mode="stream_layer", threads=threads))
         cases.append(dict(cell="lstm", H=512, B=1, T=100, mode="fwd", threads=threads))
         cases.append(dict(cell="lstm", H=512, B=1, T=100, mode="bf16", threads=threads))
     for cell, H, B, mode in AUTOCAST_CASES:  # bfloat16 products against torch's autocast
@@ -585,6 +631,7 @@ def main() -> None:
     ap.add_argument("--cells", default="rnn_tanh,gru,lstm")
     ap.add_argument("--hidden")
     ap.add_argument("--batch")
+    ap.add_argument("--modes", help="only the cases of these modes, e.g. stream,stream_layer")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument(
         "--runs", type=int, default=1, help="repeat the whole suite; report per-case medians"
@@ -600,6 +647,8 @@ def main() -> None:
         return worker(args.worker, json.loads(args.cases_json), args.repeat)
 
     cases = build_cases(args)
+    if args.modes:
+        cases = [c for c in cases if c["mode"] in args.modes.split(",")]
     libs = args.libs.split(",")
     by_threads = sorted({c["threads"] for c in cases})
     # per run: peaks[t], and per library the time and fastrnn's extras of every case
@@ -684,6 +733,11 @@ def main() -> None:
         floor = extra.get("floor_s")
         cells_.append(f"{ft / floor:.2f}x" if (ft and floor) else "-")
         errs = []
+        if extra.get("cell_s") and ft:
+            row["ratio_layer_cell"] = ft / extra["cell_s"]
+            errs.append(
+                f"fastrnn cell {extra['cell_s'] * 1e6:.2f} us/step, layer/cell {ft / extra['cell_s']:.2f}x"
+            )
         if extra.get("bf16_s") and ft:
             row["ratio_fastrnn_bf16"] = extra["bf16_s"] / ft
             errs.append(

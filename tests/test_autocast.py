@@ -411,3 +411,15 @@ def test_amx_cell_steps_are_the_sequence_bits_at_any_batch():
         # a row alone gives its bits in the batch
         h1, _ = cell(x[0, 7:8], None)
     assert np.array_equal(h1[0], want[0, 7])
+
+
+def test_a_layer_fed_one_step_at_a_time_under_autocast_is_the_sequence():
+    rng = np.random.default_rng(8)
+    m = fastrnn.LSTM(12, 20, num_layers=2).eval()
+    x = rng.standard_normal((5, 3, 12)).astype(np.float32)
+    with fastrnn.autocast():
+        want, _ = m(x)
+        state = None
+        for t in range(5):
+            y, state = m(x[t : t + 1], state)
+            assert np.array_equal(y[0], want[t])

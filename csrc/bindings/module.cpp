@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -147,6 +148,9 @@ class PyWeights {
   py::tuple step(const py::object& x, const py::object& h, const py::object& c, bool autocast) {
     return f32_ ? step_t<float>(*f32_, x, h, c, autocast) : step_t<double>(*f64_, x, h, c, false);
   }
+  // the layer of one dtype, or null (stack_step)
+  const fastrnn::Layer<float>* layer(float*) const { return f32_.get(); }
+  const fastrnn::Layer<double>* layer(double*) const { return f64_.get(); }
 
  private:
   template <typename T>
@@ -289,6 +293,113 @@ class PyWeights {
   std::unique_ptr<fastrnn::Layer<double>> f64_;
 };
 
+// One eval-mode step (T = 1) of a stacked layer, every layer and direction in one call: what
+// fastrnn.LSTM/GRU/RNN run when fed one step at a time (see _RNNBase._stream_step). w[k*D + d]
+// is layer k's direction d; layer k > 0 reads layer k-1's directions side by side, as the
+// sequence path joins them, and for T = 1 the reverse direction is the same step. x (1, B, I),
+// (B, 1, I) with batch_first, or unbatched (1, I); h0, c0 (L*D, B, H), or (L*D, H) unbatched, or
+// None. Returns (y, (h_n, c_n)) for the LSTM, else (y, h_n), in the same layouts, y with D*H
+// features. Python checks first for its own messages; these checks keep any other call from
+// reading out of bounds.
+template <typename T>
+py::tuple stack_step_t(const std::vector<const PyWeights*>& w, int64_t L, int64_t D, py::array xa,
+                       const py::object& h0_obj, const py::object& c0_obj, bool batch_first) {
+  std::vector<const fastrnn::Layer<T>*> layers;
+  for (const PyWeights* p : w) {
+    layers.push_back(p->layer(static_cast<T*>(nullptr)));
+    if (!layers.back()) throw py::type_error("weights: every layer must have the same dtype");
+  }
+  const int64_t H = layers[0]->hidden_size(), I = layers[0]->input_size();
+  const bool lstm = fastrnn::has_cell_state(layers[0]->cell());
+  for (size_t j = 0; j < layers.size(); ++j) {
+    const int64_t want = j < size_t(D) ? I : D * H;
+    if (layers[j]->cell() != layers[0]->cell() || layers[j]->hidden_size() != H ||
+        layers[j]->input_size() != want)
+      throw std::invalid_argument("weights: the layers do not stack (cell, input or hidden size)");
+  }
+  const bool batched = xa.ndim() == 3;
+  if (xa.ndim() != 2 && xa.ndim() != 3)
+    throw std::invalid_argument("x: expected a 2-D or 3-D array");
+  const int64_t B = batched ? xa.shape(batch_first ? 0 : 1) : 1;
+  auto shape = [&](int64_t n) {
+    return !batched      ? std::vector<int64_t>{1, n}
+           : batch_first ? std::vector<int64_t>{B, 1, n}
+                         : std::vector<int64_t>{1, B, n};
+  };
+  const std::vector<int64_t> state_shape =
+      batched ? std::vector<int64_t>{L * D, B, H} : std::vector<int64_t>{L * D, H};
+  auto array_of = [](const py::object& obj, const char* name, const std::vector<int64_t>& want) {
+    if (!py::isinstance<py::array>(obj))
+      throw py::type_error(std::string(name) + ": expected a numpy.ndarray");
+    py::array a = py::reinterpret_borrow<py::array>(obj);
+    if (!a.dtype().equal(py::dtype::of<T>()))
+      throw py::type_error(std::string(name) + ": expected dtype " +
+                           std::string(py::str(py::dtype::of<T>())));
+    if (std::vector<int64_t>(a.shape(), a.shape() + a.ndim()) != want)
+      throw std::invalid_argument(std::string(name) + ": expected shape " + shape_str(want));
+    return fastrnn::c_aligned<T>(a);
+  };
+  if (B < 1) throw std::invalid_argument("x: the batch is empty");
+  auto x = array_of(xa, "x", shape(I));
+  py::array_t<T> h0, c0;
+  if (!h0_obj.is_none()) h0 = array_of(h0_obj, "h0", state_shape);
+  if (!c0_obj.is_none()) {
+    if (!lstm) throw std::invalid_argument("c0: only the LSTM has a cell state");
+    c0 = array_of(c0_obj, "c0", state_shape);
+  }
+  py::array_t<T> y(shape(D * H)), h_n(state_shape);
+  py::array_t<T> c_n = lstm ? py::array_t<T>(state_shape) : py::array_t<T>();
+  {
+    const T *xp = x.data(), *h0p = data_or_null(h0), *c0p = data_or_null(c0);
+    T *yp = y.mutable_data(), *hp = h_n.mutable_data(), *cp = lstm ? c_n.mutable_data() : nullptr;
+    py::gil_scoped_release nogil;
+    std::vector<T> joined(L > 1 && D > 1 ? size_t(B * D * H) : 0);  // layer k's output [B, D*H]
+    const T* in = xp;
+    const int64_t BH = B * H;
+    for (int64_t k = 0; k < L; ++k) {
+      for (int64_t d = 0; d < D; ++d) {
+        const int64_t j = k * D + d;
+        layers[size_t(j)]->step(B, in, h0p ? h0p + j * BH : nullptr, c0p ? c0p + j * BH : nullptr,
+                                false, hp + j * BH, cp ? cp + j * BH : nullptr);
+      }
+      const bool last = k == L - 1;
+      if (D == 1 && !last) {  // [B, H] is already the next layer's input
+        in = hp + k * BH;
+        continue;
+      }
+      T* out = last ? yp : joined.data();
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t d = 0; d < D; ++d)
+          std::copy_n(hp + (k * D + d) * BH + b * H, H, out + (b * D + d) * H);
+      in = out;
+    }
+  }
+  if (lstm) return py::make_tuple(y, py::make_tuple(h_n, c_n));  // as the layers' forward returns
+  return py::make_tuple(y, h_n);
+}
+
+py::tuple stack_step(const py::list& weights, const py::object& x_obj, const py::object& h0_obj,
+                     const py::object& c0_obj, bool batch_first) {
+  const int64_t L = int64_t(weights.size());
+  int64_t D = 0;
+  std::vector<const PyWeights*> w;
+  for (const py::handle& per_dir : weights) {
+    if (!py::isinstance<py::list>(per_dir))
+      throw py::type_error("weights: expected a list of lists of Weights");
+    const py::list dirs = py::reinterpret_borrow<py::list>(per_dir);
+    if (D == 0) D = int64_t(dirs.size());
+    if (int64_t(dirs.size()) != D || D < 1)
+      throw std::invalid_argument("weights: every layer needs the same number of directions");
+    for (const py::handle& h : dirs) w.push_back(&py::cast<const PyWeights&>(h));
+  }
+  if (L < 1) throw std::invalid_argument("weights: expected at least one layer");
+  if (!py::isinstance<py::array>(x_obj)) throw py::type_error("x: expected a numpy.ndarray");
+  const py::array xa = py::reinterpret_borrow<py::array>(x_obj);
+  if (w[0]->dtype().equal(py::dtype::of<float>()))
+    return stack_step_t<float>(w, L, D, xa, h0_obj, c0_obj, batch_first);
+  return stack_step_t<double>(w, L, D, xa, h0_obj, c0_obj, batch_first);
+}
+
 template <typename T>
 py::array_t<T> math_t(int which, const py::array_t<T>& x_in) {
   if (which < 0 || which > 3) throw std::invalid_argument("which: expected 0..3");
@@ -361,6 +472,8 @@ PYBIND11_MODULE(_C, m) {
            py::arg("dh_n") = py::none(), py::arg("dc_n") = py::none())
       .def("step", &PyWeights::step, py::arg("x"), py::arg("h") = py::none(),
            py::arg("c") = py::none(), py::arg("autocast") = false);
+  m.def("stack_step", &stack_step, py::arg("weights"), py::arg("x"), py::arg("h0") = py::none(),
+        py::arg("c0") = py::none(), py::arg("batch_first") = false);
 
   m.def("backends", [] {
     py::dict d;

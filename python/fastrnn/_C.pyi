@@ -108,6 +108,17 @@ class Weights:
     ) -> tuple[_Array, _Array | None]:
         """One streaming step: x (B, I), h/c (B, H) or None (zeros) -> (h1 (B, H), c1 or None)."""
 
+def stack_step(
+    weights: list[list[Weights]],
+    x: _Array,
+    h0: _Array | None = None,
+    c0: _Array | None = None,
+    batch_first: bool = False,
+) -> tuple[_Array, Any]:
+    """One eval-mode step of a stacked layer (weights[k][d]): x (1, B, I), (B, 1, I) with
+    batch_first, or (1, I); h0/c0 (L*D, B, H) or (L*D, H) -> (y, (h_n, c_n)) for the LSTM, else
+    (y, h_n), as the layers' forward returns."""
+
 def backends() -> _Backends: ...
 def set_isa(name: str) -> None: ...
 def set_num_threads(n: int) -> None: ...

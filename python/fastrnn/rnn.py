@@ -318,6 +318,41 @@ class _RNNBase(_Precision, Module):
 
     # --- forward -------------------------------------------------------------------------------
 
+    def _stream_step(self, x: np.ndarray, hx: Any) -> Any:
+        """An eval-mode forward of one step (T = 1) of NumPy arrays in one `_C.stack_step` call
+        (every layer and direction), returning what `forward` returns: the path of a layer fed
+        one step at a time in a real-time loop, where `_run`'s Python per layer and direction
+        cost as much as the step itself. Returns None where it does not apply or where `_C`
+        rejects an argument: `forward` then runs `_run`, which validates everything and raises
+        fastrnn's message (or runs the general path, which gives the same result)."""
+        nd = x.ndim
+        if nd == 3:
+            if x.shape[1 if self.batch_first else 0] != 1:
+                return None
+        elif nd != 2 or x.shape[0] != 1:
+            return None
+        # bfloat16 inference or autocast: a stream must equal the whole sequence (see one_step
+        # in `_run`)
+        if self._bf16 or self._storage is not None or _autocast.active(self):
+            return None
+        h0 = c0 = None
+        if not self._is_lstm:
+            h0 = hx
+        elif hx is not None:
+            if type(hx) is not tuple or len(hx) != 2:
+                return None
+            h0, c0 = hx
+        weights = self._weights
+        if weights is None or self._weights_version != parameters_version():
+            weights = self._c_weights()
+        try:
+            out = _C.stack_step(weights, x, h0, c0, self.batch_first)
+        except (TypeError, ValueError):
+            return None
+        if self._cache is not None or not self._last_forward_eval:
+            vars(self).update(_cache=None, _last_forward_eval=True)  # plain attributes
+        return out
+
     def _run(
         self, x: Any, h0: Any, c0: Any, lengths: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -579,6 +614,10 @@ class _HiddenStateRNN(_RNNBase):
         h_n : ndarray (L*D, B, H), or (L*D, H)
             Each layer/direction's state after each sequence's own last step.
         """
+        if type(x) is np.ndarray and lengths is None and h0 is None and not self.training:
+            out = self._stream_step(x, hx)  # one step in eval mode: see _stream_step
+            if out is not None:
+                return out  # type: ignore[no-any-return]
         out, h_n, _ = self._run(x, _one_of(hx, h0), None, lengths)
         return out, h_n
 
@@ -749,6 +788,10 @@ class LSTM(_RNNBase):
                     "pass the initial states either as hx=(h0, c0) or as h0=, c0=, not both"
                 )
             hx = h0 if isinstance(h0, tuple) and c0 is None else (h0, c0)
+        elif type(x) is np.ndarray and lengths is None and not self.training:
+            fast = self._stream_step(x, hx)  # one step in eval mode: see _stream_step
+            if fast is not None:
+                return fast  # type: ignore[no-any-return]
         h, c = _checks.lstm_state(hx)
         out, h_n, c_n = self._run(x, h, c, lengths)
         assert c_n is not None

@@ -227,12 +227,18 @@ void project_block(const Seq<T>& q, const T* src, int64_t rows, T* xp, int64_t j
         m, q.I, [&](int64_t r) { return src + (r0 + r) * q.I; }, a.packed.fwd_ih, a.packed,
         a.packed.bf16_ih, a.packed.i8_ih, a.packed.i8_scale_ih, jb * G * pstride, pstride, int(G),
         tile, 4 * NR);
-    for (int64_t i = 0; i < m; ++i)
-      for (int g = 0; g < G; ++g)
-        for (int j = 0; j < NR && jb * NR + j < H; ++j) {
-          const int64_t col = g * H + jb * NR + j;
-          xp[(r0 + i) * q.GH + col] = tile[i * 4 * NR + g * NR + j] + input_bias(a, col, H, inner);
-        }
+    // xp = tile + input_bias, a vector at a time (the bias rule holds per gate)
+    for (int g = 0; g < G; ++g) {
+      const T* b_hh =
+          a.b_hh && cells::folds_hidden_bias(inner, g * H, H) ? a.b_hh + g * H : nullptr;
+      const T* b_ih = a.b_ih ? a.b_ih + g * H : nullptr;
+      for_chunks<T>(jb * NR, H, [&](int64_t j, int jt, int n) {
+        Vec<T> bias = b_ih ? ld(b_ih + j, n) : Vec<T>::zero();
+        if (b_hh) bias = bias + ld(b_hh + j, n);
+        for (int64_t i = 0; i < m; ++i)
+          st(xp + (r0 + i) * q.GH + g * H + j, ld(tile + i * 4 * NR + g * NR + jt, n) + bias, n);
+      });
+    }
   }
 }
 
@@ -257,9 +263,13 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
   const int nt = recurrence_threads(q, a.threads, ceil_div(q.nb, per), project_here);
 
   // per thread: the products of one block for all rows, [B rounded up to MR][4 * NR] (to 32
-  // with AMX: its tiles store 16 or 32 rows)
+  // with AMX: its tiles store 16 or 32 rows); a streaming step keeps its buffer (an allocation
+  // per step shows at small H)
   const int64_t tile_rows = imax(ceil_div(B, MR) * MR, a.amx ? amx_rows(B) : 0);
-  Buffer<T> tile_buf(size_t(nt * tile_rows * 4 * NR));
+  thread_local Buffer<T> step_tiles;
+  Buffer<T> sequence_tiles;
+  Buffer<T>& tile_buf = project_here ? step_tiles : sequence_tiles;
+  tile_buf.grow(size_t(nt * tile_rows * 4 * NR));
   T* tiles = tile_buf.data();
   Stages::parallel(ceil_div(q.nb, per), nt, (s1 - s0) * phases, [&](int64_t stage, int64_t item) {
     T* tile = tiles + omp_get_thread_num() * tile_rows * 4 * NR;
