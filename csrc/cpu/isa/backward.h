@@ -210,7 +210,7 @@ void backward(const SeqArgs<T>& a) {
           const int64_t s = q.Tn - 1 - (stage - 1) / per_step;
           if constexpr (two_phase) {
             if ((stage - 1) % per_step == 0) {
-              product(s, jb0, count, a.packed.bwd_hn, H, 2 * H,
+              product(s, jb0, count, a.packed.bwd_hn, H, K1,
                       [&](int64_t sb, int64_t jb, const T* t) {
                         bwd_block<C>(q, row_at(s, sb), jb * NR, t);
                       });
@@ -287,8 +287,8 @@ void backward(const SeqArgs<T>& a) {
   if (a.dw_hh) {
     const int64_t ldk = q.cw * H;
     if constexpr (two_phase) {  // dW_hn = dn^T rh
-      weight_grad(2 * H, H, dgi, a.cache, ldk, a.dw_hh);
-      weight_grad(H, H, dgi + 2 * H, a.cache + C::kRh * H, ldk, a.dw_hh + 2 * H * H);
+      weight_grad(K1, H, dgi, a.cache, ldk, a.dw_hh);
+      weight_grad(H, H, dgi + K1, a.cache + C::kRh * H, ldk, a.dw_hh + K1 * H);
     } else {
       weight_grad(GH, H, dgh, a.cache, ldk, a.dw_hh);
     }

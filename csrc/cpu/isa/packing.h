@@ -7,6 +7,15 @@
 // block's G gates sit side by side and one product feeds one block's pointwise.
 // Backward panels jb: element (k, j) = W_hh[k][jb*NR + j].
 
+// The gates of a step's products (see C::kPhases in cells/all.h): gates [0, first) in the first
+// product, and for a two-phase cell the `second` gates after them in a product of their own.
+struct GateSplit {
+  int first, second;
+  explicit GateSplit(Cell cell)
+      : first(cells::num_gates(cell) - (cells::phases(cell) - 1)),
+        second(cells::phases(cell) - 1) {}
+};
+
 template <typename T>
 struct PackLayout {
   int64_t gemm_ih, fwd_ih, fwd_hh, fwd_hn, bwd_hh, bwd_hn;  // offsets
@@ -14,14 +23,14 @@ struct PackLayout {
   PackLayout(Cell cell, int64_t I, int64_t H) {
     constexpr int NR = Tile<T>::NR;
     const int64_t G = cells::num_gates(cell), nb = ceil_div(H, NR);
-    const bool two_phase = cells::phases(cell) == 2;  // W_hn packed apart
+    const GateSplit g(cell);  // a second phase's gates packed apart
     gemm_ih = 0;
     fwd_ih = gemm_ih + packed_b_size<T>(I, G * H);
     fwd_hh = fwd_ih + G * nb * I * NR;
-    fwd_hn = fwd_hh + (two_phase ? 2 : G) * nb * H * NR;
-    bwd_hh = fwd_hn + (two_phase ? nb * H * NR : 0);
-    bwd_hn = bwd_hh + nb * (two_phase ? 2 * H : G * H) * NR;
-    total = bwd_hn + (two_phase ? nb * H * NR : 0);
+    fwd_hn = fwd_hh + g.first * nb * H * NR;
+    bwd_hh = fwd_hn + g.second * nb * H * NR;
+    bwd_hn = bwd_hh + nb * g.first * H * NR;
+    total = bwd_hn + nb * g.second * H * NR;
   }
 };
 
@@ -85,19 +94,19 @@ template <typename T>
 void pack(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, T* out, Packed<T>* v) {
   PackLayout<T> l(cell, I, H);
   const int G = cells::num_gates(cell);
-  const bool two_phase = cells::phases(cell) == 2;   // W_hn packed apart
+  const GateSplit g(cell);
   pack_b(w_ih, I, true, I, G * H, out + l.gemm_ih);  // W_ih^T for the input projection
   pack_forward(w_ih, I, H, 0, G, out + l.fwd_ih);
-  pack_forward(w_hh, H, H, 0, two_phase ? 2 : G, out + l.fwd_hh);
-  if (two_phase) pack_forward(w_hh, H, H, 2, 1, out + l.fwd_hn);
-  pack_backward(w_hh, 0, two_phase ? 2 * H : G * H, H, out + l.bwd_hh);
-  if (two_phase) pack_backward(w_hh, 2 * H, H, H, out + l.bwd_hn);
+  pack_forward(w_hh, H, H, 0, g.first, out + l.fwd_hh);
+  if (g.second) pack_forward(w_hh, H, H, g.first, g.second, out + l.fwd_hn);
+  pack_backward(w_hh, 0, g.first * H, H, out + l.bwd_hh);
+  if (g.second) pack_backward(w_hh, g.first * H, g.second * H, H, out + l.bwd_hn);
   v->gemm_ih = out + l.gemm_ih;
   v->fwd_ih = out + l.fwd_ih;
   v->fwd_hh = out + l.fwd_hh;
-  v->fwd_hn = two_phase ? out + l.fwd_hn : nullptr;
+  v->fwd_hn = g.second ? out + l.fwd_hn : nullptr;
   v->bwd_hh = out + l.bwd_hh;
-  v->bwd_hn = two_phase ? out + l.bwd_hn : nullptr;
+  v->bwd_hn = g.second ? out + l.bwd_hn : nullptr;
 }
 
 // The same forward panels in bfloat16: [fwd_ih | fwd_hh | fwd_hn]; on AVX-512 in the pair layout
@@ -119,18 +128,17 @@ void pack_bf16(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, ui
                Packed<T>* v) {
   constexpr int NR = Tile<T>::NR;
   const int G = cells::num_gates(cell);
-  const bool two_phase = cells::phases(cell) == 2;  // W_hn packed apart
-  const int gp = two_phase ? 2 : G;                 // gates in fwd_hh
+  const GateSplit g(cell);
   const int64_t nb = ceil_div(H, NR);
   uint16_t* ih = out;
   uint16_t* hh = ih + nb * G * panel_depth(I, kBf16Pairs) * NR;
-  uint16_t* hn = hh + nb * gp * panel_depth(H, kBf16Pairs) * NR;
+  uint16_t* hn = hh + nb * g.first * panel_depth(H, kBf16Pairs) * NR;
   pack_forward(w_ih, I, H, 0, G, ih, kBf16Pairs);
-  pack_forward(w_hh, H, H, 0, gp, hh, kBf16Pairs);
-  if (two_phase) pack_forward(w_hh, H, H, 2, 1, hn, kBf16Pairs);
+  pack_forward(w_hh, H, H, 0, g.first, hh, kBf16Pairs);
+  if (g.second) pack_forward(w_hh, H, H, g.first, g.second, hn, kBf16Pairs);
   v->bf16_ih = ih;
   v->bf16_hh = hh;
-  v->bf16_hn = two_phase ? hn : nullptr;
+  v->bf16_hn = g.second ? hn : nullptr;
   v->bf16_dot = kDot;
 }
 
@@ -166,24 +174,23 @@ void pack_i8(Cell cell, int64_t I, int64_t H, const int8_t* q_ih, const int8_t* 
              const float* s_ih, const float* s_hh, int8_t* out, float* scales, Packed<T>* v) {
   constexpr int NR = Tile<T>::NR;
   const int G = cells::num_gates(cell);
-  const bool two_phase = cells::phases(cell) == 2;  // W_hn packed apart
-  const int gp = two_phase ? 2 : G;                 // gates in fwd_hh
+  const GateSplit g(cell);
   const int64_t nb = ceil_div(H, NR);
   int8_t* ih = out;
   int8_t* hh = ih + nb * G * I * NR;
-  int8_t* hn = hh + nb * gp * H * NR;
+  int8_t* hn = hh + nb * g.first * H * NR;
   float* sih = scales;
   float* shh = sih + nb * G * NR;
-  float* shn = shh + nb * gp * NR;
+  float* shn = shh + nb * g.first * NR;
   pack_forward_i8(q_ih, s_ih, I, H, 0, G, ih, sih);
-  pack_forward_i8(q_hh, s_hh, H, H, 0, gp, hh, shh);
-  if (two_phase) pack_forward_i8(q_hh, s_hh, H, H, 2, 1, hn, shn);
+  pack_forward_i8(q_hh, s_hh, H, H, 0, g.first, hh, shh);
+  if (g.second) pack_forward_i8(q_hh, s_hh, H, H, g.first, g.second, hn, shn);
   v->i8_ih = ih;
   v->i8_hh = hh;
-  v->i8_hn = two_phase ? hn : nullptr;
+  v->i8_hn = g.second ? hn : nullptr;
   v->i8_scale_ih = sih;
   v->i8_scale_hh = shh;
-  v->i8_scale_hn = two_phase ? shn : nullptr;
+  v->i8_scale_hn = g.second ? shn : nullptr;
 }
 
 #if defined(FASTRNN_ISA_AMX)
@@ -198,11 +205,11 @@ struct AmxLayout {
   AmxLayout(Cell cell, int64_t I, int64_t H) {
     constexpr int NR = Tile<float>::NR;
     const int64_t G = cells::num_gates(cell), nb = ceil_div(H, NR), KT = ceil_div(H, kAmxK);
-    const bool two_phase = cells::phases(cell) == 2;
+    const GateSplit g(cell);
     ih = 0;
     hh = ih + amx_b_size(I, G * H);
-    hn = hh + nb * (two_phase ? 2 : G) * (NR / 16) * KT * kAmxTile;
-    bwd_hh = hn + (two_phase ? nb * (NR / 16) * KT * kAmxTile : 0);
+    hn = hh + nb * g.first * (NR / 16) * KT * kAmxTile;
+    bwd_hh = hn + nb * g.second * (NR / 16) * KT * kAmxTile;
     total = bwd_hh + nb * (NR / 16) * ceil_div(G * H, kAmxK) * kAmxTile;
   }
 };
@@ -232,21 +239,21 @@ void pack_amx(Cell cell, int64_t I, int64_t H, const T* w_ih, const T* w_hh, uin
   if constexpr (sizeof(T) == 4) {
     AmxLayout l(cell, I, H);
     const int G = cells::num_gates(cell);
-    const bool two_phase = cells::phases(cell) == 2;
+    const GateSplit g(cell);
     amx_pack_b(w_ih, I, true, I, G * H, 0, ceil_div(G * H, 32) * 2, out + l.ih);
-    pack_amx_blocks(w_hh, H, 0, two_phase ? 2 : G, out + l.hh);
-    if (two_phase) pack_amx_blocks(w_hh, H, 2, 1, out + l.hn);
-    if (!two_phase) {
+    pack_amx_blocks(w_hh, H, 0, g.first, out + l.hh);
+    if (g.second) pack_amx_blocks(w_hh, H, g.first, g.second, out + l.hn);
+    if (!g.second) {  // backward's per-step tiles: one-phase cells
       constexpr int NR = Tile<float>::NR;
       const int64_t K = G * H, KT = ceil_div(K, kAmxK);
       for (int64_t jb = 0; jb < ceil_div(H, NR); ++jb)
         amx_pack_b(w_hh + jb * NR, H, false, K, imin(NR, H - jb * NR), 0, NR / 16,
                    out + l.bwd_hh + jb * (NR / 16) * KT * kAmxTile);
     }
-    v->amx_bwd_hh = two_phase ? nullptr : out + l.bwd_hh;
+    v->amx_bwd_hh = g.second ? nullptr : out + l.bwd_hh;
     v->amx_ih = out + l.ih;
     v->amx_hh = out + l.hh;
-    v->amx_hn = two_phase ? out + l.hn : nullptr;
+    v->amx_hn = g.second ? out + l.hn : nullptr;
   }
 }
 #endif
