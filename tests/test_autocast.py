@@ -109,6 +109,7 @@ CASES = [  # cell, T, B, I, H, peephole, lengths, reverse
     ("lstm", 7, 2, 50, 33, False, None, False),
     ("lstm", 5, 20, 24, 64, True, [5, 3, 1, 5, 2] * 4, True),
     ("lstm", 3, 64, 32, 130, True, None, False),
+    ("lstm", 6, 45, 17, 50, False, [6, 1, 3, 6, 2] * 9, True),
 ]
 
 
@@ -423,3 +424,27 @@ def test_a_layer_fed_one_step_at_a_time_under_autocast_is_the_sequence():
         for t in range(5):
             y, state = m(x[t : t + 1], state)
             assert np.array_equal(y[0], want[t])
+
+
+@needs_amx
+def test_backward_after_switching_away_from_amx_runs_float32():
+    rng = np.random.default_rng(9)
+    w = make_weights("gru", 16, 24, rng)
+    x = rng.standard_normal((5, 7, 16)).astype(np.float32)
+    dy = rng.standard_normal((5, 7, 24)).astype(np.float32)
+    W = _C.Weights("gru", **w)
+    prev = _C.backends()["active"]
+    _C.set_isa("amx_bf16")
+    try:
+        _, _, _, ctx = W.forward(x, training=True, autocast=True)
+        want = W.backward(ctx, dy)[0]
+        _C.set_isa("avx512")  # no tiles there: backward's products run in float32
+        _, _, _, ctx = W.forward(x, training=True, autocast=True)
+        _C.set_isa("amx_bf16")
+        _, _, _, ctx2 = W.forward(x, training=True, autocast=True)
+        _C.set_isa("avx512")
+        got = W.backward(ctx2, dy)[0]
+    finally:
+        _C.set_isa(prev)
+    assert np.all(np.isfinite(got))
+    assert 0 < np.abs(got - want).max() <= 2e-2 * np.abs(want).max()
