@@ -147,6 +147,23 @@ inline void amx_pack_b(const float* b, int64_t ldb, bool trans, int64_t K, int64
   }
 }
 
+// Accumulator tiles ta and tb (16 columns apart) start as bias's row repeated (a tile load with
+// row stride 0), or from `from` (row stride so bytes), or zero. A macro: GCC's tile intrinsics
+// paste the tile number into the instruction, so it must be a literal.
+#define FASTRNN_AMX_INIT_PAIR(ta, tb, bias, from, so) \
+  do {                                                \
+    if (bias) {                                       \
+      _tile_loadd(ta, (bias), 0);                     \
+      _tile_loadd(tb, (bias) + 16, 0);                \
+    } else if (from) {                                \
+      _tile_loadd(ta, (from), (so));                  \
+      _tile_loadd(tb, (from) + 16, (so));             \
+    } else {                                          \
+      _tile_zero(ta);                                 \
+      _tile_zero(tb);                                 \
+    }                                                 \
+  } while (0)
+
 // out[r][16 t + c] = sum_k A[r][k] B[k][16 t + c] for rows r < rows rounded up to 16 (32 when
 // rows > 16), tiles t < nt (even): A's rows at a (lda elements apart, readable up to that row
 // count), B's tiles at b (tile (t, kt) at (t * KT + kt) * 512), out's rows ldo floats apart.
@@ -159,28 +176,14 @@ inline void amx_tiles(int64_t rows, int64_t KT, const uint16_t* a, int64_t lda, 
   amx_configure();
   const int64_t sa = lda * 2, so = ldo * 4;
   auto init = [&](float* o) {  // tiles 0 and 1 at column o - out
-    if (bias) {
-      _tile_loadd(0, bias + (o - out) % ldo, 0);
-      _tile_loadd(1, bias + (o - out) % ldo + 16, 0);
-    } else if (accumulate) {
-      _tile_loadd(0, o, so);
-      _tile_loadd(1, o + 16, so);
-    } else {
-      _tile_zero(0);
-      _tile_zero(1);
-    }
+    const float* b0 = bias ? bias + (o - out) % ldo : nullptr;
+    const float* from = accumulate ? o : nullptr;
+    FASTRNN_AMX_INIT_PAIR(0, 1, b0, from, so);
   };
   auto init_low = [&](float* o) {  // tiles 2 and 3
-    if (bias) {
-      _tile_loadd(2, bias + (o - out) % ldo, 0);
-      _tile_loadd(3, bias + (o - out) % ldo + 16, 0);
-    } else if (accumulate) {
-      _tile_loadd(2, o, so);
-      _tile_loadd(3, o + 16, so);
-    } else {
-      _tile_zero(2);
-      _tile_zero(3);
-    }
+    const float* b0 = bias ? bias + (o - out) % ldo : nullptr;
+    const float* from = accumulate ? o : nullptr;
+    FASTRNN_AMX_INIT_PAIR(2, 3, b0, from, so);
   };
   if (rows <= 16) {  // one row tile: four column tiles at a time, A loaded once per depth
     int64_t t = 0;

@@ -43,20 +43,16 @@ struct BwdIo {
   FASTRNN_INLINE V k(int col) { return ld(r.cache + col * q.H + j, n); }
   FASTRNN_INLINE V dc() { return ld(r.dc + j, n); }
   FASTRNN_INLINE void set_dc(V v) { st(r.dc + j, v, n); }
-  FASTRNN_INLINE void dgi(int g, V v) {
-    st(r.dgi + g * q.H + j, v, n);
+  // gate gradient g to dst, and to its bfloat16 copy where the driver keeps one (AMX autocast)
+  FASTRNN_INLINE void gate_grad(T* dst, uint16_t* copy, int g, V v) {
+    st(dst + g * q.H + j, v, n);
 #if defined(FASTRNN_ISA_AMX)
     if constexpr (sizeof(T) == 4)
-      if (r.gbi) st_bf16(r.gbi + g * q.H + j, v, n);
+      if (copy) st_bf16(copy + g * q.H + j, v, n);
 #endif
   }
-  FASTRNN_INLINE void dgh(int g, V v) {
-    st(r.dgh + g * q.H + j, v, n);
-#if defined(FASTRNN_ISA_AMX)
-    if constexpr (sizeof(T) == 4)
-      if (r.gbh) st_bf16(r.gbh + g * q.H + j, v, n);
-#endif
-  }
+  FASTRNN_INLINE void dgi(int g, V v) { gate_grad(r.dgi, r.gbi, g, v); }
+  FASTRNN_INLINE void dgh(int g, V v) { gate_grad(r.dgh, r.gbh, g, v); }
   FASTRNN_INLINE V carry() { return ld(r.carry + j, n); }
   FASTRNN_INLINE void set_carry(V v) { st(r.carry + j, v, n); }
   FASTRNN_INLINE V drh() { return ld(tile + jt, n); }
