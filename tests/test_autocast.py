@@ -448,3 +448,30 @@ def test_backward_after_switching_away_from_amx_runs_float32():
         _C.set_isa(prev)
     assert np.all(np.isfinite(got))
     assert 0 < np.abs(got - want).max() <= 2e-2 * np.abs(want).max()
+
+
+def _ulps(got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    spacing = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    return (got.astype(np.float64) - want) / spacing
+
+
+def test_autocast_gate_math_within_3_ulp_unbiased_and_saturating(isa):
+    """AMX autocast's forward computes its gates with one exponential and one division per
+    sigmoid/tanh: within 3 ulp, unbiased, exactly +-1 where saturated. Elsewhere the exact ones."""
+    rng = np.random.default_rng(10)
+    x = np.concatenate([np.linspace(-80, 30, 1_000_001), rng.standard_normal(200_000) * 4])
+    x = np.concatenate([x, [0.0, -0.0, 1e-30, -1e-30, 20.0, 50.0, -50.0]]).astype(np.float32)
+    x64 = x.astype(np.float64)
+    for which, want in ((4, 1 / (1 + np.exp(-x64))), (5, np.tanh(x64))):
+        got = _C._math(which, x)
+        u = _ulps(got, want)
+        bound = 3.0 if isa == "amx_bf16" else 1.0
+        assert np.abs(u).max() <= bound, (which, np.abs(u).max())
+        assert abs(u.mean()) < 0.01
+        rounded = want.astype(np.float32)
+        sat = np.abs(rounded) == 1
+        assert sat.any() and np.array_equal(got[sat], rounded[sat])
+        if isa != "amx_bf16":
+            assert np.array_equal(got, _C._math(which - 2, x))
+    with pytest.raises(ValueError, match="which: expected 0..5, got 6"):
+        _C._math(6, x)

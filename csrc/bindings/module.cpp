@@ -402,7 +402,8 @@ py::tuple stack_step(const py::list& weights, const py::object& x_obj, const py:
 
 template <typename T>
 py::array_t<T> math_t(int which, const py::array_t<T>& x_in) {
-  if (which < 0 || which > 3) throw std::invalid_argument("which: expected 0..3");
+  if (which < 0 || which > 5)
+    throw std::invalid_argument("which: expected 0..5, got " + std::to_string(which));
   auto x = fastrnn::c_aligned<T>(x_in);
   py::array_t<T> y(std::vector<int64_t>(x.shape(), x.shape() + x.ndim()));
   fastrnn::kernels_for<T>().math(which, x.data(), y.mutable_data(), int64_t(x.size()));

@@ -15,6 +15,44 @@
 // [16t, 16t+16) and depth [32kt, 32kt+32) at (t * KT + kt) * 512, KT = ceil(K / 32).
 // Packed A: rows of ceil(K / 32) * 32 bfloat16, zero past K.
 
+// The gate math of autocast's forward: the cells' templates computing in AutocastVec get
+// Vec<float>'s arithmetic with a sigmoid and a tanh of one exponential and one division each
+// (within a few ulp: tested; exactly +-1 where saturated), about half the exact ones' cost: the
+// gate math is a third of an autocast LSTM forward, and its inputs already carry bfloat16's
+// 2^-9 rounding. States and outputs stay float32; backward keeps the exact functions.
+struct AutocastVec {
+  Vec<float> v;
+  AutocastVec() = default;
+  AutocastVec(Vec<float> x) : v(x) {}  // NOLINT: implicit, from the accessor's loads
+};
+inline Vec<float> vec_of(AutocastVec x) { return x.v; }
+inline AutocastVec operator+(AutocastVec a, AutocastVec b) { return a.v + b.v; }
+inline AutocastVec operator-(AutocastVec a, AutocastVec b) { return a.v - b.v; }
+inline AutocastVec operator*(AutocastVec a, AutocastVec b) { return a.v * b.v; }
+inline AutocastVec fmadd(AutocastVec a, AutocastVec b, AutocastVec c) {
+  return Vec<float>::fmadd(a.v, b.v, c.v);
+}
+inline AutocastVec where_pos(AutocastVec x, AutocastVec a) {
+  return Vec<float>::where_pos(x.v, a.v);
+}
+inline AutocastVec one_like(AutocastVec) { return Vec<float>::set1(1.0f); }
+inline AutocastVec vrelu(AutocastVec x) { return Vec<float>::max(Vec<float>::zero(), x.v); }
+// sigmoid(x) = 1 / (1 + e) for x > 0, e / (1 + e) else, e = exp(-|x|): 1 + e rounds to 1 where
+// sigmoid rounds to 1, so saturation is exact
+inline AutocastVec vsigmoid(AutocastVec x) {
+  using V = Vec<float>;
+  const V e = vexp(V::zero() - V::abs(x.v));
+  const V r = V::recip(V::set1(1.0f) + e);
+  return V::select_pos(x.v, r, e * r);
+}
+// tanh|x| = -u / (u + 2), u = expm1(-2|x|) in (-1, 0]: no cancellation near 0, and u = -1
+// exactly (a result of 1) where tanh rounds to 1
+inline AutocastVec vtanh(AutocastVec x) {
+  using V = Vec<float>;
+  const V u = vexpm1(V::set1(-2.0f) * V::abs(x.v));
+  return V::copysign((V::zero() - u) * V::recip(u + V::set1(2.0f)), x.v);
+}
+
 constexpr int kAmxK = 32;          // depth of one tile product
 constexpr int kAmxTile = 16 * 32;  // bfloat16 elements of an A or B tile
 

@@ -26,8 +26,14 @@ struct FwdRow {
 };
 
 // The forward accessor of one vector chunk (see "Points" in cells/all.h): j the chunk's first
-// unit, jt its offset within the block's tile, n its valid lanes.
+// unit, jt its offset within the block's tile, n its valid lanes. The cell computes in M: Vec<T>,
+// or with AMX autocast AutocastVec (amx.h: the same arithmetic, cheaper sigmoid and tanh).
 template <typename T>
+inline Vec<T> vec_of(Vec<T> v) {
+  return v;
+}
+
+template <typename T, typename M = Vec<T>>
 struct FwdIo {
   using V = Vec<T>;
   static constexpr int NR = Tile<T>::NR;
@@ -36,23 +42,24 @@ struct FwdIo {
   int64_t j;
   int jt, n, ph;
 
-  FASTRNN_INLINE V x(int g) { return ld(r.xp + g * q.H + j, n); }
-  FASTRNN_INLINE V h(int g) { return ld(r.tile + g * NR + jt, n); }
-  FASTRNN_INLINE V h_inner(int g) {
-    const V v = h(g);
-    return q.a.b_hh ? v + ld(q.a.b_hh + g * q.H + j, n) : v;
+  FASTRNN_INLINE M x(int g) { return M(ld(r.xp + g * q.H + j, n)); }
+  FASTRNN_INLINE M h(int g) { return M(ld(r.tile + g * NR + jt, n)); }
+  FASTRNN_INLINE M h_inner(int g) {
+    const V v = ld(r.tile + g * NR + jt, n);
+    return M(q.a.b_hh ? v + ld(q.a.b_hh + g * q.H + j, n) : v);
   }
-  FASTRNN_INLINE V h_prev() { return ld(r.h_prev + j, n); }
-  FASTRNN_INLINE V c_prev() { return ld(r.c + j, n); }
-  FASTRNN_INLINE void set_c(V c) {
-    st(r.c + j, c, n);
-    if (r.c_n) st(r.c_n + j, c, n);
+  FASTRNN_INLINE M h_prev() { return M(ld(r.h_prev + j, n)); }
+  FASTRNN_INLINE M c_prev() { return M(ld(r.c + j, n)); }
+  FASTRNN_INLINE void set_c(M c) {
+    st(r.c + j, vec_of(c), n);
+    if (r.c_n) st(r.c_n + j, vec_of(c), n);
   }
   FASTRNN_INLINE bool has_peep() { return q.a.peep != nullptr; }
-  FASTRNN_INLINE V peep(int k) { return q.a.peep ? ld(q.a.peep + k * q.H + j, n) : V::zero(); }
+  FASTRNN_INLINE M peep(int k) { return M(q.a.peep ? ld(q.a.peep + k * q.H + j, n) : V::zero()); }
   FASTRNN_INLINE bool caching() { return r.cache != nullptr; }
-  FASTRNN_INLINE void cache(int col, V v) { st(r.cache + col * q.H + j, v, n); }
-  FASTRNN_INLINE void out(V h) {
+  FASTRNN_INLINE void cache(int col, M v) { st(r.cache + col * q.H + j, vec_of(v), n); }
+  FASTRNN_INLINE void out(M hm) {
+    const V h = vec_of(hm);
     st(r.h + j, h, n);
     st(r.y + j, h, n);
     if (r.h_n) st(r.h_n + j, h, n);
@@ -62,21 +69,22 @@ struct FwdIo {
 #endif
   }
   FASTRNN_INLINE int phase() { return ph; }
-  FASTRNN_INLINE void set_rh(V v) {
+  FASTRNN_INLINE void set_rh(M vm) {
+    const V v = vec_of(vm);
     st(r.rh + j, v, n);
 #if defined(FASTRNN_ISA_AMX)
     if constexpr (sizeof(T) == 4)
       if (r.rhb) st_bf16(r.rhb + j, v, n);
 #endif
   }
-  FASTRNN_INLINE void set_z(V v) { st(r.z + j, v, n); }
-  FASTRNN_INLINE V z() { return ld(r.z + j, n); }
+  FASTRNN_INLINE void set_z(M v) { st(r.z + j, vec_of(v), n); }
+  FASTRNN_INLINE M z() { return M(ld(r.z + j, n)); }
 };
 
-template <typename C, typename T>
+template <typename C, typename T, typename M = Vec<T>>
 inline void fwd_block(const Seq<T>& q, const FwdRow<T>& r, int phase, int64_t j0) {
   for_chunks<T>(j0, q.H, [&](int64_t j, int jt, int n) {
-    FwdIo<T> io{q, r, j, jt, n, phase};
+    FwdIo<T, M> io{q, r, j, jt, n, phase};
     C::forward_point(io);
   });
 }
@@ -305,6 +313,10 @@ void recurrence_forward(const Seq<T>& q, const FwdState<T>& st, int64_t s0, int6
                       st.zb + sb * H,
                       st.hb[0] ? st.hb[(s + 1) & 1] + sb * st.ldhb : nullptr,
                       st.rhb ? st.rhb + sb * st.ldhb : nullptr};
+#if defined(FASTRNN_ISA_AMX)
+        if constexpr (sizeof(T) == 4)
+          if (a.amx) return fwd_block<C, T, AutocastVec>(q, row, phase, jb * NR);
+#endif
         fwd_block<C>(q, row, phase, jb * NR);
       };
 #if defined(FASTRNN_ISA_AMX)

@@ -63,14 +63,19 @@ namespace {
 #include "cpu/isa/packing.h"
 // clang-format on
 
-// which: 0 exp, 1 expm1, 2 sigmoid, 3 tanh
+// which: 0 exp, 1 expm1, 2 sigmoid, 3 tanh, 4 and 5 autocast's sigmoid and tanh (AutocastVec's
+// on the amx table, float32; the exact ones elsewhere)
 template <typename T>
 void math(int which, const T* x, T* y, int64_t n) {
   using V = Vec<T>;
   for (int64_t i = 0; i < n; i += V::W) {
     const int cnt = int(imin(V::W, n - i));
     V v = ld(x + i, cnt);
-    V r = which == 0 ? vexp(v) : which == 1 ? vexpm1(v) : which == 2 ? vsigmoid(v) : vtanh(v);
+    V r = which == 0 ? vexp(v) : which == 1 ? vexpm1(v) : which % 2 == 0 ? vsigmoid(v) : vtanh(v);
+#if defined(FASTRNN_ISA_AMX)
+    if constexpr (sizeof(T) == 4)
+      if (which >= 4) r = vec_of(which == 4 ? vsigmoid(AutocastVec(v)) : vtanh(AutocastVec(v)));
+#endif
     st(y + i, r, cnt);
   }
 }
