@@ -98,6 +98,48 @@ def torch_timing(
     return f"PyTorch {torch.__version__.split('+')[0]} (torch.nn.LSTM)", median_ms(run)
 
 
+def torch_autocast_timing(
+    sd: dict[str, np.ndarray], x: np.ndarray, threads: int
+) -> tuple[float, np.ndarray] | None:
+    """torch's LSTM under torch.autocast("cpu", bfloat16): (median ms, output)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    m = torch.nn.LSTM(I, H)
+    m.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
+    m.eval()
+    xt = torch.from_numpy(x)
+
+    def run() -> Any:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return m(xt)[0]
+
+    return median_ms(run), run().float().numpy()
+
+
+def autocast_lines(m: Any, sd: dict[str, np.ndarray], x: np.ndarray, ref: np.ndarray,
+                   threads: int) -> list[str]:  # fmt: skip
+    """fastrnn.autocast next to torch.autocast on the same forward, with their errors."""
+    with fastrnn.autocast("bfloat16"):
+        t = median_ms(lambda: m(x))
+        out, _ = m(x)
+    rows = [("fastrnn", t, float(np.abs(out - ref).max()))]
+    other = torch_autocast_timing(sd, x, threads)
+    if other is not None:
+        import torch
+
+        name = f"PyTorch {torch.__version__.split('+')[0]}"
+        rows.append((name, other[0], float(np.abs(other[1] - ref).max())))
+    width = max(len(r[0]) for r in rows)
+    lines = ["  bfloat16 the same forward with bfloat16 products (fastrnn.autocast on AMX tiles"
+             + (", torch.autocast" if other is not None else "") + "):"]  # fmt: skip
+    for name, ms, e in rows:
+        lines.append(f"             {name:<{width}}  {ms:8.2f} ms   max |error| {e:.1e}")
+    return lines
+
+
 def main() -> int:
     threads = fastrnn.get_num_threads()
     print(f"fastrnn {fastrnn.__version__}")
@@ -130,6 +172,8 @@ def main() -> int:
     ratio = t_other / t_fast
     verdict = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
     print(f"           fastrnn is {verdict} than {name.split(' (')[0]} on this machine")
+    if fastrnn.backends()["active"] == "amx_bf16":
+        print("\n".join(autocast_lines(m, sd, x, ref, threads)))
     return 0 if ok else 1
 
 
