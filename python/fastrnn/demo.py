@@ -78,30 +78,11 @@ def gpu_line() -> str:
     return "not built" + (f" ({build})" if build else "")
 
 
-def torch_timing(
-    sd: dict[str, np.ndarray], x: np.ndarray, threads: int
-) -> tuple[str, float] | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
-    m = torch.nn.LSTM(I, H)
-    m.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})
-    m.eval()
-    xt = torch.from_numpy(x)
-
-    def run() -> None:
-        with torch.inference_mode():
-            m(xt)
-
-    return f"PyTorch {torch.__version__.split('+')[0]} (torch.nn.LSTM)", median_ms(run)
-
-
-def torch_autocast_timing(
-    sd: dict[str, np.ndarray], x: np.ndarray, threads: int
-) -> tuple[float, np.ndarray] | None:
-    """torch's LSTM under torch.autocast("cpu", bfloat16): (median ms, output)."""
+def torch_run(
+    sd: dict[str, np.ndarray], x: np.ndarray, threads: int, bf16: bool = False
+) -> tuple[str, float, np.ndarray] | None:
+    """torch.nn.LSTM on the same weights, in inference mode (with bf16: under
+    torch.autocast("cpu", bfloat16)): (name, median ms, output); None without torch."""
     try:
         import torch
     except ImportError:
@@ -113,10 +94,11 @@ def torch_autocast_timing(
     xt = torch.from_numpy(x)
 
     def run() -> Any:
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             return m(xt)[0]
 
-    return median_ms(run), run().float().numpy()
+    name = f"PyTorch {torch.__version__.split('+')[0]}"
+    return name, median_ms(run), run().float().numpy()
 
 
 def autocast_lines(m: Any, sd: dict[str, np.ndarray], x: np.ndarray, ref: np.ndarray,
@@ -126,12 +108,9 @@ def autocast_lines(m: Any, sd: dict[str, np.ndarray], x: np.ndarray, ref: np.nda
         t = median_ms(lambda: m(x))
         out, _ = m(x)
     rows = [("fastrnn", t, float(np.abs(out - ref).max()))]
-    other = torch_autocast_timing(sd, x, threads)
+    other = torch_run(sd, x, threads, bf16=True)
     if other is not None:
-        import torch
-
-        name = f"PyTorch {torch.__version__.split('+')[0]}"
-        rows.append((name, other[0], float(np.abs(other[1] - ref).max())))
+        rows.append((other[0], other[1], float(np.abs(other[2] - ref).max())))
     width = max(len(r[0]) for r in rows)
     lines = ["  bfloat16 the same forward with bfloat16 products (fastrnn.autocast on AMX tiles"
              + (", torch.autocast" if other is not None else "") + "):"]  # fmt: skip
@@ -159,7 +138,10 @@ def main() -> int:
     )
 
     t_fast = median_ms(lambda: m(x))
-    other = torch_timing(sd, x, threads)
+    torch_result = torch_run(sd, x, threads)
+    other = (
+        None if torch_result is None else (f"{torch_result[0]} (torch.nn.LSTM)", torch_result[1])
+    )
     if other is None:
         xs = {k: v for k, v in sd.items()}
         other = ("NumPy loop (PyTorch is not installed)",
